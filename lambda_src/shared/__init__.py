@@ -1,0 +1,1 @@
+"""Code shared by the library's Lambda functions; copied into each function's asset."""

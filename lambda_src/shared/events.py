@@ -1,0 +1,46 @@
+"""State-change events in the MPEwML contract.
+
+source ``solutions.aws.personalize``, detail-type ``Personalize <Resource> State Change``,
+resources ``[arn]`` and detail ``{"Arn", "Status", "Duration"}``; failures add ``FailureReason``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Optional
+
+import boto3
+
+SOURCE = "solutions.aws.personalize"
+
+_client = None
+
+
+def _events():
+    global _client
+    if _client is None:
+        _client = boto3.client("events")
+    return _client
+
+
+def detail_type(resource_label: str) -> str:
+    return f"Personalize {resource_label} State Change"
+
+
+def publish_state_change(resource_label: str, arn: str, status: str, duration: float,
+                         failure_reason: Optional[str] = None) -> None:
+    detail = {"Arn": arn, "Status": status, "Duration": round(duration, 3)}
+    if failure_reason:
+        detail["FailureReason"] = failure_reason
+    response = _events().put_events(Entries=[{
+        "Source": SOURCE,
+        "DetailType": detail_type(resource_label),
+        "Resources": [arn],
+        "Detail": json.dumps(detail),
+        "EventBusName": os.environ["EVENT_BUS_NAME"],
+    }])
+    if response.get("FailedEntryCount"):
+        entry = response["Entries"][0]
+        raise RuntimeError(f"EventBridge rejected the {status} event for {arn}: "
+                           f"{entry.get('ErrorCode')} {entry.get('ErrorMessage')}")

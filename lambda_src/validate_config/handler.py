@@ -1,0 +1,74 @@
+"""Validate an uploaded training config before anything is created.
+
+Input: ``bucket`` and ``key`` of the config (from the S3 "Object Created" event)
+and ``executionStartTime``. Output: ``valid``, every ``errors`` entry with its
+JSON path, ``warnings``, the ``plan`` the workflow executes and the run's
+``deadline`` (start time plus the POLLING_BUDGET_SECONDS budget).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from typing import Optional
+from urllib.parse import unquote_plus
+
+import boto3
+from botocore.exceptions import ClientError
+
+from shared.training_config import validate
+
+MAX_CONFIG_BYTES = 1_000_000
+HEADER_BYTES = 65_536  # a CSV header row is far shorter; never read the data itself
+MISSING = {"NoSuchKey", "404", "403", "AccessDenied", "InvalidRange"}
+
+_s3 = None
+
+
+def s3():
+    global _s3
+    if _s3 is None:
+        _s3 = boto3.client("s3")
+    return _s3
+
+
+def read_text(bucket: str, key: str, *, max_bytes: int) -> Optional[str]:
+    try:
+        body = s3().get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{max_bytes - 1}")["Body"].read()
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] in MISSING:
+            return None
+        raise
+    return body.decode("utf-8", errors="replace")
+
+
+def handler(event, context):
+    bucket = event["bucket"]
+    # S3 event keys may arrive URL-encoded; use the raw key if it exists, else the decoded one.
+    key = event["key"]
+    text = read_text(bucket, key, max_bytes=MAX_CONFIG_BYTES + 1)
+    if text is None and unquote_plus(key) != key:
+        key = unquote_plus(key)
+        text = read_text(bucket, key, max_bytes=MAX_CONFIG_BYTES + 1)
+    started = dt.datetime.fromisoformat(event["executionStartTime"].replace("Z", "+00:00"))
+    deadline = started + dt.timedelta(seconds=int(os.environ["POLLING_BUDGET_SECONDS"]))
+    run = {"configUri": f"s3://{bucket}/{key}", "deadline": deadline.isoformat()}
+    if text is None:
+        return {"valid": False, "errors": [f"$: s3://{bucket}/{key} could not be read"], "warnings": [], "run": run}
+    if len(text.encode()) > MAX_CONFIG_BYTES:
+        return {"valid": False, "errors": [f"$: the config is over {MAX_CONFIG_BYTES:,} bytes"], "warnings": [], "run": run}
+
+    def read_object(object_key: str) -> Optional[str]:
+        limit = HEADER_BYTES if object_key.endswith(".csv") else MAX_CONFIG_BYTES
+        return read_text(bucket, object_key, max_bytes=limit)
+
+    result = validate(text, bucket=bucket, config_key=key, read_object=read_object)
+    output = {
+        "valid": result.valid,
+        "errors": [str(p) for p in result.errors],
+        "warnings": [str(p) for p in result.warnings],
+        "run": run,
+    }
+    if result.valid:
+        output["plan"] = result.plan
+    return output

@@ -1,0 +1,5 @@
+"""AWS CDK constructs for automated customer segmentation with Amazon Personalize."""
+
+from segmentation_constructs.training_pipeline import PersonalizeTrainingPipeline
+
+__all__ = ["PersonalizeTrainingPipeline"]

@@ -1,0 +1,30 @@
+"""The example stack: composes the library's constructs and nothing else."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+from aws_cdk import CfnOutput, Stack
+from constructs import Construct
+
+from segmentation_constructs.training_pipeline import PersonalizeTrainingPipeline
+
+CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
+
+
+def cdk_context() -> dict[str, Any]:
+    """The feature flags of cdk.json, so ``python app.py``, ``cdk synth`` and the tests agree."""
+    return json.loads(CDK_JSON.read_text())["context"]
+
+
+class SegmentationExampleStack(Stack):
+    def __init__(self, scope: Construct, id: str, *, notification_email: Optional[str] = None, **kwargs) -> None:
+        super().__init__(scope, id, description="Personalize user segmentation (example stack)", **kwargs)
+        self.training = PersonalizeTrainingPipeline(self, "Training", notification_email=notification_email)
+        CfnOutput(self, "DataBucketName", value=self.training.bucket.bucket_name,
+                  description="aws s3 sync data/ s3://<this bucket>/ starts a training run")
+        CfnOutput(self, "EventBusName", value=self.training.event_bus.event_bus_name)
+        CfnOutput(self, "TrainingStateMachineArn", value=self.training.state_machine.state_machine_arn)
+        CfnOutput(self, "NotificationTopicArn", value=self.training.topic.topic_arn)

@@ -1,0 +1,470 @@
+"""PersonalizeTrainingPipeline: one uploaded config trains Personalize user-segmentation models.
+
+Upload ``train/<name>/<config>.json`` (CSVs beside it) to the data bucket; S3's
+EventBridge notification starts a Step Functions Standard workflow that
+
+1. validates the config and reports every mistake at once (nothing is created
+   for a rejected config: a failure event and a notification instead);
+2. gets or creates the dataset group, schemas, datasets and import jobs, the
+   solutions and their FULL-trained versions, and the batch segment jobs,
+   each in a Wait/describe loop bounded by the run's time budget;
+3. emits a ``Personalize <Resource> State Change`` event (the MPEwML contract)
+   for every status change it sees, failures included, and notifies the topic
+   when the run starts, succeeds or fails.
+
+Reading order: props and resources in ``__init__``, IAM in ``_grant_*``, the
+workflow in ``_definition``; the Lambda code is in ``lambda_src/validate_config``
+and ``lambda_src/personalize_ensure``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from aws_cdk import Annotations, Aws, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from segmentation_constructs._lambda import SegmentationFunction
+from segmentation_constructs._storage import access_log_bucket, secure_bucket
+
+TRAIN_PREFIX = "train/"
+BATCH_PREFIX = "batch/"
+EVENT_SOURCE = "solutions.aws.personalize"
+RUN_DETAIL_TYPE = "Personalize Training Run State Change"
+RETRYABLE_ERRORS = ["ServiceThrottled", "ServiceLimitExceeded"]
+# Personalize's default quota is 5 in-progress import jobs and 5 batch segment jobs.
+MAX_PARALLEL_IMPORTS = 3
+MAX_PARALLEL_SEGMENT_JOBS = 5
+
+PERSONALIZE_ACTIONS = {
+    # action: ARN resource parts it is called on (Personalize names come from the config at run time)
+    "CreateDatasetGroup": ["dataset-group/*"],
+    "DescribeDatasetGroup": ["dataset-group/*"],
+    "CreateSchema": ["schema/*"],
+    "DescribeSchema": ["schema/*"],
+    "CreateDataset": ["dataset/*", "dataset-group/*", "schema/*"],
+    "DescribeDataset": ["dataset/*"],
+    "CreateDatasetImportJob": ["dataset-import-job/*", "dataset/*"],
+    "DescribeDatasetImportJob": ["dataset-import-job/*"],
+    "CreateSolution": ["solution/*", "dataset-group/*"],
+    "DescribeSolution": ["solution/*"],
+    "CreateSolutionVersion": ["solution/*"],
+    "DescribeSolutionVersion": ["solution/*"],
+    "CreateBatchSegmentJob": ["batch-segment-job/*", "solution/*", "filter/*"],
+    "DescribeBatchSegmentJob": ["batch-segment-job/*"],
+    "TagResource": ["dataset-group/*", "schema/*", "dataset/*", "dataset-import-job/*", "solution/*",
+                    "batch-segment-job/*"],
+}
+
+
+class PersonalizeTrainingPipeline(Construct):
+    """Trains Amazon Personalize USER_SEGMENTATION solutions from a config uploaded to S3.
+
+    :param bucket: data bucket to watch; created (encrypted, TLS-only, private, access-logged, retained) if omitted.
+        A handed-in bucket keeps its existing notifications; its owner must allow Personalize in its bucket policy.
+    :param encryption_key: KMS key for the bucket and topic it creates and for the Personalize role to use.
+    :param event_bus: bus for state-change events; created if omitted.
+    :param topic: topic for human notifications; created (encrypted) if omitted.
+    :param notification_email: subscribes this address to the topic.
+    :param poll_interval: Wait between two status checks of a resource.
+    :param polling_budget: total time a run may take before it fails as timed out.
+    :param upload_settle_time: Wait before validating, so the CSVs of one ``aws s3 sync`` have arrived.
+    :param retry_interval: first backoff after throttling or a full quota (doubles, with full jitter).
+    :param removal_policy: for the buckets and log groups it creates; retained by default.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        bucket: Optional[s3.IBucket] = None,
+        encryption_key: Optional[kms.IKey] = None,
+        event_bus: Optional[events.IEventBus] = None,
+        topic: Optional[sns.ITopic] = None,
+        notification_email: Optional[str] = None,
+        poll_interval: Duration = Duration.minutes(1),
+        polling_budget: Duration = Duration.hours(24),
+        upload_settle_time: Duration = Duration.seconds(30),
+        retry_interval: Duration = Duration.seconds(30),
+        removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+    ) -> None:
+        super().__init__(scope, id)
+        if poll_interval.to_seconds() < 1:
+            raise ValueError("poll_interval must be at least one second")
+        if polling_budget.to_seconds() <= poll_interval.to_seconds():
+            raise ValueError("polling_budget must be longer than poll_interval")
+        if polling_budget.to_days() > 365:
+            raise ValueError("polling_budget cannot exceed one year (the Standard workflow limit)")
+        self._poll_interval = poll_interval
+        self._upload_settle_time = upload_settle_time
+        self._retry_interval = retry_interval
+        self.encryption_key = encryption_key
+
+        if bucket is None:
+            logs_bucket = access_log_bucket(self, "AccessLogs", removal_policy=removal_policy)
+            self.bucket: s3.IBucket = secure_bucket(self, "DataBucket", encryption_key=encryption_key,
+                                                     removal_policy=removal_policy, access_logs=logs_bucket,
+                                                     event_bridge_enabled=True)
+        else:
+            self.bucket = bucket
+            # Adds EventBridge delivery without touching the bucket's other notifications.
+            bucket.enable_event_bridge_notification()
+
+        self.event_bus: events.IEventBus = event_bus or events.EventBus(self, "EventBus")
+        self.topic: sns.ITopic = topic or sns.Topic(
+            self, "Topic",
+            display_name="Personalize segmentation training",
+            master_key=encryption_key or kms.Alias.from_alias_name(self, "SnsKey", "alias/aws/sns"),
+            enforce_ssl=True,
+        )
+        if notification_email:
+            self.topic.add_subscription(subscriptions.EmailSubscription(notification_email))
+
+        self.personalize_role = self._personalize_role()
+        self._validate = SegmentationFunction(
+            self, "ValidateConfig", function_dir="validate_config",
+            description="Validates an uploaded Personalize training config and plans the run",
+            environment={"POLLING_BUDGET_SECONDS": str(int(polling_budget.to_seconds()))},
+        )
+        self._ensure = SegmentationFunction(
+            self, "EnsureResource", function_dir="personalize_ensure",
+            description="Gets or creates one Personalize resource and reports its status",
+            environment={"EVENT_BUS_NAME": self.event_bus.event_bus_name,
+                         "PERSONALIZE_ROLE_ARN": self.personalize_role.role_arn},
+        )
+        self._grant_validate(self._validate.role)
+        self._grant_ensure(self._ensure.role)
+
+        self.state_machine = sfn.StateMachine(
+            self, "Workflow",
+            definition_body=sfn.DefinitionBody.from_chainable(self._definition()),
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            timeout=polling_budget.plus(Duration.hours(1)),
+            tracing_enabled=True,
+            logs=sfn.LogOptions(
+                destination=logs.LogGroup(self, "WorkflowLogs", retention=logs.RetentionDays.THREE_MONTHS,
+                                          removal_policy=removal_policy),
+                level=sfn.LogLevel.ALL,
+                include_execution_data=False,
+            ),
+        )
+        self._trigger()
+
+    # ------------------------------------------------------------------ IAM
+
+    def _personalize_role(self) -> iam.Role:
+        """Assumed by Personalize in this account only: reads training data and job input, writes job output."""
+        role = iam.Role(
+            self, "PersonalizeRole",
+            assumed_by=iam.ServicePrincipal("personalize.amazonaws.com",
+                                            conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}),
+            description="Amazon Personalize reads training data and writes batch segment output",
+        )
+        for statement in self._personalize_s3_statements():
+            role.add_to_principal_policy(statement)
+            # Personalize also requires the bucket policy to allow the service itself.
+            bucket_statement = iam.PolicyStatement(
+                principals=[iam.ServicePrincipal("personalize.amazonaws.com")],
+                actions=statement.actions, resources=statement.resources,
+                conditions={**(statement.conditions or {}),
+                            "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
+            )
+            if not self.bucket.add_to_resource_policy(bucket_statement).statement_added:
+                Annotations.of(self).add_warning_v2(
+                    "segmentation:personalize-bucket-policy",
+                    "The data bucket was handed in, so its policy cannot be changed here: allow "
+                    "personalize.amazonaws.com s3:GetObject/ListBucket on train/ and s3:PutObject on batch/ in it.",
+                )
+                break
+        if self.encryption_key:
+            self.encryption_key.grant_encrypt_decrypt(role)
+        return role
+
+    def _personalize_s3_statements(self) -> list[iam.PolicyStatement]:
+        return [
+            iam.PolicyStatement(
+                actions=["s3:GetObject"],
+                resources=[self.bucket.arn_for_objects(f"{TRAIN_PREFIX}*"),
+                           self.bucket.arn_for_objects(f"{BATCH_PREFIX}*/job_config.json")],
+            ),
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[self.bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{TRAIN_PREFIX}*", f"{BATCH_PREFIX}*"]}},
+            ),
+            iam.PolicyStatement(actions=["s3:PutObject"], resources=[self.bucket.arn_for_objects(f"{BATCH_PREFIX}*")]),
+        ]
+
+    def _grant_validate(self, role: iam.IRole) -> None:
+        """Reads the config, the CSV header rows and job_config.json; nothing else."""
+        self.bucket.grant_read(role, f"{TRAIN_PREFIX}*")
+        self.bucket.grant_read(role, f"{BATCH_PREFIX}*/job_config.json")
+
+    def _grant_ensure(self, role: iam.IRole) -> None:
+        """Creates and describes Personalize resources, writes inline job input, publishes events."""
+        region, account = Stack.of(self).region, Stack.of(self).account
+        by_resources: dict[tuple, list[str]] = {}
+        for action, parts in PERSONALIZE_ACTIONS.items():
+            by_resources.setdefault(tuple(parts), []).append(f"personalize:{action}")
+        for parts, actions in by_resources.items():
+            role.add_to_principal_policy(iam.PolicyStatement(
+                actions=actions,
+                resources=[f"arn:{Aws.PARTITION}:personalize:{region}:{account}:{p}" for p in parts],
+            ))
+        role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["personalize:CreateSolution"],
+            resources=[f"arn:{Aws.PARTITION}:personalize:::recipe/aws-item-attribute-affinity",
+                       f"arn:{Aws.PARTITION}:personalize:::recipe/aws-item-affinity"],
+        ))
+        self.personalize_role.grant_pass_role(role)
+        # HeadObject for ETags (GetObject permission) and PutObject for inline segment queries.
+        self.bucket.grant_read(role, f"{TRAIN_PREFIX}*.csv")
+        self.bucket.grant_read(role, f"{BATCH_PREFIX}*/job_config.json")
+        self.bucket.grant_put(role, f"{BATCH_PREFIX}*/input/job_config.json")
+        self.event_bus.grant_put_events_to(role)
+
+    # ------------------------------------------------------------------ trigger
+
+    def _trigger(self) -> None:
+        dead_letters = sqs.Queue(
+            self, "TriggerDeadLetters",
+            encryption=sqs.QueueEncryption.KMS if self.encryption_key else sqs.QueueEncryption.SQS_MANAGED,
+            encryption_master_key=self.encryption_key,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        events.Rule(
+            self, "ConfigUploaded",
+            description="Starts the training workflow when a config JSON lands under train/",
+            event_pattern=events.EventPattern(
+                source=["aws.s3"],
+                detail_type=["Object Created"],
+                detail={
+                    "bucket": {"name": [self.bucket.bucket_name]},
+                    "object": {"key": [{"wildcard": f"{TRAIN_PREFIX}*.json"}]},
+                },
+            ),
+            targets=[targets.SfnStateMachine(
+                self.state_machine,
+                input=events.RuleTargetInput.from_object({
+                    "bucket": events.EventField.from_path("$.detail.bucket.name"),
+                    "key": events.EventField.from_path("$.detail.object.key"),
+                }),
+                dead_letter_queue=dead_letters,
+                retry_attempts=10,
+            )],
+        )
+
+    # ------------------------------------------------------------------ workflow
+
+    def _poll_loop(self, name: str, kind: str, slot: str, *, spec: str, parents: dict[str, Any],
+                   then: sfn.IChainable) -> sfn.IChainable:
+        """Ensure<name> -> <name>Active? -> (Wait<name> -> Ensure<name>)* -> then.
+
+        The Lambda gets or creates the resource, describes it on later polls and
+        raises ResourceFailed / PollingBudgetExceeded, caught once at the top.
+        """
+        ensure = tasks.LambdaInvoke(
+            self, f"Ensure{name}",
+            lambda_function=self._ensure.function,
+            payload=sfn.TaskInput.from_object({
+                "kind": kind,
+                "spec": sfn.JsonPath.object_at(spec),
+                "parents": parents,
+                "current": sfn.JsonPath.object_at(f"$.{slot}"),
+                "deadline": sfn.JsonPath.string_at("$.deadline"),
+            }),
+            payload_response_only=True,
+            result_path=f"$.{slot}",
+        )
+        ensure.add_retry(errors=RETRYABLE_ERRORS, interval=self._retry_interval, max_attempts=8,
+                         backoff_rate=2, max_delay=Duration.minutes(15), jitter_strategy=sfn.JitterType.FULL)
+        wait = sfn.Wait(self, f"Wait{name}", time=sfn.WaitTime.duration(self._poll_interval))
+        active = sfn.Choice(self, f"{name}Active?")
+        active.when(sfn.Condition.boolean_equals(f"$.{slot}.done", True), then).otherwise(wait.next(ensure))
+        start = sfn.Pass(self, f"Start{name}", result=sfn.Result.from_object({}), result_path=f"$.{slot}")
+        return start.next(ensure).next(active)
+
+    def _batch_segment_jobs(self) -> sfn.Map:
+        jobs = sfn.Map(
+            self, "BatchSegmentJobs",
+            items_path="$.spec.batchSegmentJobs",
+            item_selector={
+                "spec": sfn.JsonPath.object_at("$$.Map.Item.Value"),
+                "deadline": sfn.JsonPath.string_at("$.deadline"),
+                "parents": {
+                    "solutionVersionArn": sfn.JsonPath.string_at("$.solutionVersion.arn"),
+                    "solutionName": sfn.JsonPath.string_at("$.solution.name"),
+                    "datasetGroupName": sfn.JsonPath.string_at("$.datasetGroupName"),
+                    "bucket": sfn.JsonPath.string_at("$.bucket"),
+                },
+            },
+            max_concurrency=MAX_PARALLEL_SEGMENT_JOBS,
+            result_path="$.batchSegmentJobs",
+        )
+        job_done = sfn.Pass(self, "BatchSegmentJobDone", parameters={
+            "arn": sfn.JsonPath.string_at("$.job.arn"), "outputPath": sfn.JsonPath.string_at("$.job.outputPath")})
+        jobs.item_processor(self._poll_loop("BatchSegmentJob", "batchSegmentJob", "job", spec="$.spec",
+                                            parents=sfn.JsonPath.object_at("$.parents"), then=job_done))
+        return jobs
+
+    def _definition(self) -> sfn.IChainable:
+        run_context = {
+            "configUri": sfn.JsonPath.string_at("$.configUri"),
+            "executionArn": sfn.JsonPath.execution_id,
+        }
+
+        def run_event(id_: str, status: str, **extra: Any) -> tasks.EventBridgePutEvents:
+            return tasks.EventBridgePutEvents(
+                self, id_,
+                entries=[tasks.EventBridgePutEventsEntry(
+                    event_bus=self.event_bus, source=EVENT_SOURCE, detail_type=RUN_DETAIL_TYPE,
+                    detail=sfn.TaskInput.from_object({"Status": status, **run_context, **extra}))],
+                result_path=sfn.JsonPath.DISCARD,
+            )
+
+        def notify(id_: str, subject: str, message: str, *paths: str) -> tasks.SnsPublish:
+            return tasks.SnsPublish(
+                self, id_, topic=self.topic, subject=subject,
+                message=sfn.TaskInput.from_text(sfn.JsonPath.format(
+                    message, *(sfn.JsonPath.string_at(p) if p.startswith("$.") else p for p in paths))),
+                result_path=sfn.JsonPath.DISCARD,
+            )
+
+        # Rejected config: event, notification, stop. Nothing was created.
+        rejected = run_event("PublishRejected", "REJECTED",
+                             errors=sfn.JsonPath.list_at("$.validation.errors")).next(
+            notify("NotifyRejected", "Personalize training config rejected",
+                   "The training config {} was rejected; nothing was created. Fix these and upload it again:\n{}",
+                   "$.configUri", sfn.JsonPath.json_to_string(sfn.JsonPath.list_at("$.validation.errors")))
+        ).next(sfn.Fail(self, "ConfigRejected", error="ConfigRejected", cause="The training config failed validation"))
+
+        # Datasets: schema -> dataset -> import job, for each dataset in parallel.
+        dataset_ready = sfn.Pass(self, "DatasetReady", parameters={
+            "datasetArn": sfn.JsonPath.string_at("$.dataset.arn"),
+            "importUpdatedAt": sfn.JsonPath.string_at("$.importJob.updatedAt")})
+        import_loop = self._poll_loop("DatasetImportJob", "datasetImportJob", "importJob", spec="$.spec",
+                                      parents={"datasetArn": sfn.JsonPath.string_at("$.dataset.arn")},
+                                      then=dataset_ready)
+        dataset_loop = self._poll_loop("Dataset", "dataset", "dataset", spec="$.spec", parents={
+            "datasetGroupArn": sfn.JsonPath.string_at("$.datasetGroupArn"),
+            "schemaArn": sfn.JsonPath.string_at("$.schema.arn")}, then=import_loop)
+        schema_loop = self._poll_loop("Schema", "schema", "schema", spec="$.spec.schema", parents={},
+                                      then=dataset_loop)
+        datasets = sfn.Map(
+            self, "Datasets",
+            items_path="$.validation.plan.datasets",
+            item_selector={
+                "spec": sfn.JsonPath.object_at("$$.Map.Item.Value"),
+                "datasetGroupArn": sfn.JsonPath.string_at("$.datasetGroup.arn"),
+                "deadline": sfn.JsonPath.string_at("$.deadline"),
+            },
+            max_concurrency=MAX_PARALLEL_IMPORTS,
+            result_path="$.datasets",
+        )
+        datasets.item_processor(schema_loop)
+
+        # Solutions: solution -> FULL solution version -> batch segment jobs.
+        solution_done = sfn.Pass(self, "SolutionDone", parameters={
+            "solutionVersionArn": sfn.JsonPath.string_at("$.solutionVersion.arn"),
+            "batchSegmentJobs": sfn.JsonPath.list_at("$.batchSegmentJobs")})
+        jobs = self._batch_segment_jobs()
+        jobs.next(solution_done)
+        version_loop = self._poll_loop("SolutionVersion", "solutionVersion", "solutionVersion",
+                                       spec="$.spec.solutionVersion", parents={
+                                           "solutionArn": sfn.JsonPath.string_at("$.solution.arn"),
+                                           "importsUpdatedAt": sfn.JsonPath.list_at("$.importsUpdatedAt")},
+                                       then=jobs)
+        solution_loop = self._poll_loop("Solution", "solution", "solution", spec="$.spec.params", parents={
+            "datasetGroupArn": sfn.JsonPath.string_at("$.datasetGroupArn")}, then=version_loop)
+        solutions = sfn.Map(
+            self, "Solutions",
+            items_path="$.validation.plan.solutions",
+            item_selector={
+                "spec": sfn.JsonPath.object_at("$$.Map.Item.Value"),
+                "datasetGroupArn": sfn.JsonPath.string_at("$.datasetGroup.arn"),
+                "datasetGroupName": sfn.JsonPath.string_at("$.validation.plan.datasetGroup.name"),
+                "bucket": sfn.JsonPath.string_at("$.validation.plan.bucket"),
+                "importsUpdatedAt": sfn.JsonPath.list_at("$.datasets[*].importUpdatedAt"),
+                "deadline": sfn.JsonPath.string_at("$.deadline"),
+            },
+            result_path="$.solutions",
+        )
+        solutions.item_processor(solution_loop)
+
+        training = sfn.Parallel(self, "Train", result_selector={
+            "solutions": sfn.JsonPath.list_at("$[0].solutions")}, result_path="$.training")
+        training.branch(
+            sfn.Pass(self, "SetDeadline", parameters={
+                "validation": sfn.JsonPath.object_at("$.validation"),
+                "deadline": sfn.JsonPath.string_at("$.validation.run.deadline")})
+            .next(self._poll_loop("DatasetGroup", "datasetGroup", "datasetGroup",
+                                  spec="$.validation.plan.datasetGroup", parents={}, then=datasets.next(solutions)))
+        )
+        failed = run_event("PublishFailed", "FAILED", error=sfn.JsonPath.string_at("$.failure.Error"),
+                           cause=sfn.JsonPath.string_at("$.failure.Cause")).next(
+            notify("NotifyFailed", "Personalize training run failed", "The training run for {} failed: {}\n{}",
+                   "$.configUri", "$.failure.Error", "$.failure.Cause")
+        ).next(sfn.Fail(self, "RunFailed", error="TrainingRunFailed", cause="See the failure event and notification"))
+        training.add_catch(failed, errors=["States.ALL"], result_path="$.failure")
+
+        succeeded = run_event("PublishSucceeded", "SUCCEEDED",
+                              solutions=sfn.JsonPath.list_at("$.training.solutions")).next(
+            notify("NotifySucceeded", "Personalize training run succeeded",
+                   "The training run for {} succeeded. Batch segment jobs:\n{}", "$.configUri",
+                   sfn.JsonPath.json_to_string(sfn.JsonPath.list_at("$.training.solutions")))
+        ).next(sfn.Succeed(self, "Done"))
+
+        started = run_event("PublishStarted", "STARTED").next(
+            notify("NotifyStarted", "Personalize training run started",
+                   "A training run started for {}. You will be notified when it ends.", "$.configUri")
+        ).next(training).next(succeeded)
+
+        validate = tasks.LambdaInvoke(
+            self, "Validate",
+            lambda_function=self._validate.function,
+            payload=sfn.TaskInput.from_object({
+                "bucket": sfn.JsonPath.string_at("$.bucket"),
+                "key": sfn.JsonPath.string_at("$.key"),
+                "executionStartTime": sfn.JsonPath.string_at("$$.Execution.StartTime"),
+            }),
+            payload_response_only=True,
+            result_path="$.validation",
+        )
+        validate.add_catch(failed, errors=["States.ALL"], result_path="$.failure")
+        return (
+            sfn.Pass(self, "Received", parameters={
+                "bucket": sfn.JsonPath.string_at("$.bucket"),
+                "key": sfn.JsonPath.string_at("$.key"),
+                "configUri": sfn.JsonPath.format("s3://{}/{}", sfn.JsonPath.string_at("$.bucket"),
+                                                 sfn.JsonPath.string_at("$.key"))})
+            .next(sfn.Wait(self, "LetUploadSettle", time=sfn.WaitTime.duration(self._upload_settle_time)))
+            .next(validate)
+            .next(sfn.Choice(self, "ConfigValid?")
+                  .when(sfn.Condition.boolean_equals("$.validation.valid", True), started)
+                  .otherwise(rejected))
+        )
+
+    # ------------------------------------------------------------------ grants
+
+    def grant_upload_training_data(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Lets ``grantee`` put configs and CSVs under train/ and job_config.json files under batch/."""
+        grant = self.bucket.grant_put(grantee, f"{TRAIN_PREFIX}*")
+        self.bucket.grant_put(grantee, f"{BATCH_PREFIX}*/job_config.json")
+        return grant
+
+    def grant_read_segment_output(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Lets ``grantee`` read batch segment job output under batch/."""
+        return self.bucket.grant_read(grantee, f"{BATCH_PREFIX}*")
