@@ -402,7 +402,7 @@ def validate(
         params = dict(_object(report, f"{spath}.serviceConfig", sol.get("serviceConfig", {}),
                               set(_operation_shape("CreateSolution").members) | {"solutionVersion"}))
         version = params.pop("solutionVersion", {})
-        version = _object(report, f"{spath}.serviceConfig.solutionVersion", version, {"trainingMode", "tags", "name", "solutionArn"})
+        version = _object(report, f"{spath}.serviceConfig.solutionVersion", version, {"trainingMode", "tags", "solutionArn"})
         if version.get("trainingMode", "FULL") != "FULL":
             report.error(f"{spath}.serviceConfig.solutionVersion.trainingMode", "must be FULL: segmentation recipes train fully every time")
         _check_request(report, f"{spath}.serviceConfig.solutionVersion", "CreateSolutionVersion", version, {"solutionArn": "arn:aws:personalize:::solution/x"})
@@ -473,7 +473,7 @@ def validate(
             })
         planned_solutions.append({
             "params": params,
-            "solutionVersion": {k: v for k, v in version.items() if k != "name"},
+            "solutionVersion": {**version, "trainingMode": "FULL"},
             "batchSegmentJobs": planned_jobs,
         })
 

@@ -1,0 +1,65 @@
+"""Shared fixtures: fake credentials, a guard against real AWS, one synth per session."""
+
+from __future__ import annotations
+
+import os
+import re
+
+# Fake credentials before anything imports boto3; never a real profile.
+for _name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+    os.environ.pop(_name, None)
+os.environ.update({
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "AWS_CONFIG_FILE": "/dev/null",
+    "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+})
+
+import botocore.httpsession  # noqa: E402
+import pytest  # noqa: E402
+
+LOCAL = re.compile(r"^https?://(127\.\d+\.\d+\.\d+|localhost)(:\d+)?/")
+
+
+class RealAwsRequest(AssertionError):
+    pass
+
+
+_real_send = botocore.httpsession.URLLib3Session.send
+
+
+def _guarded_send(self, request):
+    """moto and Stubber answer before this point; anything reaching it would go to AWS."""
+    if not LOCAL.match(request.url):
+        raise RealAwsRequest(f"a test tried to call real AWS: {request.method} {request.url}")
+    return _real_send(self, request)
+
+
+botocore.httpsession.URLLib3Session.send = _guarded_send
+
+
+@pytest.fixture(scope="session")
+def cdk_app_context():
+    from segmentation_constructs.example_stack import cdk_context
+
+    return cdk_context()
+
+
+@pytest.fixture(scope="session")
+def example_stack(cdk_app_context):
+    import aws_cdk as cdk
+
+    from segmentation_constructs.example_stack import SegmentationExampleStack
+
+    app = cdk.App(context=cdk_app_context)
+    return SegmentationExampleStack(app, "PersonalizeSegmentation")
+
+
+@pytest.fixture(scope="session")
+def example_template(example_stack):
+    from aws_cdk.assertions import Template
+
+    return Template.from_stack(example_stack)

@@ -1,0 +1,163 @@
+"""An in-process Amazon Personalize, good enough to drive the training workflow.
+
+moto fakes only Personalize schemas, so this answers a real boto3 client's calls
+from its ``before-call`` event: botocore has already validated every request
+against the service model by then, and each response is validated against the
+model's output shape here, so a request or response the real service would
+reject fails the test.
+
+Resources move CREATE PENDING -> CREATE IN_PROGRESS -> ACTIVE, one step per
+describe after ``steps_to_active`` describes. ``fail[name_prefix] = reason`` makes
+the resources whose names start so end in CREATE FAILED; ``throttle[operation] = n`` throttles the next n calls.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+from collections import defaultdict
+from typing import Optional
+
+import boto3
+from botocore.awsrequest import AWSResponse
+from botocore.validate import ParamValidator
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+PROGRESSION = ["CREATE PENDING", "CREATE IN_PROGRESS", "ACTIVE"]
+
+# operation kind -> (ARN resource prefix, describe response key, ARN member, name member)
+KINDS = {
+    "DatasetGroup": ("dataset-group", "datasetGroup", "datasetGroupArn", "name"),
+    "Schema": ("schema", "schema", "schemaArn", "name"),
+    "Dataset": ("dataset", "dataset", "datasetArn", "name"),
+    "DatasetImportJob": ("dataset-import-job", "datasetImportJob", "datasetImportJobArn", "jobName"),
+    "Solution": ("solution", "solution", "solutionArn", "name"),
+    "SolutionVersion": ("solution", "solutionVersion", "solutionVersionArn", "name"),
+    "BatchSegmentJob": ("batch-segment-job", "batchSegmentJob", "batchSegmentJobArn", "jobName"),
+}
+
+
+class FakePersonalize:
+    def __init__(self, *, steps_to_active: int = 2) -> None:
+        self.steps_to_active = steps_to_active
+        self.resources: dict[str, dict] = {}  # ARN -> stored description
+        self.describes: dict[str, int] = defaultdict(int)
+        self.calls: list[tuple[str, dict]] = []
+        self.fail: dict[str, str] = {}
+        self.throttle: dict[str, int] = defaultdict(int)
+        self.limit: dict[str, int] = defaultdict(int)
+        self._ids = itertools.count(1)
+        self._clock = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
+        self.client = boto3.client("personalize", region_name=REGION)
+        self._model = self.client.meta.service_model
+        self.client.meta.events.register("before-call.personalize.*", self._answer)
+
+    # ------------------------------------------------------------------ plumbing
+
+    def now(self) -> dt.datetime:
+        self._clock += dt.timedelta(seconds=30)
+        return self._clock
+
+    def _answer(self, model, params, **_):
+        # ``params`` is the serialized request: botocore validated the call against the model to build it.
+        operation = model.name
+        body = params["body"]
+        params = json.loads(body) if body else {}
+        self.calls.append((operation, params))
+        if self.throttle[operation] > 0:
+            self.throttle[operation] -= 1
+            return self._error("ThrottlingException", "Rate exceeded")
+        if self.limit[operation] > 0:
+            self.limit[operation] -= 1
+            return self._error("LimitExceededException", "Too many in-progress jobs")
+        kind = operation[6:] if operation.startswith("Create") else operation[8:]
+        try:
+            if operation.startswith("Create"):
+                body = self._create(kind, params)
+            elif operation.startswith("Describe"):
+                body = self._describe(kind, params)
+            else:
+                raise NotImplementedError(f"FakePersonalize has no {operation}")
+        except _ServiceError as exc:
+            return self._error(exc.code, exc.message)
+        report = ParamValidator().validate(body, model.output_shape)
+        if report.has_errors():
+            raise AssertionError(f"fake response to {operation} breaks the model: {report.generate_report()}")
+        return AWSResponse(None, 200, {}, None), {**body, "ResponseMetadata": {"HTTPStatusCode": 200}}
+
+    @staticmethod
+    def _error(code: str, message: str):
+        return AWSResponse(None, 400, {}, None), {"Error": {"Code": code, "Message": message},
+                                      "ResponseMetadata": {"HTTPStatusCode": 400}}
+
+    # ------------------------------------------------------------------ behaviour
+
+    def _arn(self, kind: str, params: dict) -> str:
+        prefix, _, _, name_member = KINDS[kind]
+        if kind == "Dataset":
+            group = params["datasetGroupArn"].rsplit("/", 1)[-1]
+            return f"arn:aws:personalize:{REGION}:{ACCOUNT}:dataset/{group}/{params['datasetType']}"
+        if kind == "SolutionVersion":
+            return f"{params['solutionArn']}/{next(self._ids):08x}"
+        return f"arn:aws:personalize:{REGION}:{ACCOUNT}:{prefix}/{params[name_member]}"
+
+    def _create(self, kind: str, params: dict) -> dict:
+        _, _, arn_member, name_member = KINDS[kind]
+        arn = self._arn(kind, params)
+        if arn in self.resources:
+            raise _ServiceError("ResourceAlreadyExistsException", f"{arn} already exists")
+        now = self.now()
+        stored = {k: v for k, v in params.items() if k != "tags"}
+        stored.update({arn_member: arn, "creationDateTime": now, "lastUpdatedDateTime": now})
+        if kind != "Schema":
+            stored["status"] = PROGRESSION[0]
+        if kind == "SolutionVersion":
+            solution = self.resources[params["solutionArn"]]
+            stored["name"] = params.get("name", arn.rsplit("/", 1)[-1])
+            solution["latestSolutionVersion"] = arn
+        self.resources[arn] = stored
+        response = {arn_member: arn}
+        if kind == "DatasetGroup" and "domain" in params:
+            response["domain"] = params["domain"]
+        return response
+
+    def _describe(self, kind: str, params: dict) -> dict:
+        _, response_key, arn_member, name_member = KINDS[kind]
+        arn = params[arn_member]
+        stored = self.resources.get(arn)
+        if stored is None:
+            raise _ServiceError("ResourceNotFoundException", f"{arn} does not exist")
+        self.describes[arn] += 1
+        status = stored.get("status")
+        if status in PROGRESSION[:-1] and self.describes[arn] > self.steps_to_active:
+            name = stored.get(name_member) or stored.get("name")
+            reason = next((r for key, r in self.fail.items() if name.startswith(key) or arn == key), None)
+            if reason:
+                stored.update(status="CREATE FAILED", failureReason=reason)
+            else:
+                stored["status"] = PROGRESSION[PROGRESSION.index(status) + 1]
+            stored["lastUpdatedDateTime"] = self.now()
+        body = {k: v for k, v in stored.items() if k != "latestSolutionVersion"}
+        if kind == "Solution" and stored.get("latestSolutionVersion"):
+            version = self.resources[stored["latestSolutionVersion"]]
+            body["latestSolutionVersion"] = {
+                k: version[k] for k in ("solutionVersionArn", "status", "creationDateTime", "lastUpdatedDateTime")}
+        return {response_key: body}
+
+    # ------------------------------------------------------------------ test helpers
+
+    def created(self, operation: Optional[str] = None) -> list[tuple[str, dict]]:
+        return [(op, p) for op, p in self.calls if op.startswith("Create") and (operation is None or op == operation)]
+
+    def set_status(self, arn: str, status: str, reason: Optional[str] = None) -> None:
+        self.resources[arn].update(status=status, lastUpdatedDateTime=self.now())
+        if reason:
+            self.resources[arn]["failureReason"] = reason
+
+
+class _ServiceError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
