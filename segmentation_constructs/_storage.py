@@ -17,7 +17,6 @@ def secure_bucket(
     encryption_key: Optional[kms.IKey],
     removal_policy: RemovalPolicy,
     access_logs: Optional[s3.IBucket] = None,
-    event_bridge_enabled: bool = False,
 ) -> s3.Bucket:
     """Encrypted (SSE-KMS with the given key, else SSE-S3), TLS-only, never public, versioned."""
     return s3.Bucket(
@@ -33,7 +32,6 @@ def secure_bucket(
         versioned=True,
         server_access_logs_bucket=access_logs,
         server_access_logs_prefix="data-bucket/" if access_logs else None,
-        event_bridge_enabled=event_bridge_enabled,
         removal_policy=removal_policy,
     )
 

@@ -101,7 +101,7 @@ class PersonalizeTrainingPipeline(Construct):
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
     ) -> None:
         super().__init__(scope, id)
-        if poll_interval.to_seconds() < 1:
+        if poll_interval.to_milliseconds() < 1000:
             raise ValueError("poll_interval must be at least one second")
         if polling_budget.to_seconds() <= poll_interval.to_seconds():
             raise ValueError("polling_budget must be longer than poll_interval")
@@ -115,8 +115,12 @@ class PersonalizeTrainingPipeline(Construct):
         if bucket is None:
             logs_bucket = access_log_bucket(self, "AccessLogs", removal_policy=removal_policy)
             self.bucket: s3.IBucket = secure_bucket(self, "DataBucket", encryption_key=encryption_key,
-                                                     removal_policy=removal_policy, access_logs=logs_bucket,
-                                                     event_bridge_enabled=True)
+                                                     removal_policy=removal_policy, access_logs=logs_bucket)
+            # Native EventBridge delivery: no notifications custom resource for a bucket we own.
+            self.bucket.node.default_child.notification_configuration = \
+                s3.CfnBucket.NotificationConfigurationProperty(
+                    event_bridge_configuration=s3.CfnBucket.EventBridgeConfigurationProperty(
+                        event_bridge_enabled=True))
         else:
             self.bucket = bucket
             # Adds EventBridge delivery without touching the bucket's other notifications.
@@ -322,8 +326,8 @@ class PersonalizeTrainingPipeline(Construct):
 
     def _definition(self) -> sfn.IChainable:
         run_context = {
-            "configUri": sfn.JsonPath.string_at("$.configUri"),
-            "executionArn": sfn.JsonPath.execution_id,
+            "ConfigUri": sfn.JsonPath.string_at("$.configUri"),
+            "ExecutionArn": sfn.JsonPath.execution_id,
         }
 
         def run_event(id_: str, status: str, **extra: Any) -> tasks.EventBridgePutEvents:
@@ -345,7 +349,7 @@ class PersonalizeTrainingPipeline(Construct):
 
         # Rejected config: event, notification, stop. Nothing was created.
         rejected = run_event("PublishRejected", "REJECTED",
-                             errors=sfn.JsonPath.list_at("$.validation.errors")).next(
+                             Errors=sfn.JsonPath.list_at("$.validation.errors")).next(
             notify("NotifyRejected", "Personalize training config rejected",
                    "The training config {} was rejected; nothing was created. Fix these and upload it again:\n{}",
                    "$.configUri", sfn.JsonPath.json_to_string(sfn.JsonPath.list_at("$.validation.errors")))
@@ -413,15 +417,15 @@ class PersonalizeTrainingPipeline(Construct):
             .next(self._poll_loop("DatasetGroup", "datasetGroup", "datasetGroup",
                                   spec="$.validation.plan.datasetGroup", parents={}, then=datasets.next(solutions)))
         )
-        failed = run_event("PublishFailed", "FAILED", error=sfn.JsonPath.string_at("$.failure.Error"),
-                           cause=sfn.JsonPath.string_at("$.failure.Cause")).next(
+        failed = run_event("PublishFailed", "FAILED", Error=sfn.JsonPath.string_at("$.failure.Error"),
+                           Cause=sfn.JsonPath.string_at("$.failure.Cause")).next(
             notify("NotifyFailed", "Personalize training run failed", "The training run for {} failed: {}\n{}",
                    "$.configUri", "$.failure.Error", "$.failure.Cause")
         ).next(sfn.Fail(self, "RunFailed", error="TrainingRunFailed", cause="See the failure event and notification"))
         training.add_catch(failed, errors=["States.ALL"], result_path="$.failure")
 
         succeeded = run_event("PublishSucceeded", "SUCCEEDED",
-                              solutions=sfn.JsonPath.list_at("$.training.solutions")).next(
+                              Solutions=sfn.JsonPath.list_at("$.training.solutions")).next(
             notify("NotifySucceeded", "Personalize training run succeeded",
                    "The training run for {} succeeded. Batch segment jobs:\n{}", "$.configUri",
                    sfn.JsonPath.json_to_string(sfn.JsonPath.list_at("$.training.solutions")))

@@ -1,0 +1,270 @@
+"""What the synthesized template must hold: trigger, IAM, encryption, the workflow and its event contract."""
+
+from __future__ import annotations
+
+import json
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk.assertions import Annotations, Match, Template
+
+from segmentation_constructs import PersonalizeTrainingPipeline
+
+
+def resources(template: Template, type_: str) -> dict:
+    return template.find_resources(type_)
+
+
+def definition(template: Template) -> dict:
+    """The state machine's ASL with CloudFormation references replaced by placeholders."""
+    (machine,) = resources(template, "AWS::StepFunctions::StateMachine").values()
+    parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
+    return json.loads("".join(p if isinstance(p, str) else "REF" for p in parts))
+
+
+def all_states(asl: dict) -> dict:
+    found = {}
+    for name, state in asl["States"].items():
+        found[name] = state
+        for branch in state.get("Branches", []):
+            found.update(all_states(branch))
+        if "ItemProcessor" in state:
+            found.update(all_states(state["ItemProcessor"]))
+    return found
+
+
+def policy_statements(template: Template, role_logical_id_prefix: str) -> list[dict]:
+    statements = []
+    for policy in resources(template, "AWS::IAM::Policy").values():
+        roles = [r["Ref"] for r in policy["Properties"]["Roles"]]
+        if any(r.startswith(role_logical_id_prefix) for r in roles):
+            statements += policy["Properties"]["PolicyDocument"]["Statement"]
+    return statements
+
+
+def test_data_bucket_is_encrypted_tls_only_private_logged_and_retained(example_template):
+    example_template.has_resource("AWS::S3::Bucket", {
+        "Properties": {
+            "BucketEncryption": {"ServerSideEncryptionConfiguration": [
+                {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": False}]},
+            "PublicAccessBlockConfiguration": {"BlockPublicAcls": True, "BlockPublicPolicy": True,
+                                               "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
+            "LoggingConfiguration": {"DestinationBucketName": Match.any_value()},
+            "VersioningConfiguration": {"Status": "Enabled"},
+            "NotificationConfiguration": {"EventBridgeConfiguration": {"EventBridgeEnabled": True}},
+        },
+        "DeletionPolicy": "Retain",
+        "UpdateReplacePolicy": "Retain",
+    })
+    for policy in resources(example_template, "AWS::S3::BucketPolicy").values():
+        denies = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
+        assert {"Bool": {"aws:SecureTransport": "false"}} in [s["Condition"] for s in denies]
+
+
+def test_owned_bucket_needs_no_notification_custom_resource(example_template):
+    assert resources(example_template, "Custom::S3BucketNotifications") == {}
+
+
+def test_config_upload_under_train_starts_the_workflow(example_template):
+    example_template.has_resource_properties("AWS::Events::Rule", {
+        "EventPattern": {
+            "source": ["aws.s3"],
+            "detail-type": ["Object Created"],
+            "detail": {"bucket": {"name": [{"Ref": Match.string_like_regexp("TrainingDataBucket")}]},
+                       "object": {"key": [{"wildcard": "train/*.json"}]}},
+        },
+        "Targets": [Match.object_like({
+            "Arn": {"Ref": Match.string_like_regexp("TrainingWorkflow")},
+            "InputTransformer": Match.object_like({
+                "InputPathsMap": {"detail-bucket-name": "$.detail.bucket.name",
+                                  "detail-object-key": "$.detail.object.key"}}),
+            "DeadLetterConfig": {"Arn": Match.any_value()},
+        })],
+    })
+
+
+def test_workflow_is_standard_logged_and_traced(example_template):
+    example_template.has_resource_properties("AWS::StepFunctions::StateMachine", {
+        "StateMachineType": "STANDARD",
+        "TracingConfiguration": {"Enabled": True},
+        "LoggingConfiguration": Match.object_like({"Level": "ALL", "IncludeExecutionData": False}),
+    })
+
+
+def test_every_resource_is_polled_in_a_bounded_wait_loop_with_jittered_retries(example_template):
+    states = all_states(definition(example_template))
+    loops = [n[len("Ensure"):] for n in states if n.startswith("Ensure")]
+    assert sorted(loops) == sorted(["DatasetGroup", "Schema", "Dataset", "DatasetImportJob", "Solution",
+                                    "SolutionVersion", "BatchSegmentJob"])
+    for name in loops:
+        ensure, choice, wait = states[f"Ensure{name}"], states[f"{name}Active?"], states[f"Wait{name}"]
+        assert ensure["Next"] == f"{name}Active?"
+        assert choice["Default"] == f"Wait{name}" and wait["Next"] == f"Ensure{name}"
+        assert wait["Seconds"] == 60
+        assert ensure["Parameters"]["deadline.$"] == "$.deadline"
+        throttling = [r for r in ensure["Retry"] if r["ErrorEquals"] == ["ServiceThrottled", "ServiceLimitExceeded"]]
+        assert throttling == [{"ErrorEquals": ["ServiceThrottled", "ServiceLimitExceeded"], "IntervalSeconds": 30,
+                               "MaxAttempts": 8, "BackoffRate": 2, "MaxDelaySeconds": 900, "JitterStrategy": "FULL"}]
+        assert not any("ResourcePending" in r["ErrorEquals"] for r in ensure["Retry"])
+
+
+def test_batch_segment_jobs_respect_personalize_concurrency(example_template):
+    states = all_states(definition(example_template))
+    assert states["BatchSegmentJobs"]["MaxConcurrency"] == 5
+    assert states["Datasets"]["MaxConcurrency"] == 3
+
+
+def test_run_events_and_notifications_cover_start_success_failure_and_rejection(example_template):
+    asl = definition(example_template)
+    states = all_states(asl)
+    for name, status in [("PublishStarted", "STARTED"), ("PublishSucceeded", "SUCCEEDED"),
+                         ("PublishFailed", "FAILED"), ("PublishRejected", "REJECTED")]:
+        (entry,) = states[name]["Parameters"]["Entries"]
+        assert entry["Source"] == "solutions.aws.personalize"
+        assert entry["DetailType"] == "Personalize Training Run State Change"
+        assert entry["Detail"]["Status"] == status
+    assert asl["States"]["Train"]["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure",
+                                                "Next": "PublishFailed"}]
+    assert states["PublishFailed"]["Next"] == "NotifyFailed"
+    assert states["PublishRejected"]["Next"] == "NotifyRejected"
+    assert states["NotifyRejected"]["Next"] == "ConfigRejected"
+    assert states["ConfigRejected"]["Type"] == "Fail"
+    assert asl["States"]["ConfigValid?"]["Default"] == "PublishRejected"
+
+
+def test_personalize_role_is_trusted_only_from_this_account(example_template):
+    example_template.has_resource_properties("AWS::IAM::Role", {
+        "AssumeRolePolicyDocument": {"Statement": [{
+            "Action": "sts:AssumeRole", "Effect": "Allow",
+            "Principal": {"Service": "personalize.amazonaws.com"},
+            "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}},
+        }]},
+    })
+
+
+def test_personalize_role_reads_training_data_and_writes_batch_output_only(example_template):
+    statements = policy_statements(example_template, "TrainingPersonalizeRole")
+    by_action = {json.dumps(s["Action"]): s for s in statements}
+    assert set(by_action) == {'"s3:GetObject"', '"s3:ListBucket"', '"s3:PutObject"'}
+    read = json.dumps(by_action['"s3:GetObject"']["Resource"])
+    assert "/train/*" in read and "/batch/*/job_config.json" in read
+    assert "/batch/*" in json.dumps(by_action['"s3:PutObject"']["Resource"])
+    assert by_action['"s3:ListBucket"']["Condition"] == {"StringLike": {"s3:prefix": ["train/*", "batch/*"]}}
+
+
+# Actions IAM only authorizes on "*": Step Functions' vended log delivery and X-Ray trace upload.
+ONLY_ON_EVERY_RESOURCE = {
+    "logs:CreateLogDelivery", "logs:DeleteLogDelivery", "logs:DescribeLogGroups", "logs:DescribeResourcePolicies",
+    "logs:GetLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:UpdateLogDelivery",
+    "xray:GetSamplingRules", "xray:GetSamplingTargets", "xray:PutTelemetryRecords", "xray:PutTraceSegments",
+}
+
+
+def test_no_statement_grants_every_action_or_every_resource_where_a_narrower_form_exists(example_template):
+    for policy in resources(example_template, "AWS::IAM::Policy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            assert not any(a == "*" or a.endswith(":*") for a in actions), statement
+            if statement.get("Resource") == "*":
+                assert set(actions) <= ONLY_ON_EVERY_RESOURCE, statement
+
+
+def test_ensure_function_passes_only_the_personalize_role_to_personalize(example_template):
+    statements = policy_statements(example_template, "TrainingEnsureResourceRole")
+    (pass_role,) = [s for s in statements if s["Action"] == "iam:PassRole"]
+    assert pass_role["Resource"] == {"Fn::GetAtt": [Match.string_like_regexp("TrainingPersonalizeRole"), "Arn"]} \
+        or "TrainingPersonalizeRole" in json.dumps(pass_role["Resource"])
+    personalize = [a for s in statements for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+                   if a.startswith("personalize:")]
+    assert "personalize:CreateBatchSegmentJob" in personalize
+    assert not any(a.startswith(("personalize:Delete", "personalize:List")) for a in personalize)
+
+
+def test_functions_run_the_newest_python_on_arm64(example_template):
+    functions = resources(example_template, "AWS::Lambda::Function")
+    assert len(functions) == 2
+    for function in functions.values():
+        assert function["Properties"]["Runtime"] == "python3.14"
+        assert function["Properties"]["Architectures"] == ["arm64"]
+
+
+def test_topic_and_bus_exist_and_topic_is_encrypted(example_template):
+    example_template.resource_count_is("AWS::Events::EventBus", 1)
+    example_template.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()})
+
+
+# ---------------------------------------------------------------- bring your own resources
+
+
+@pytest.fixture(scope="module")
+def byo(cdk_app_context):
+    app = cdk.App(context=cdk_app_context)
+    stack = cdk.Stack(app, "Byo", env=cdk.Environment(account="123456789012", region="eu-west-1"))
+    key = kms.Key(stack, "Key", enable_key_rotation=True)
+    bucket = s3.Bucket.from_bucket_name(stack, "Existing", "team-data-bucket")
+    bus = events.EventBus.from_event_bus_name(stack, "Bus", "mpewml-bus")
+    pipeline = PersonalizeTrainingPipeline(stack, "Training", bucket=bucket, event_bus=bus, encryption_key=key,
+                                           notification_email="ops@example.com",
+                                           poll_interval=cdk.Duration.seconds(5))
+    uploader = iam.Role(stack, "Uploader", assumed_by=iam.AccountRootPrincipal())
+    pipeline.grant_upload_training_data(uploader)
+    return stack, Template.from_stack(stack)
+
+
+def test_handed_in_bucket_keeps_its_existing_notifications(byo):
+    _, template = byo
+    template.has_resource_properties("Custom::S3BucketNotifications", {
+        "BucketName": "team-data-bucket",
+        "NotificationConfiguration": {"EventBridgeConfiguration": {}},
+        "Managed": False,
+    })
+    template.resource_count_is("AWS::S3::Bucket", 0)
+
+
+def test_handed_in_bucket_warns_that_its_policy_must_allow_personalize(byo):
+    stack, _ = byo
+    Annotations.from_stack(stack).has_warning(
+        "/Byo/Training", Match.string_like_regexp("allow personalize.amazonaws.com"))
+
+
+def test_handed_in_bus_receives_events_and_no_bus_is_created(byo):
+    _, template = byo
+    template.resource_count_is("AWS::Events::EventBus", 0)
+    template.has_resource_properties("AWS::Lambda::Function", {
+        "Environment": {"Variables": Match.object_like({"EVENT_BUS_NAME": "mpewml-bus"})}})
+
+
+def test_kms_key_encrypts_topic_and_is_usable_by_personalize(byo):
+    _, template = byo
+    template.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": {"Fn::GetAtt": [Match.string_like_regexp("Key"), "Arn"]}})
+    statements = policy_statements(template, "TrainingPersonalizeRole")
+    assert any("kms:Decrypt" in s["Action"] for s in statements if isinstance(s["Action"], list))
+    template.has_resource_properties("AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "ops@example.com"})
+
+
+def test_grant_upload_training_data_is_limited_to_train_and_job_configs(byo):
+    _, template = byo
+    statements = policy_statements(template, "Uploader")
+    resources_ = json.dumps([s["Resource"] for s in statements])
+    assert "team-data-bucket/train/*" in resources_ and "team-data-bucket/batch/*/job_config.json" in resources_
+    assert all("s3:PutObject" in s["Action"] for s in statements if "s3:" in json.dumps(s["Action"]))
+
+
+def test_poll_interval_prop_sets_every_wait(byo):
+    _, template = byo
+    waits = [s for n, s in all_states(definition(template)).items() if n.startswith("Wait")]
+    assert waits and all(w["Seconds"] == 5 for w in waits)
+
+
+@pytest.mark.parametrize("props, message", [
+    ({"poll_interval": cdk.Duration.millis(500)}, "poll_interval must be at least one second"),
+    ({"polling_budget": cdk.Duration.seconds(30)}, "polling_budget must be longer than poll_interval"),
+])
+def test_misuse_fails_at_synth_with_a_clear_message(props, message):
+    stack = cdk.Stack(cdk.App())
+    with pytest.raises(ValueError, match=message):
+        PersonalizeTrainingPipeline(stack, "Training", **props)
