@@ -408,8 +408,9 @@ class PersonalizeTrainingPipeline(Construct):
         )
         solutions.item_processor(solution_loop)
 
+        # One branch, for one Catch around all the work; its single result is unwrapped with an intrinsic.
         training = sfn.Parallel(self, "Train", result_selector={
-            "solutions": sfn.JsonPath.list_at("$[0].solutions")}, result_path="$.training")
+            "run": sfn.JsonPath.array_get_item(sfn.JsonPath.list_at("$"), 0)}, result_path="$.training")
         training.branch(
             sfn.Pass(self, "SetDeadline", parameters={
                 "validation": sfn.JsonPath.object_at("$.validation"),
@@ -425,10 +426,10 @@ class PersonalizeTrainingPipeline(Construct):
         training.add_catch(failed, errors=["States.ALL"], result_path="$.failure")
 
         succeeded = run_event("PublishSucceeded", "SUCCEEDED",
-                              Solutions=sfn.JsonPath.list_at("$.training.solutions")).next(
+                              Solutions=sfn.JsonPath.list_at("$.training.run.solutions")).next(
             notify("NotifySucceeded", "Personalize training run succeeded",
                    "The training run for {} succeeded. Batch segment jobs:\n{}", "$.configUri",
-                   sfn.JsonPath.json_to_string(sfn.JsonPath.list_at("$.training.solutions")))
+                   sfn.JsonPath.json_to_string(sfn.JsonPath.list_at("$.training.run.solutions")))
         ).next(sfn.Succeed(self, "Done"))
 
         started = run_event("PublishStarted", "STARTED").next(

@@ -4,74 +4,29 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import quote_plus
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from personalize_ensure import handler as ensure_handler
-from shared import events as shared_events
-from shared import personalize as shared_personalize
 from shared.errors import PollingBudgetExceeded, ResourceConflict, ResourceFailed, ServiceLimitExceeded, ServiceThrottled
-from tests.fakes.personalize import ACCOUNT, REGION, FakePersonalize
+from tests.fakes.environment import BUCKET, DATA, ROLE_ARN, fake_aws
+from tests.fakes.personalize import ACCOUNT, REGION
 from validate_config import handler as validate_handler
 
-DATA = Path(__file__).resolve().parent.parent / "data"
-BUCKET = "segmentation-data"
-BUS = "training-events"
-ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/personalize"
 CONTEXT = SimpleNamespace(invoked_function_arn=f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:ensure")
 STARTED = "2026-11-23T10:00:00.000Z"
 
 
-class Harness:
-    def __init__(self, fake: FakePersonalize, queue_url: str) -> None:
-        self.fake = fake
-        self.queue_url = queue_url
-        self.s3 = boto3.client("s3", region_name=REGION)
-        self.sqs = boto3.client("sqs", region_name=REGION)
-
-    def upload_sample(self, prefix: str = "train/bingewatch/") -> None:
-        for path in sorted((DATA / "train/bingewatch").iterdir()):
-            self.s3.upload_file(str(path), BUCKET, prefix + path.name)
-
-    def validate(self, key: str = "train/bingewatch/config.json") -> dict:
-        return validate_handler.handler({"bucket": BUCKET, "key": key, "executionStartTime": STARTED}, None)
-
-    def events(self) -> list[dict]:
-        received = []
-        while True:
-            batch = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
-            if not batch:
-                return received
-            for message in batch:
-                received.append(json.loads(message["Body"]))
-                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
-
-
 @pytest.fixture
 def aws(monkeypatch):
-    with mock_aws():
-        s3 = boto3.client("s3", region_name=REGION)
-        s3.create_bucket(Bucket=BUCKET)
-        events = boto3.client("events", region_name=REGION)
-        events.create_event_bus(Name=BUS)
-        sqs = boto3.client("sqs", region_name=REGION)
-        queue_url = sqs.create_queue(QueueName="captured")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        events.put_rule(Name="all", EventBusName=BUS, EventPattern=json.dumps({"source": ["solutions.aws.personalize"]}))
-        events.put_targets(Rule="all", EventBusName=BUS, Targets=[{"Id": "q", "Arn": queue_arn}])
-        monkeypatch.setenv("EVENT_BUS_NAME", BUS)
-        monkeypatch.setenv("PERSONALIZE_ROLE_ARN", ROLE_ARN)
-        monkeypatch.setenv("POLLING_BUDGET_SECONDS", str(24 * 3600))
-        fake = FakePersonalize()
-        monkeypatch.setattr(shared_personalize, "_client", fake.client)
-        for module in (shared_events, ensure_handler, validate_handler):
-            monkeypatch.setattr(module, "_client" if module is shared_events else "_s3", None)
-        yield Harness(fake, queue_url)
+    with fake_aws(monkeypatch) as fake:
+        yield fake
+
+
+def validate(key: str = "train/bingewatch/config.json") -> dict:
+    return validate_handler.handler({"bucket": BUCKET, "key": key, "executionStartTime": STARTED}, None)
 
 
 def ensure(kind: str, spec: dict, parents: dict, deadline: str = "2099-01-01T00:00:00+00:00") -> dict:
@@ -110,7 +65,7 @@ def train(plan: dict) -> list[dict]:
 
 def test_validate_handler_plans_the_sample_upload(aws):
     aws.upload_sample()
-    result = aws.validate()
+    result = validate()
     assert result["valid"] is True and result["errors"] == []
     assert result["run"] == {"configUri": f"s3://{BUCKET}/train/bingewatch/config.json",
                              "deadline": "2026-11-24T10:00:00+00:00"}
@@ -119,20 +74,20 @@ def test_validate_handler_plans_the_sample_upload(aws):
 
 def test_validate_handler_decodes_url_encoded_keys(aws):
     aws.upload_sample(prefix="train/binge watch/")
-    result = aws.validate(quote_plus("train/binge watch/config.json", safe="/"))
+    result = validate(quote_plus("train/binge watch/config.json", safe="/"))
     assert result["valid"] is True
     assert result["run"]["configUri"] == f"s3://{BUCKET}/train/binge watch/config.json"
 
 
 def test_validate_handler_rejects_a_missing_config(aws):
-    result = aws.validate("train/none/config.json")
+    result = validate("train/none/config.json")
     assert result["valid"] is False
     assert result["errors"] == [f"$: s3://{BUCKET}/train/none/config.json could not be read"]
 
 
 def test_validate_handler_reports_missing_csvs(aws):
     aws.s3.upload_file(str(DATA / "train/bingewatch/config.json"), BUCKET, "train/x/config.json")
-    result = aws.validate("train/x/config.json")
+    result = validate("train/x/config.json")
     assert result["valid"] is False
     assert "$.datasets.users: users.csv was not found beside the config" in result["errors"]
     assert "plan" not in result
@@ -143,18 +98,18 @@ def test_validate_handler_reports_missing_csvs(aws):
 
 def test_sample_run_creates_each_resource_once(aws):
     aws.upload_sample()
-    plan = aws.validate()["plan"]
+    plan = validate()["plan"]
     jobs = train(plan)
 
-    created = [op for op, _ in aws.fake.created()]
+    created = [op for op, _ in aws.personalize.created()]
     assert sorted(created) == sorted(
         ["CreateDatasetGroup"] + ["CreateSchema", "CreateDataset", "CreateDatasetImportJob"] * 3
         + ["CreateSolution", "CreateSolutionVersion", "CreateBatchSegmentJob"])
-    (_, solution), = aws.fake.created("CreateSolution")
+    (_, solution), = aws.personalize.created("CreateSolution")
     assert solution["performAutoTraining"] is False
-    (_, version), = aws.fake.created("CreateSolutionVersion")
+    (_, version), = aws.personalize.created("CreateSolutionVersion")
     assert version["trainingMode"] == "FULL"
-    (_, job), = aws.fake.created("CreateBatchSegmentJob")
+    (_, job), = aws.personalize.created("CreateBatchSegmentJob")
     assert job["numResults"] == 500 and job["roleArn"] == ROLE_ARN
     assert job["jobName"].startswith("bingewatch-genre-affinity-") and len(job["jobName"]) == 34
     prefix = f"batch/bingewatch/bingewatch-genre-affinity/{job['jobName']}/"
@@ -162,14 +117,14 @@ def test_sample_run_creates_each_resource_once(aws):
     assert jobs[0]["outputPath"] == f"s3://{BUCKET}/{prefix}output/"
     written = aws.s3.get_object(Bucket=BUCKET, Key=f"{prefix}input/job_config.json")["Body"].read().decode()
     assert [json.loads(line) for line in written.splitlines()] == plan["solutions"][0]["batchSegmentJobs"][0]["queries"]
-    imports = aws.fake.created("CreateDatasetImportJob")
+    imports = aws.personalize.created("CreateDatasetImportJob")
     assert {p["dataSource"]["dataLocation"] for _, p in imports} == {
         f"s3://{BUCKET}/train/bingewatch/{n}.csv" for n in ("interactions", "items", "users")}
 
 
 def test_every_status_change_is_an_mpewml_event(aws):
     aws.upload_sample()
-    jobs = train(aws.validate()["plan"])
+    jobs = train(validate()["plan"])
     received = aws.events()
     job_events = [e for e in received if e["detail-type"] == "Personalize Batch Segment Job State Change"]
     assert [e["detail"]["Status"] for e in job_events] == ["CREATE PENDING", "CREATE IN_PROGRESS", "ACTIVE"]
@@ -186,36 +141,36 @@ def test_every_status_change_is_an_mpewml_event(aws):
 
 def test_same_config_uploaded_twice_starts_no_new_work(aws):
     aws.upload_sample()
-    plan = aws.validate()["plan"]
+    plan = validate()["plan"]
     first = train(plan)
-    before = len(aws.fake.created())
+    before = len(aws.personalize.created())
     second = train(plan)
-    assert len(aws.fake.created()) == before
+    assert len(aws.personalize.created()) == before
     assert second[0]["arn"] == first[0]["arn"]
 
 
 def test_new_interactions_data_retrains_and_reruns_segments(aws):
     aws.upload_sample()
-    plan = aws.validate()["plan"]
+    plan = validate()["plan"]
     first = train(plan)
     body = (DATA / "train/bingewatch/interactions.csv").read_text() + "u00001,m0001,0.5,watch,1735000000\n"
     aws.s3.put_object(Bucket=BUCKET, Key="train/bingewatch/interactions.csv", Body=body.encode())
-    counts = {op: len(aws.fake.created(op)) for op in ("CreateDatasetImportJob", "CreateSolutionVersion")}
+    counts = {op: len(aws.personalize.created(op)) for op in ("CreateDatasetImportJob", "CreateSolutionVersion")}
     second = train(plan)
-    assert len(aws.fake.created("CreateDatasetImportJob")) == counts["CreateDatasetImportJob"] + 1
-    assert len(aws.fake.created("CreateSolutionVersion")) == counts["CreateSolutionVersion"] + 1
+    assert len(aws.personalize.created("CreateDatasetImportJob")) == counts["CreateDatasetImportJob"] + 1
+    assert len(aws.personalize.created("CreateSolutionVersion")) == counts["CreateSolutionVersion"] + 1
     assert second[0]["arn"] != first[0]["arn"]
 
 
 def test_create_failed_raises_the_service_reason_and_publishes_it(aws):
     aws.upload_sample()
-    plan = aws.validate()["plan"]
+    plan = validate()["plan"]
     group = ensure("datasetGroup", plan["datasetGroup"], {})
     dataset = plan["datasets"][0]
     schema = ensure("schema", dataset["schema"], {})
     ds = ensure("dataset", dataset, {"datasetGroupArn": group["arn"], "schemaArn": schema["arn"]})
     aws.events()
-    aws.fake.fail["bingewatch-interactions-"] = "Input CSV has 3 rows with a missing USER_ID"
+    aws.personalize.fail["bingewatch-interactions-"] = "Input CSV has 3 rows with a missing USER_ID"
     with pytest.raises(ResourceFailed, match="Dataset Import Job bingewatch-interactions-[0-9a-f]{8} failed: "
                                              "Input CSV has 3 rows with a missing USER_ID"):
         ensure("datasetImportJob", dataset, {"datasetArn": ds["arn"]})
@@ -227,18 +182,18 @@ def test_create_failed_raises_the_service_reason_and_publishes_it(aws):
 
 def test_job_that_failed_in_an_earlier_run_is_retried_under_the_next_name(aws):
     aws.upload_sample()
-    plan = aws.validate()["plan"]
+    plan = validate()["plan"]
     jobs = train(plan)
-    aws.fake.set_status(jobs[0]["arn"], "CREATE FAILED", "The role could not read the input")
+    aws.personalize.set_status(jobs[0]["arn"], "CREATE FAILED", "The role could not read the input")
     retried = train(plan)
     assert retried[0]["arn"] != jobs[0]["arn"]
-    names = [p["jobName"] for _, p in aws.fake.created("CreateBatchSegmentJob")]
+    names = [p["jobName"] for _, p in aws.personalize.created("CreateBatchSegmentJob")]
     assert len(names) == 2 and names[0][:-8] == names[1][:-8]
 
 
 def test_polling_budget_running_out_fails_the_resource_in_progress(aws):
     aws.upload_sample()
-    plan = aws.validate()["plan"]
+    plan = validate()["plan"]
     past = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)).isoformat()
     with pytest.raises(PollingBudgetExceeded, match="Dataset Group bingewatch was still CREATE PENDING"):
         ensure("datasetGroup", plan["datasetGroup"], {}, deadline=past)
@@ -246,12 +201,12 @@ def test_polling_budget_running_out_fails_the_resource_in_progress(aws):
 
 def test_throttling_and_full_quotas_become_retryable_errors(aws):
     aws.upload_sample()
-    plan = aws.validate()["plan"]
-    aws.fake.throttle["DescribeDatasetGroup"] = 5  # more than botocore's own 3 attempts
+    plan = validate()["plan"]
+    aws.personalize.throttle["DescribeDatasetGroup"] = 1
     with pytest.raises(ServiceThrottled):
         ensure("datasetGroup", plan["datasetGroup"], {})
-    aws.fake.throttle["DescribeDatasetGroup"] = 0
-    aws.fake.limit["CreateDatasetGroup"] = 1
+    aws.personalize.throttle["DescribeDatasetGroup"] = 0
+    aws.personalize.limit["CreateDatasetGroup"] = 1
     with pytest.raises(ServiceLimitExceeded):
         ensure("datasetGroup", plan["datasetGroup"], {})
     assert ensure("datasetGroup", plan["datasetGroup"], {})["status"] == "ACTIVE"
@@ -259,7 +214,7 @@ def test_throttling_and_full_quotas_become_retryable_errors(aws):
 
 def test_existing_schema_with_another_definition_is_a_conflict(aws):
     aws.upload_sample()
-    plan = aws.validate()["plan"]
+    plan = validate()["plan"]
     schema = dict(plan["datasets"][0]["schema"])
     ensure("schema", schema, {})
     changed = json.loads(schema["schema"])

@@ -9,6 +9,7 @@ reject fails the test.
 Resources move CREATE PENDING -> CREATE IN_PROGRESS -> ACTIVE, one step per
 describe after ``steps_to_active`` describes. ``fail[name_prefix] = reason`` makes
 the resources whose names start so end in CREATE FAILED; ``throttle[operation] = n`` throttles the next n calls.
+Answers come before botocore's own retry loop, so every throttle reaches the caller.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ KINDS = {
 
 
 class FakePersonalize:
-    def __init__(self, *, steps_to_active: int = 2) -> None:
+    def __init__(self, client=None, *, steps_to_active: int = 2) -> None:
         self.steps_to_active = steps_to_active
         self.resources: dict[str, dict] = {}  # ARN -> stored description
         self.describes: dict[str, int] = defaultdict(int)
@@ -50,7 +51,7 @@ class FakePersonalize:
         self.limit: dict[str, int] = defaultdict(int)
         self._ids = itertools.count(1)
         self._clock = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
-        self.client = boto3.client("personalize", region_name=REGION)
+        self.client = client or boto3.client("personalize", region_name=REGION)
         self._model = self.client.meta.service_model
         self.client.meta.events.register("before-call.personalize.*", self._answer)
 

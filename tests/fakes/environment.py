@@ -1,0 +1,90 @@
+"""A fake AWS for the training Lambdas and workflow: moto S3/EventBridge/SNS/SQS plus FakePersonalize.
+
+Events on the bus and messages on the topic are captured in SQS queues so a
+test reads what a subscriber would receive.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+from typing import Iterator, Optional
+
+import boto3
+from moto import mock_aws
+
+from personalize_ensure import handler as ensure_handler
+from shared import events as shared_events
+from shared import personalize as shared_personalize
+from tests.fakes.personalize import ACCOUNT, REGION, FakePersonalize
+from validate_config import handler as validate_handler
+
+DATA = Path(__file__).resolve().parents[2] / "data"
+BUCKET = "segmentation-data"
+ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/personalize"
+
+
+class FakeAws:
+    def __init__(self, monkeypatch, *, bus_name: str, topic_name: str, budget_seconds: int) -> None:
+        self.s3 = boto3.client("s3", region_name=REGION)
+        self.sqs = boto3.client("sqs", region_name=REGION)
+        self.events_client = boto3.client("events", region_name=REGION)
+        self.sns = boto3.client("sns", region_name=REGION)
+        self.s3.create_bucket(Bucket=BUCKET)
+        self.bus_arn = self.events_client.create_event_bus(Name=bus_name)["EventBusArn"]
+        self.bus_name = bus_name
+        self._events_queue = self._queue("events")
+        self.events_client.put_rule(Name="capture", EventBusName=bus_name,
+                                    EventPattern=json.dumps({"source": ["solutions.aws.personalize"]}))
+        self.events_client.put_targets(Rule="capture", EventBusName=bus_name,
+                                       Targets=[{"Id": "q", "Arn": self._arn(self._events_queue)}])
+        self.topic_arn = self.sns.create_topic(Name=topic_name)["TopicArn"]
+        self._topic_queue = self._queue("notifications")
+        self.sns.subscribe(TopicArn=self.topic_arn, Protocol="sqs", Endpoint=self._arn(self._topic_queue),
+                           Attributes={"RawMessageDelivery": "false"})
+        monkeypatch.setenv("EVENT_BUS_NAME", bus_name)
+        monkeypatch.setenv("PERSONALIZE_ROLE_ARN", ROLE_ARN)
+        monkeypatch.setenv("POLLING_BUDGET_SECONDS", str(budget_seconds))
+        # The production client (its retry config included) with the fake behind it.
+        monkeypatch.setattr(shared_personalize, "_client", None)
+        self.personalize = FakePersonalize(shared_personalize.client())
+        monkeypatch.setattr(shared_events, "_client", None)
+        monkeypatch.setattr(ensure_handler, "_s3", None)
+        monkeypatch.setattr(validate_handler, "_s3", None)
+
+    def _queue(self, name: str) -> str:
+        return self.sqs.create_queue(QueueName=name)["QueueUrl"]
+
+    def _arn(self, queue_url: str) -> str:
+        return self.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+    def upload_sample(self, prefix: str = "train/bingewatch/", config: Optional[dict] = None) -> str:
+        for path in sorted((DATA / "train/bingewatch").iterdir()):
+            self.s3.upload_file(str(path), BUCKET, prefix + path.name)
+        if config is not None:
+            self.s3.put_object(Bucket=BUCKET, Key=prefix + "config.json", Body=json.dumps(config).encode())
+        return prefix + "config.json"
+
+    def _drain(self, queue_url: str) -> list[dict]:
+        received = []
+        while True:
+            batch = self.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            if not batch:
+                return received
+            for message in batch:
+                received.append(json.loads(message["Body"]))
+                self.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def events(self) -> list[dict]:
+        return self._drain(self._events_queue)
+
+    def notifications(self) -> list[dict]:
+        return [{"Subject": m.get("Subject"), "Message": m["Message"]} for m in self._drain(self._topic_queue)]
+
+
+@contextlib.contextmanager
+def fake_aws(monkeypatch, *, config: Optional[dict] = None, bus_name: str = "training-events",
+             topic_name: str = "training-notifications", budget_seconds: int = 24 * 3600) -> Iterator[FakeAws]:
+    with mock_aws(config=config) if config else mock_aws():
+        yield FakeAws(monkeypatch, bus_name=bus_name, topic_name=topic_name, budget_seconds=budget_seconds)

@@ -1,0 +1,137 @@
+"""The synthesized training state machine, executed by moto's ASL interpreter.
+
+Its Lambda tasks run the real handlers in-process against FakePersonalize; its
+EventBridge and SNS tasks reach moto. Waits come from construct props (1 s), so
+each run takes a few seconds.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import aws_cdk as cdk
+import boto3
+import pytest
+from aws_cdk.assertions import Template
+
+from personalize_ensure import handler as ensure_handler
+from segmentation_constructs import PersonalizeTrainingPipeline
+from tests.fakes.environment import BUCKET, DATA, fake_aws
+from tests.fakes.workflow import (
+    MOTO_CONFIG,
+    REGION,
+    LambdaRouter,
+    function_names,
+    lambda_arn,
+    logical_id,
+    render_definition,
+    run_execution,
+)
+from validate_config import handler as validate_handler
+
+SAMPLE = json.loads((DATA / "train/bingewatch/config.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def template(cdk_app_context) -> dict:
+    app = cdk.App(context=cdk_app_context)
+    stack = cdk.Stack(app, "Workflow")
+    PersonalizeTrainingPipeline(stack, "Training", poll_interval=cdk.Duration.seconds(1),
+                                upload_settle_time=cdk.Duration.seconds(0), retry_interval=cdk.Duration.seconds(1))
+    return Template.from_stack(stack).to_json()
+
+
+@pytest.fixture
+def workflow(template, monkeypatch, request):
+    budget = getattr(request, "param", 24 * 3600)
+    bus_id = logical_id(template, "AWS::Events::EventBus", "EventBus")
+    topic_id = logical_id(template, "AWS::SNS::Topic", "Topic")
+    with fake_aws(monkeypatch, config=MOTO_CONFIG, bus_name=bus_id, topic_name=topic_id,
+                  budget_seconds=budget) as aws:
+        aws.personalize.steps_to_active = 0  # one 1-second Wait per resource keeps each run to seconds
+        names = {**function_names(template), bus_id: aws.bus_name, f"{bus_id}.Arn": aws.bus_arn,
+                 topic_id: aws.topic_arn}
+        LambdaRouter(monkeypatch, {
+            lambda_arn(logical_id(template, "AWS::Lambda::Function", "ValidateConfig")): validate_handler.handler,
+            lambda_arn(logical_id(template, "AWS::Lambda::Function", "EnsureResource")): ensure_handler.handler,
+        })
+        sfn = boto3.client("stepfunctions", region_name=REGION)
+        aws.state_machine_arn = sfn.create_state_machine(
+            name="training", definition=render_definition(template, names),
+            roleArn="arn:aws:iam::123456789012:role/workflow")["stateMachineArn"]
+        yield aws
+
+
+def start(aws, key: str) -> dict:
+    return run_execution(aws.state_machine_arn, {"bucket": BUCKET, "key": key})
+
+
+def run_events(aws) -> list[dict]:
+    return [e["detail"] for e in aws.events() if e["detail-type"] == "Personalize Training Run State Change"]
+
+
+def test_sample_upload_trains_and_runs_segment_jobs(workflow):
+    execution = start(workflow, workflow.upload_sample())
+    assert execution["status"] == "SUCCEEDED", execution
+    output = json.loads(execution["output"])
+    (solution,) = output["training"]["run"]["solutions"]
+    (job,) = solution["batchSegmentJobs"]
+    assert job["outputPath"].startswith(f"s3://{BUCKET}/batch/bingewatch/bingewatch-genre-affinity/")
+    created = [op for op, _ in workflow.personalize.created()]
+    assert created.count("CreateBatchSegmentJob") == 1 and created.count("CreateDatasetImportJob") == 3
+    events = workflow.events()
+    statuses = [(e["detail-type"], e["detail"]["Status"]) for e in events]
+    assert ("Personalize Batch Segment Job State Change", "ACTIVE") in statuses
+    run = [e["detail"] for e in events if e["detail-type"] == "Personalize Training Run State Change"]
+    assert [r["Status"] for r in run] == ["STARTED", "SUCCEEDED"]
+    assert run[1]["Solutions"][0]["batchSegmentJobs"][0]["arn"] == job["arn"]
+    assert [n["Subject"] for n in workflow.notifications()] == [
+        "Personalize training run started", "Personalize training run succeeded"]
+
+
+def test_rejected_config_creates_nothing_and_says_why(workflow):
+    config = copy.deepcopy(SAMPLE)
+    config["solutions"][0]["serviceConfig"]["recipeArn"] = "arn:aws:personalize:::recipe/aws-user-personalization"
+    del config["datasets"]["interactions"]
+    execution = start(workflow, workflow.upload_sample(prefix="train/broken/", config=config))
+    assert execution["status"] == "FAILED"
+    assert execution["error"] == "ConfigRejected"
+    assert workflow.personalize.calls == []
+    (rejected,) = run_events(workflow)
+    assert rejected["Status"] == "REJECTED"
+    assert "$.datasets.interactions: the interactions dataset is required" in rejected["Errors"]
+    assert any(e.startswith("$.solutions[0].batchSegmentJobs: batch segment jobs need") for e in rejected["Errors"])
+    (note,) = workflow.notifications()
+    assert note["Subject"] == "Personalize training config rejected"
+    assert "the interactions dataset is required" in note["Message"]
+
+
+def test_service_reported_failure_fails_the_run_with_the_reason(workflow):
+    workflow.personalize.fail["bingewatch-genre-affinity-"] = "Not enough users for the query"
+    execution = start(workflow, workflow.upload_sample())
+    assert execution["status"] == "FAILED" and execution["error"] == "TrainingRunFailed"
+    failed = run_events(workflow)[-1]
+    assert failed["Status"] == "FAILED" and failed["Error"] == "ResourceFailed"
+    assert "Not enough users for the query" in failed["Cause"]
+    notes = workflow.notifications()
+    assert notes[-1]["Subject"] == "Personalize training run failed"
+    assert "Not enough users for the query" in notes[-1]["Message"]
+
+
+def test_throttling_is_retried_and_the_run_succeeds(workflow):
+    workflow.personalize.throttle["CreateDatasetGroup"] = 2  # two workflow retries, with backoff and jitter
+    execution = start(workflow, workflow.upload_sample())
+    assert execution["status"] == "SUCCEEDED", execution
+    attempts = [op for op, _ in workflow.personalize.calls if op == "CreateDatasetGroup"]
+    assert len(attempts) == 3
+
+
+@pytest.mark.parametrize("workflow", [2], indirect=True)
+def test_polling_budget_running_out_fails_the_run(workflow):
+    workflow.personalize.steps_to_active = 1_000
+    execution = start(workflow, workflow.upload_sample())
+    assert execution["status"] == "FAILED"
+    failed = run_events(workflow)[-1]
+    assert failed["Error"] == "PollingBudgetExceeded"
+    assert "Dataset Group bingewatch was still" in failed["Cause"]
