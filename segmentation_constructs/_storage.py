@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Optional
 
 from aws_cdk import RemovalPolicy
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
@@ -48,3 +49,17 @@ def access_log_bucket(scope: Construct, id: str, *, removal_policy: RemovalPolic
         object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
         removal_policy=removal_policy,
     )
+
+
+def grant_objects(grantee: iam.IGrantable, bucket: s3.IBucket, actions: list[str], *key_patterns: str) -> iam.Grant:
+    """Exactly ``actions`` on objects matching ``key_patterns`` (no ``s3:GetObject*``-style wildcards),
+    plus the KMS use those actions need when the bucket has a customer key."""
+    grant = iam.Grant.add_to_principal_or_resource(
+        grantee=grantee, actions=actions, resource_arns=[bucket.arn_for_objects(p) for p in key_patterns],
+        resource=bucket)
+    if bucket.encryption_key:
+        if any(a in ("s3:GetObject",) for a in actions):
+            bucket.encryption_key.grant_decrypt(grantee)
+        if any(a in ("s3:PutObject",) for a in actions):
+            bucket.encryption_key.grant_encrypt(grantee)
+    return grant

@@ -36,7 +36,8 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from segmentation_constructs._lambda import SegmentationFunction
-from segmentation_constructs._storage import access_log_bucket, secure_bucket
+from segmentation_constructs._nag import acknowledge, acknowledge_wildcard_resources
+from segmentation_constructs._storage import access_log_bucket, grant_objects, secure_bucket
 
 TRAIN_PREFIX = "train/"
 BATCH_PREFIX = "batch/"
@@ -46,6 +47,17 @@ RETRYABLE_ERRORS = ["ServiceThrottled", "ServiceLimitExceeded"]
 # Personalize's default quota is 5 in-progress import jobs and 5 batch segment jobs.
 MAX_PARALLEL_IMPORTS = 3
 MAX_PARALLEL_SEGMENT_JOBS = 5
+
+LOG_DELIVERY_ACTIONS = ["logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
+                        "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
+                        "logs:DescribeResourcePolicies", "logs:DescribeLogGroups"]
+XRAY_ACTIONS = ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules",
+                "xray:GetSamplingTargets"]
+
+UPLOAD_NAMES = ("Object keys under train/ and batch/ are chosen by the team at upload time and by the run "
+                "(job names); the prefix and file pattern are the narrowest fixed part.")
+RUNTIME_NAMES = ("Personalize resource names come from the uploaded config at run time; each ARN is limited to "
+                 "this account, this Region and one resource type.")
 
 PERSONALIZE_ACTIONS = {
     # action: ARN resource parts it is called on (Personalize names come from the config at run time)
@@ -66,6 +78,12 @@ PERSONALIZE_ACTIONS = {
     "TagResource": ["dataset-group/*", "schema/*", "dataset/*", "dataset-import-job/*", "solution/*",
                     "batch-segment-job/*"],
 }
+
+
+def _service_role(scope: Construct, id: str, service: str, description: str) -> iam.Role:
+    """A role only ``service`` acting for this account can assume (confused-deputy protection)."""
+    return iam.Role(scope, id, description=description, assumed_by=iam.ServicePrincipal(
+        service, conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}))
 
 
 class PersonalizeTrainingPipeline(Construct):
@@ -151,8 +169,12 @@ class PersonalizeTrainingPipeline(Construct):
         self._grant_validate(self._validate.role)
         self._grant_ensure(self._ensure.role)
 
+        self.workflow_role = _service_role(self, "WorkflowRole", "states.amazonaws.com",
+                                           "Runs the Personalize training workflow")
         self.state_machine = sfn.StateMachine(
             self, "Workflow",
+            # Its statements are written out in _grant_workflow, without CDK's function-version wildcards.
+            role=self.workflow_role.without_policy_updates(),
             definition_body=sfn.DefinitionBody.from_chainable(self._definition()),
             state_machine_type=sfn.StateMachineType.STANDARD,
             timeout=polling_budget.plus(Duration.hours(1)),
@@ -164,18 +186,15 @@ class PersonalizeTrainingPipeline(Construct):
                 include_execution_data=False,
             ),
         )
+        self._grant_workflow(self.workflow_role)
         self._trigger()
 
     # ------------------------------------------------------------------ IAM
 
     def _personalize_role(self) -> iam.Role:
         """Assumed by Personalize in this account only: reads training data and job input, writes job output."""
-        role = iam.Role(
-            self, "PersonalizeRole",
-            assumed_by=iam.ServicePrincipal("personalize.amazonaws.com",
-                                            conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}),
-            description="Amazon Personalize reads training data and writes batch segment output",
-        )
+        role = _service_role(self, "PersonalizeRole", "personalize.amazonaws.com",
+                             "Amazon Personalize reads training data and writes batch segment output")
         for statement in self._personalize_s3_statements():
             role.add_to_principal_policy(statement)
             # Personalize also requires the bucket policy to allow the service itself.
@@ -194,6 +213,8 @@ class PersonalizeTrainingPipeline(Construct):
                 break
         if self.encryption_key:
             self.encryption_key.grant_encrypt_decrypt(role)
+        acknowledge_wildcard_resources(role, [r for st in self._personalize_s3_statements() for r in st.resources
+                                              if r.endswith("*") or "*/" in r], UPLOAD_NAMES)
         return role
 
     def _personalize_s3_statements(self) -> list[iam.PolicyStatement]:
@@ -213,8 +234,9 @@ class PersonalizeTrainingPipeline(Construct):
 
     def _grant_validate(self, role: iam.IRole) -> None:
         """Reads the config, the CSV header rows and job_config.json; nothing else."""
-        self.bucket.grant_read(role, f"{TRAIN_PREFIX}*")
-        self.bucket.grant_read(role, f"{BATCH_PREFIX}*/job_config.json")
+        patterns = [f"{TRAIN_PREFIX}*", f"{BATCH_PREFIX}*/job_config.json"]
+        grant_objects(role, self.bucket, ["s3:GetObject"], *patterns)
+        acknowledge_wildcard_resources(role, [self.bucket.arn_for_objects(p) for p in patterns], UPLOAD_NAMES)
 
     def _grant_ensure(self, role: iam.IRole) -> None:
         """Creates and describes Personalize resources, writes inline job input, publishes events."""
@@ -232,12 +254,33 @@ class PersonalizeTrainingPipeline(Construct):
             resources=[f"arn:{Aws.PARTITION}:personalize:::recipe/aws-item-attribute-affinity",
                        f"arn:{Aws.PARTITION}:personalize:::recipe/aws-item-affinity"],
         ))
+        acknowledge_wildcard_resources(
+            role, {f"arn:{Aws.PARTITION}:personalize:{region}:{account}:{p}"
+                   for parts in PERSONALIZE_ACTIONS.values() for p in parts}, RUNTIME_NAMES)
         self.personalize_role.grant_pass_role(role)
         # HeadObject for ETags (GetObject permission) and PutObject for inline segment queries.
-        self.bucket.grant_read(role, f"{TRAIN_PREFIX}*.csv")
-        self.bucket.grant_read(role, f"{BATCH_PREFIX}*/job_config.json")
-        self.bucket.grant_put(role, f"{BATCH_PREFIX}*/input/job_config.json")
+        read, write = [f"{TRAIN_PREFIX}*.csv", f"{BATCH_PREFIX}*/job_config.json"], [f"{BATCH_PREFIX}*/input/job_config.json"]
+        grant_objects(role, self.bucket, ["s3:GetObject"], *read)
+        grant_objects(role, self.bucket, ["s3:PutObject"], *write)
+        acknowledge_wildcard_resources(role, [self.bucket.arn_for_objects(p) for p in read + write], UPLOAD_NAMES)
         self.event_bus.grant_put_events_to(role)
+
+    def _grant_workflow(self, role: iam.Role) -> None:
+        """Invokes its two functions, publishes run events and notifications, writes its logs and traces."""
+        role.add_to_policy(iam.PolicyStatement(
+            actions=["lambda:InvokeFunction"],
+            resources=[self._validate.function.function_arn, self._ensure.function.function_arn]))
+        role.add_to_policy(iam.PolicyStatement(actions=["events:PutEvents"],
+                                               resources=[self.event_bus.event_bus_arn]))
+        role.add_to_policy(iam.PolicyStatement(actions=["sns:Publish"], resources=[self.topic.topic_arn]))
+        if self.encryption_key:
+            self.encryption_key.grant(role, "kms:Decrypt", "kms:GenerateDataKey")
+        # CloudWatch Logs vended delivery and X-Ray authorize these actions on "*" only.
+        role.add_to_policy(iam.PolicyStatement(actions=LOG_DELIVERY_ACTIONS, resources=["*"]))
+        role.add_to_policy(iam.PolicyStatement(actions=XRAY_ACTIONS, resources=["*"]))
+        acknowledge(role, "AwsSolutions-IAM5[Resource::*]",
+                    "Only CloudWatch Logs vended-log delivery actions (for the workflow's execution logs) and X-Ray "
+                    "trace upload are granted on *; IAM authorizes those actions on * only.")
 
     # ------------------------------------------------------------------ trigger
 
@@ -249,6 +292,9 @@ class PersonalizeTrainingPipeline(Construct):
             enforce_ssl=True,
             retention_period=Duration.days(14),
         )
+        acknowledge(dead_letters, "AwsSolutions-SQS3",
+                    "This queue is the dead-letter queue of the trigger rule; a queue of its own behind it would "
+                    "never receive a message.")
         events.Rule(
             self, "ConfigUploaded",
             description="Starts the training workflow when a config JSON lands under train/",
@@ -262,6 +308,8 @@ class PersonalizeTrainingPipeline(Construct):
             ),
             targets=[targets.SfnStateMachine(
                 self.state_machine,
+                role=_service_role(self, "TriggerRole", "events.amazonaws.com",
+                                   "Starts the training workflow for an uploaded config"),
                 input=events.RuleTargetInput.from_object({
                     "bucket": events.EventField.from_path("$.detail.bucket.name"),
                     "key": events.EventField.from_path("$.detail.object.key"),
@@ -466,10 +514,9 @@ class PersonalizeTrainingPipeline(Construct):
 
     def grant_upload_training_data(self, grantee: iam.IGrantable) -> iam.Grant:
         """Lets ``grantee`` put configs and CSVs under train/ and job_config.json files under batch/."""
-        grant = self.bucket.grant_put(grantee, f"{TRAIN_PREFIX}*")
-        self.bucket.grant_put(grantee, f"{BATCH_PREFIX}*/job_config.json")
-        return grant
+        return grant_objects(grantee, self.bucket, ["s3:PutObject"], f"{TRAIN_PREFIX}*",
+                             f"{BATCH_PREFIX}*/job_config.json")
 
     def grant_read_segment_output(self, grantee: iam.IGrantable) -> iam.Grant:
         """Lets ``grantee`` read batch segment job output under batch/."""
-        return self.bucket.grant_read(grantee, f"{BATCH_PREFIX}*")
+        return grant_objects(grantee, self.bucket, ["s3:GetObject"], f"{BATCH_PREFIX}*")

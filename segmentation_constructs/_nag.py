@@ -1,0 +1,39 @@
+"""cdk-nag acknowledgments, each naming its granular finding and a reviewer's reason.
+
+The library acknowledges only wildcards that have no narrower form; anything
+else is fixed in the construct. Findings name resources the way cdk-nag renders
+them (``<LogicalId.Arn>/train/*``), so IDs are computed from the same tokens the
+policies use and stay right in any app that imports a construct.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from aws_cdk import Acknowledgment, Stack, Validations
+from constructs import IConstruct
+
+
+def _render(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "Ref" in value:
+        return f"<{value['Ref']}>"
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        logical_id, attribute = value["Fn::GetAtt"]
+        return f"<{logical_id}.{attribute}>"
+    if isinstance(value, dict) and "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return separator.join(_render(p) for p in parts)
+    raise ValueError(f"cannot render {value!r} as cdk-nag does")
+
+
+def acknowledge(scope: IConstruct, finding: str, reason: str) -> None:
+    Validations.of(scope).acknowledge(Acknowledgment(id=finding, reason=reason))
+
+
+def acknowledge_wildcard_resources(scope: IConstruct, resources: Iterable[str], reason: str) -> None:
+    """``AwsSolutions-IAM5[Resource::...]`` for each resource ARN (a token or a string)."""
+    stack = Stack.of(scope)
+    for resource in resources:
+        acknowledge(scope, f"AwsSolutions-IAM5[Resource::{_render(stack.resolve(resource))}]", reason)
