@@ -58,8 +58,6 @@ def grant_objects(grantee: iam.IGrantable, bucket: s3.IBucket, actions: list[str
         grantee=grantee, actions=actions, resource_arns=[bucket.arn_for_objects(p) for p in key_patterns],
         resource=bucket)
     if bucket.encryption_key:
-        if any(a in ("s3:GetObject",) for a in actions):
-            bucket.encryption_key.grant_decrypt(grantee)
-        if any(a in ("s3:PutObject",) for a in actions):
-            bucket.encryption_key.grant_encrypt(grantee)
+        kms_actions = ["kms:Decrypt"] + (["kms:GenerateDataKey"] if "s3:PutObject" in actions else [])
+        bucket.encryption_key.grant(grantee, *kms_actions)
     return grant

@@ -40,6 +40,7 @@ from segmentation_constructs._nag import acknowledge, acknowledge_wildcard_resou
 from segmentation_constructs._storage import access_log_bucket, grant_objects, secure_bucket
 
 TRAIN_PREFIX = "train/"
+CDK_NOTIFICATIONS_HANDLER = "BucketNotificationsHandler050a0587b7544547bf325f094a3db834"
 BATCH_PREFIX = "batch/"
 EVENT_SOURCE = "solutions.aws.personalize"
 RUN_DETAIL_TYPE = "Personalize Training Run State Change"
@@ -143,6 +144,12 @@ class PersonalizeTrainingPipeline(Construct):
             self.bucket = bucket
             # Adds EventBridge delivery without touching the bucket's other notifications.
             bucket.enable_event_bridge_notification()
+            handler = Stack.of(self).node.try_find_child(CDK_NOTIFICATIONS_HANDLER)
+            if handler is not None:
+                acknowledge(handler, "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                                     "AWSLambdaBasicExecutionRole]",
+                            "CDK's own handler that adds EventBridge delivery to a handed-in bucket while keeping its "
+                            "existing notifications; the managed policy only lets it write its own logs.")
 
         self.event_bus: events.IEventBus = event_bus or events.EventBus(self, "EventBus")
         self.topic: sns.ITopic = topic or sns.Topic(
@@ -212,7 +219,7 @@ class PersonalizeTrainingPipeline(Construct):
                 )
                 break
         if self.encryption_key:
-            self.encryption_key.grant_encrypt_decrypt(role)
+            self.encryption_key.grant(role, "kms:Decrypt", "kms:GenerateDataKey")
         acknowledge_wildcard_resources(role, [r for st in self._personalize_s3_statements() for r in st.resources
                                               if r.endswith("*") or "*/" in r], UPLOAD_NAMES)
         return role

@@ -1,0 +1,119 @@
+"""Deploy-readiness gates: what would otherwise fail at `cdk deploy` or in review.
+
+- cdk-nag (AwsSolutions) over the example stack and over each construct alone in a bare stack;
+- cfn-lint over every synthesized template, with the ignored warnings listed below, each with its reason.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Callable
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk.assertions import Template
+from cdk_nag import AwsSolutionsChecks
+from cfnlint.api import ManualArgs, lint
+
+from segmentation_constructs import PersonalizeTrainingPipeline
+from segmentation_constructs.example_stack import SegmentationExampleStack
+
+# The one place cfn-lint findings are ignored.
+CFN_LINT_IGNORED = {
+    "W3005": "CDK writes DependsOn from a function or state machine to its role's default policy next to the "
+             "GetAtt of the role, so the policy exists before first use; the repeated dependency is harmless.",
+}
+
+
+def example(app: cdk.App) -> cdk.Stack:
+    return SegmentationExampleStack(app, "Example")
+
+
+def training_alone(app: cdk.App) -> cdk.Stack:
+    stack = cdk.Stack(app, "TrainingAlone")
+    PersonalizeTrainingPipeline(stack, "Training")
+    return stack
+
+
+def training_with_handed_in_resources(app: cdk.App) -> cdk.Stack:
+    stack = cdk.Stack(app, "TrainingByo", env=cdk.Environment(account="123456789012", region="eu-west-1"))
+    PersonalizeTrainingPipeline(
+        stack, "Training",
+        bucket=s3.Bucket.from_bucket_name(stack, "Existing", "team-data-bucket"),
+        event_bus=events.EventBus.from_event_bus_name(stack, "Bus", "mpewml-bus"),
+        encryption_key=kms.Key(stack, "Key", enable_key_rotation=True),
+    )
+    return stack
+
+
+STACKS: dict[str, Callable[[cdk.App], cdk.Stack]] = {
+    "example stack": example,
+    "PersonalizeTrainingPipeline alone": training_alone,
+    "PersonalizeTrainingPipeline with handed-in bucket, bus and key": training_with_handed_in_resources,
+}
+
+
+def nag_findings(app: cdk.App) -> list[str]:
+    report = AwsSolutionsChecks(app).validate_scope(app)
+    return sorted(f"{v.rule_name} at {r.construct_path}" for v in report.violations for r in v.violating_resources)
+
+
+@pytest.fixture(scope="module", params=list(STACKS))
+def synthesized(request, cdk_app_context):
+    app = cdk.App(context=cdk_app_context)
+    stack = STACKS[request.param](app)
+    return app, stack
+
+
+def test_cdk_nag_has_no_unacknowledged_finding(synthesized):
+    app, _ = synthesized
+    assert nag_findings(app) == []
+
+
+def test_cfn_lint_reports_nothing_but_the_listed_warnings(synthesized):
+    _, stack = synthesized
+    template = json.dumps(Template.from_stack(stack).to_json())
+    matches = lint(template, config=ManualArgs(regions=["us-east-1", "eu-west-1"],
+                                              ignore_checks=list(CFN_LINT_IGNORED)))
+    assert [f"{m.rule.id} {m.message} ({'/'.join(map(str, m.path))})" for m in matches] == []
+
+
+def test_cdk_nag_gate_catches_a_wildcard_that_has_a_narrower_form(cdk_app_context):
+    app = cdk.App(context=cdk_app_context)
+    stack = training_alone(app)
+    role = iam.Role(stack, "Careless", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+    role.add_to_policy(iam.PolicyStatement(actions=["s3:Get*"], resources=["*"]))
+    assert "AwsSolutions-IAM5[Action::s3:Get*] at TrainingAlone/Careless/DefaultPolicy/Resource" in nag_findings(app)
+
+
+def test_cfn_lint_gate_catches_an_invalid_template(example_template):
+    template = example_template.to_json()
+    function = next(r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function")
+    function["Properties"]["Runtime"] = "python3.1"
+    matches = lint(json.dumps(template), config=ManualArgs(regions=["us-east-1"], ignore_checks=list(CFN_LINT_IGNORED)))
+    assert any(m.rule.id.startswith("E") and "python3.1" in m.message for m in matches)
+
+
+def acknowledgments(scope) -> dict[str, str]:
+    """finding -> reason, for every acknowledgment in the construct tree."""
+    found = {}
+    for construct in scope.node.find_all():
+        for entry in construct.node.metadata:
+            if entry.type == cdk.Validations.ACKNOWLEDGED_RULES_METADATA_KEY:
+                found.update({k.removeprefix("Annotation::"): v for k, v in entry.data.items()})
+    return found
+
+
+def test_every_acknowledgment_names_a_granular_finding_and_a_reason(example_stack):
+    found = acknowledgments(example_stack)
+    assert len(found) >= 5
+    for finding, reason in found.items():
+        assert finding.startswith("AwsSolutions-"), finding
+        assert "Action::" not in finding, f"a wildcard action always has a narrower form: {finding}"
+        if finding.startswith("AwsSolutions-IAM5"):
+            assert finding.startswith("AwsSolutions-IAM5[Resource::"), finding
+        assert len(reason) > 40, (finding, reason)
