@@ -40,6 +40,15 @@ def _guarded_send(self, request):
 
 botocore.httpsession.URLLib3Session.send = _guarded_send
 
+from tests.fakes import iam_recorder  # noqa: E402
+
+iam_recorder.install()
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Gates marked ``after_all_tests`` read what the other tests recorded, so they run last."""
+    items.sort(key=lambda item: item.get_closest_marker("after_all_tests") is not None)
+
 
 @pytest.fixture(scope="session")
 def cdk_app_context():
