@@ -13,6 +13,7 @@ so uploading the same config twice reuses what exists and starts no new work.
 from __future__ import annotations
 
 import json
+import logging
 import os
 
 import boto3
@@ -46,6 +47,8 @@ KINDS = {
 }
 
 _s3 = None
+logger = logging.getLogger(__name__)
+logger.setLevel(logging.INFO)
 
 
 def s3():
@@ -180,6 +183,8 @@ def handler(event, context):
             return arn_for(kind, region, account, **names)
 
         observed = ENSURE[event["kind"]](kind, event["spec"], event.get("parents", {}), arn_of)
+    # Resource names and statuses only: no user data passes through this function.
+    logger.info("observed", extra={"kind": event["kind"], "arn": observed.arn, "status": observed.status})
     result = conclude(kind, observed, current.get("status"), event.get("deadline"))
     if event["kind"] == "batchSegmentJob":
         result["outputPath"] = observed.raw["jobOutput"]["s3DataDestination"]["path"]
