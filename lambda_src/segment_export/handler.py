@@ -1,0 +1,84 @@
+"""Export one output line (one query) of a batch segment job as an audience file.
+
+Input: a work item of the plan (``bucket``, ``key``, ``line``, ``start``, ``end``, ``ordinal``,
+``jobName``, ``capacity``). Streams the line's bytes with a ranged GET, parses it as it
+arrives and writes the audience (and, with holdout, the control group) by multipart upload
+to a work key, then copies it to its final, query-derived name. A line Personalize marked
+as failed, or that does not parse, leaves no file and is recorded with its line number.
+Output (also written to ``_work/entries/``): the line's manifest entry.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+from shared.audiences import audience_bucket, job_folder, s3, split_s3_uri, work_key
+from shared.s3_stream import MultipartWriter
+from shared.segments import export_line, holdout_salt, load_suppression, segment_name
+
+logger = logging.getLogger(__name__)
+logger.setLevel(logging.INFO)
+_suppression: dict[str, frozenset[int]] = {}
+
+
+def suppression() -> frozenset[int]:
+    """The suppression list's fingerprints, loaded once per warm container and ETag."""
+    uri = os.environ.get("SUPPRESSION_LIST_URI")
+    if not uri:
+        return frozenset()
+    bucket, key = split_s3_uri(uri)
+    obj = s3().get_object(Bucket=bucket, Key=key)
+    if obj["ETag"] not in _suppression:
+        _suppression.clear()
+        lines = (raw.decode("utf-8") for raw in obj["Body"].iter_lines(keepends=True))
+        _suppression[obj["ETag"]] = load_suppression(lines)
+    else:
+        obj["Body"].close()
+    return _suppression[obj["ETag"]]
+
+
+def _finish(writer: MultipartWriter, final_key: str) -> None:
+    bucket = audience_bucket()
+    s3().copy_object(Bucket=bucket, Key=final_key, CopySource={"Bucket": bucket, "Key": writer.key},
+                     ContentType="text/csv; charset=utf-8", MetadataDirective="REPLACE")
+    s3().delete_object(Bucket=bucket, Key=writer.key)
+
+
+def handler(item, context):
+    bucket, job, ordinal = audience_bucket(), item["jobName"], item["ordinal"]
+    holdout = float(os.environ.get("HOLDOUT_PERCENT", "0"))
+    audience = MultipartWriter(s3(), bucket, work_key(job, f"lines/{ordinal:06d}.csv"))
+    control = MultipartWriter(s3(), bucket, work_key(job, f"lines/{ordinal:06d}.control.csv"))
+    body = s3().get_object(Bucket=item["bucket"], Key=item["key"],
+                           Range=f"bytes={item['start']}-{item['end'] - 1}")["Body"]
+    result = export_line(body, line=item["line"], audience=audience.write, control=control.write,
+                         salt=holdout_salt(job, ordinal), holdout_percent=holdout,
+                         suppression=suppression(), capacity=item["capacity"])
+    entry = {"line": item["line"], "ordinal": ordinal, "source": f"s3://{item['bucket']}/{item['key']}",
+             "queryKind": result.query_kind, "query": result.query, "name": None, "audienceKey": None,
+             "controlKey": None, "userCount": result.users, "controlCount": result.control,
+             "suppressedCount": result.suppressed, "duplicateCount": result.duplicates, "error": result.error}
+    if result.error or result.users + result.control == 0:
+        audience.abort()
+        control.abort()
+        if result.query is not None:
+            entry["name"] = segment_name(job, result.query_kind, result.query)
+    else:
+        name = segment_name(job, result.query_kind, result.query)
+        entry.update(name=name, audienceKey=f"{job_folder(job)}{name}.csv")
+        audience.close()
+        _finish(audience, entry["audienceKey"])
+        if holdout:
+            entry["controlKey"] = f"{job_folder(job)}control/{name}.csv"
+            control.close()
+            _finish(control, entry["controlKey"])
+        else:
+            control.abort()
+    s3().put_object(Bucket=bucket, Key=work_key(job, f"entries/{ordinal:06d}.json"),
+                    Body=json.dumps(entry).encode(), ContentType="application/json")
+    # Counts and names only: never user IDs.
+    logger.info("exported", extra={k: entry[k] for k in ("ordinal", "name", "userCount", "controlCount",
+                                                           "suppressedCount", "duplicateCount", "error")})
+    return {"ordinal": ordinal, "name": entry["name"], "userCount": entry["userCount"], "error": entry["error"]}

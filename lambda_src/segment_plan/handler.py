@@ -1,0 +1,93 @@
+"""First pass over a completed batch segment job: one work item per output line.
+
+Input: the triggering event, either the MPEwML ``Personalize Batch Segment Job State Change``
+(``detail.Arn``) or an S3 ``Object Created`` event for a ``.out`` file. Reads
+``DescribeBatchSegmentJob`` and lists the job's output path (no file name is assumed),
+then scans each ``.out`` file for line boundaries only. Output: ``jobName``, ``jobArn``,
+``itemsKey`` (a JSON array of line items for the Distributed Map), ``lines``, ``sourceId``
+and ``skip`` (true when this exact output was already exported and announced).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from urllib.parse import unquote_plus
+
+import boto3
+from botocore.exceptions import ClientError
+
+from shared.audiences import audience_bucket, manifest_key, s3, split_s3_uri, work_key
+from shared.s3_stream import line_ranges
+from shared.segments import MAX_USERS_PER_LINE
+
+logger = logging.getLogger(__name__)
+logger.setLevel(logging.INFO)
+_personalize = None
+
+
+def personalize():
+    global _personalize
+    if _personalize is None:
+        _personalize = boto3.client("personalize")
+    return _personalize
+
+
+def _job_from_arn(arn: str) -> dict:
+    job = personalize().describe_batch_segment_job(batchSegmentJobArn=arn)["batchSegmentJob"]
+    if job["status"] != "ACTIVE":
+        raise ValueError(f"batch segment job {arn} is {job['status']}, not ACTIVE")
+    bucket, prefix = split_s3_uri(job["jobOutput"]["s3DataDestination"]["path"])
+    files = []
+    for page in s3().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        files += [(bucket, o["Key"], o["ETag"]) for o in page.get("Contents", []) if o["Key"].endswith(".out")]
+    if not files:
+        raise ValueError(f"no .out file under s3://{bucket}/{prefix} for {arn}")
+    return {"jobName": job["jobName"], "jobArn": arn, "capacity": job.get("numResults") or MAX_USERS_PER_LINE,
+            "files": files}
+
+
+def _job_from_object(bucket: str, key: str) -> dict:
+    key = unquote_plus(key) if "%" in key or "+" in key else key
+    head = s3().head_object(Bucket=bucket, Key=key)
+    folders = [f for f in key.split("/")[:-1] if f]
+    name = folders[-2] if len(folders) >= 2 and folders[-1] == "output" else (folders[-1] if folders else key)
+    return {"jobName": name, "jobArn": None, "capacity": MAX_USERS_PER_LINE, "files": [(bucket, key, head["ETag"])]}
+
+
+def _already_exported(job_name: str, source_id: str) -> bool:
+    try:
+        body = s3().get_object(Bucket=audience_bucket(), Key=manifest_key(job_name))["Body"].read()
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
+            return False
+        raise
+    manifest = json.loads(body)
+    return manifest.get("sourceId") == source_id and manifest.get("eventsPublished") is True
+
+
+def handler(event, context):
+    detail = event.get("detail", {})
+    if event.get("source") == "aws.s3":
+        job = _job_from_object(detail["bucket"]["name"], detail["object"]["key"])
+    else:
+        job = _job_from_arn(detail["Arn"])
+    source_id = hashlib.sha256(json.dumps(sorted(job["files"])).encode()).hexdigest()[:16]
+    result = {"jobName": job["jobName"], "jobArn": job["jobArn"], "sourceId": source_id,
+              "sourceFiles": [f"s3://{b}/{k}" for b, k, _ in job["files"]]}
+    if _already_exported(job["jobName"], source_id):
+        logger.info("already exported", extra={"job": job["jobName"], "sourceId": source_id})
+        return {**result, "skip": True, "lines": 0, "itemsKey": None}
+    items = []
+    for bucket, key, _ in job["files"]:
+        body = s3().get_object(Bucket=bucket, Key=key)["Body"]
+        for number, start, end in line_ranges(body.iter_chunks(chunk_size=8 * 1024 * 1024)):
+            # ordinal: the segment's position in the whole job, stable across reruns
+            items.append({"bucket": bucket, "key": key, "line": number, "start": start, "end": end,
+                          "ordinal": len(items) + 1, "jobName": job["jobName"], "capacity": job["capacity"]})
+    items_key = work_key(job["jobName"], f"items-{source_id}.json")
+    s3().put_object(Bucket=audience_bucket(), Key=items_key, Body=json.dumps(items).encode(),
+                    ContentType="application/json")
+    logger.info("planned", extra={"job": job["jobName"], "lines": len(items), "files": len(job["files"])})
+    return {**result, "skip": False, "lines": len(items), "itemsKey": items_key}

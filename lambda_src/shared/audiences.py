@@ -1,0 +1,50 @@
+"""Where the post-processor keeps things: one folder per batch segment job under the audience prefix.
+
+    <prefix><job>/<segment>.csv            the audience file of each query
+    <prefix><job>/control/<segment>.csv    its holdout (control) group, when holdout is on
+    <prefix><job>/manifest.json            every segment of the job, with counts and errors
+    <prefix><job>/_work/...                work items, per-line results and publish markers
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import boto3
+
+SOURCE = "segmentation.audiences"
+SEGMENT_READY = "Audience Segment Ready"
+
+_s3 = None
+
+
+def s3():
+    global _s3
+    if _s3 is None:
+        _s3 = boto3.client("s3")
+    return _s3
+
+
+def audience_bucket() -> str:
+    return os.environ["AUDIENCE_BUCKET"]
+
+
+def job_folder(job_name: str) -> str:
+    safe = re.sub(r"[^A-Za-z0-9\-_.]+", "-", job_name).strip("-") or "job"
+    return f"{os.environ.get('AUDIENCE_PREFIX', 'audiences/')}{safe}/"
+
+
+def work_key(job_name: str, name: str) -> str:
+    return f"{job_folder(job_name)}_work/{name}"
+
+
+def manifest_key(job_name: str) -> str:
+    return f"{job_folder(job_name)}manifest.json"
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    if not uri.startswith("s3://"):
+        raise ValueError(f"not an s3:// URI: {uri}")
+    bucket, _, key = uri[len("s3://"):].partition("/")
+    return bucket, key

@@ -1,0 +1,77 @@
+"""Streaming S3 I/O: write an object in parts as text arrives; find the lines of a large object."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+PART_SIZE = 8 * 1024 * 1024  # S3 needs at least 5 MiB for every part but the last
+
+
+class MultipartWriter:
+    """Buffers at most one part; small objects become one PutObject. ``abort`` leaves nothing behind."""
+
+    def __init__(self, s3, bucket: str, key: str, *, content_type: str = "text/csv; charset=utf-8",
+                 part_size: int = PART_SIZE) -> None:
+        self._s3, self.bucket, self.key = s3, bucket, key
+        self._content_type, self._part_size = content_type, part_size
+        self._buffer = bytearray()
+        self._upload_id = None
+        self._parts: list[dict] = []
+        self.bytes_written = 0
+
+    def write(self, text: str) -> None:
+        data = text.encode("utf-8")
+        self._buffer += data
+        self.bytes_written += len(data)
+        if len(self._buffer) >= self._part_size:
+            self._upload_part()
+
+    def _upload_part(self) -> None:
+        if self._upload_id is None:
+            self._upload_id = self._s3.create_multipart_upload(
+                Bucket=self.bucket, Key=self.key, ContentType=self._content_type)["UploadId"]
+        number = len(self._parts) + 1
+        etag = self._s3.upload_part(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id,
+                                    PartNumber=number, Body=bytes(self._buffer))["ETag"]
+        self._parts.append({"ETag": etag, "PartNumber": number})
+        self._buffer.clear()
+
+    def close(self) -> None:
+        if self._upload_id is None:
+            self._s3.put_object(Bucket=self.bucket, Key=self.key, Body=bytes(self._buffer),
+                                ContentType=self._content_type)
+        else:
+            if self._buffer:
+                self._upload_part()
+            self._s3.complete_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id,
+                                               MultipartUpload={"Parts": self._parts})
+        self._buffer = bytearray()
+
+    def abort(self) -> None:
+        if self._upload_id is not None:
+            self._s3.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id)
+        self._buffer = bytearray()
+
+
+def line_ranges(chunks: Iterator[bytes]) -> Iterator[tuple[int, int, int]]:
+    """(line number, start, end) byte ranges of the non-blank lines of a JSON Lines stream.
+
+    Only newline bytes are looked at: a line of any size costs no memory.
+    """
+    position, start, number, blank = 0, 0, 0, True
+    for chunk in chunks:
+        offset = 0
+        while True:
+            newline = chunk.find(b"\n", offset)
+            stop = len(chunk) if newline < 0 else newline
+            if blank and chunk[offset:stop].strip():
+                blank = False
+            if newline < 0:
+                break
+            number += 1
+            if not blank:
+                yield number, start, position + newline
+            start, blank, offset = position + newline + 1, True, newline + 1
+        position += len(chunk)
+    if not blank:
+        yield number + 1, start, position

@@ -1,0 +1,216 @@
+"""Batch segment output → audience files, streamed: memory does not grow with a segment.
+
+One output line of a batch segment job holds one query and up to 5,000,000
+user IDs (tens of MB of JSON on one line). ``export_line`` parses it with
+ijson's C backend as it arrives and writes audience rows as they are parsed,
+in parts, never holding the line or the segment.
+
+Shapes read (all seen in the wild):
+``{"input": {"itemAttributes"|"itemId": ...}, "output": {"recommendedUsers"|"usersList": [...]}}``,
+``{"itemAttributes": ..., "output": {...}}`` and lines with an ``error`` field.
+
+The audience file format, neutral for every destination: UTF-8 CSV without BOM,
+LF line ends, one column with the header ``User.UserId`` (what Amazon Pinpoint
+imports as a user-ID segment as is; Connect Customer Profiles maps the column),
+values quoted by RFC 4180 only when they hold a comma, quote or line break.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import io
+import re
+from array import array
+from typing import BinaryIO, Callable, Iterable, Optional
+
+import ijson
+
+AUDIENCE_HEADER = "User.UserId"
+USER_PREFIXES = ("output.recommendedUsers.item", "output.usersList.item")
+QUERY_PREFIXES = {"itemAttributes": "itemAttributes", "input.itemAttributes": "itemAttributes",
+                  "input.itemId": "itemId", "itemId": "itemId"}
+ERROR_PREFIXES = ("error", "output.error", "errorMessage")
+MAX_USERS_PER_LINE = 5_000_000
+NAME_MAX = 100  # segment names: readable, and short enough for every destination
+BATCH = 8192  # users handled per batch
+_NEEDS_QUOTING = re.compile(r'[,"\r\n]')
+
+
+# ---------------------------------------------------------------- names
+
+
+def _slug(text: str) -> str:
+    text = re.sub(r"ITEMS\.", "", text)
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()
+
+
+def segment_name(job_name: str, query_kind: str, query: str) -> str:
+    """``<job>-<query slug>-<hash>``: readable, unique per query, the same on every rerun.
+
+    Safe as an S3 key part and as a Pinpoint or Customer Profiles segment name.
+    """
+    digest = hashlib.sha256(f"{query_kind}\0{query}".encode()).hexdigest()[:8]
+    prefix = "item-" if query_kind == "itemId" else ""
+    job = _slug(job_name)[:40].strip("-") or "job"
+    room = NAME_MAX - len(job) - len(digest) - 2
+    slug = (prefix + _slug(query))[:room].strip("-") or "query"
+    return f"{job}-{slug}-{digest}"
+
+
+# ---------------------------------------------------------------- holdout and suppression
+
+
+def holdout_threshold(percent: float) -> int:
+    if not 0 <= percent <= 50:
+        raise ValueError(f"holdout percent must be from 0 to 50, not {percent}")
+    return round(percent * 100)  # out of 10,000
+
+
+def holdout_salt(job_name: str, line: int) -> bytes:
+    """Per segment (a job's line is one segment), stable across reruns of the same job."""
+    return hashlib.sha256(f"{job_name}\0{line}".encode()).digest()[:16]
+
+
+def in_control_group(user_id: str, salt: bytes, threshold: int) -> bool:
+    """Deterministic: the same user, segment and percent land in the same group on every rerun."""
+    digest = hashlib.blake2b(user_id.encode(), digest_size=8, key=salt).digest()
+    return int.from_bytes(digest, "big") % 10_000 < threshold
+
+
+def user_hash(user_id: str) -> int:
+    """A stable 64-bit fingerprint (suppression lists are stored as these, never as IDs)."""
+    return int.from_bytes(hashlib.blake2b(user_id.encode(), digest_size=8).digest(), "big")
+
+
+def load_suppression(lines: Iterable[str]) -> frozenset[int]:
+    """User IDs one per line (an optional ``User.UserId``/``user_id`` header is skipped)."""
+    fingerprints = set()
+    for number, raw in enumerate(lines):
+        user = raw.rstrip("\r\n")
+        if not user or (number == 0 and user.lower() in ("user.userid", "user_id", "userid")):
+            continue
+        fingerprints.add(user_hash(user))
+    return frozenset(fingerprints)
+
+
+# ---------------------------------------------------------------- duplicates
+
+
+class SeenUsers:
+    """Exact-enough duplicate detection in fixed memory: an open-addressing table of 64-bit
+    hashes sized once for the largest possible segment (8 bytes a slot, at most ~67 MB for
+    5,000,000 users). Two different IDs sharing a 64-bit hash (odds ~1e-6 in a 5M segment)
+    would count as one."""
+
+    def __init__(self, capacity: int) -> None:
+        size = 1 << max(10, (max(capacity, 1) * 5 // 3).bit_length())
+        self._mask = size - 1
+        self._table = array("q", bytes(8 * size))
+
+    def add_new(self, user_id: str) -> bool:
+        h = hash(user_id) | 1
+        table, mask = self._table, self._mask
+        i = h & mask
+        while True:
+            v = table[i]
+            if v == 0:
+                table[i] = h
+                return True
+            if v == h:
+                return False
+            i = (i + 1) & mask
+
+
+# ---------------------------------------------------------------- writing
+
+
+def csv_rows(users: list[str]) -> str:
+    """Rows for a batch: a plain join unless some ID needs RFC 4180 quoting."""
+    joined = "\n".join(users)
+    if not _NEEDS_QUOTING.search(joined) and joined.count("\n") == len(users) - 1:
+        return joined + "\n" if users else ""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows([u] for u in users)
+    return buffer.getvalue()
+
+
+@dataclasses.dataclass
+class LineResult:
+    line: int
+    query_kind: Optional[str] = None
+    query: Optional[str] = None
+    users: int = 0
+    control: int = 0
+    suppressed: int = 0
+    duplicates: int = 0
+    error: Optional[str] = None
+
+
+def export_line(
+    stream: BinaryIO,
+    *,
+    line: int,
+    audience: Callable[[str], None],
+    control: Callable[[str], None],
+    salt: bytes,
+    holdout_percent: float = 0,
+    suppression: frozenset[int] = frozenset(),
+    capacity: int = MAX_USERS_PER_LINE,
+) -> LineResult:
+    """Parse one output line from ``stream`` and write its users as CSV text.
+
+    ``audience`` and ``control`` receive CSV text (header first, then rows) as it is
+    produced. ``salt`` is the segment's holdout salt; it must not depend on the query,
+    which may come after the users in a line (``holdout_salt`` gives job name + line).
+    A parse error is returned in ``LineResult.error``; the caller discards what was written.
+    """
+    result = LineResult(line=line)
+    threshold = holdout_threshold(holdout_percent)
+    seen = SeenUsers(capacity)
+    pending: list[str] = []
+    audience(AUDIENCE_HEADER + "\n")
+    if threshold:
+        control(AUDIENCE_HEADER + "\n")
+
+    def flush() -> None:
+        keep, held = [], []
+        for user in pending:
+            if not seen.add_new(user):
+                result.duplicates += 1
+            elif suppression and user_hash(user) in suppression:
+                result.suppressed += 1
+            else:
+                keep.append(user)
+        if threshold and keep:
+            flags = [in_control_group(u, salt, threshold) for u in keep]
+            held = [u for u, c in zip(keep, flags) if c]
+            keep = [u for u, c in zip(keep, flags) if not c]
+            control(csv_rows(held))
+        audience(csv_rows(keep))
+        result.users += len(keep)
+        result.control += len(held)
+        pending.clear()
+
+    try:
+        for prefix, event, value in ijson.parse(stream):
+            if prefix in USER_PREFIXES:
+                if event in ("string", "number"):
+                    pending.append(str(value))
+                    if len(pending) >= BATCH:
+                        flush()
+            elif prefix in QUERY_PREFIXES and event in ("string", "number"):
+                result.query_kind, result.query = QUERY_PREFIXES[prefix], str(value)
+            elif prefix in ERROR_PREFIXES and event == "string":
+                result.error = f"line {line}: Personalize reported: {value}"
+    except ijson.JSONError as exc:
+        result.error = f"line {line}: not valid JSON ({exc})"
+        return result
+    if result.error:
+        return result
+    if result.query is None:
+        result.error = f"line {line}: no itemAttributes or itemId query found"
+        return result
+    flush()
+    return result
