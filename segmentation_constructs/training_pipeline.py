@@ -26,7 +26,6 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
@@ -38,6 +37,7 @@ from constructs import Construct
 from segmentation_constructs._lambda import SegmentationFunction
 from segmentation_constructs._nag import acknowledge, acknowledge_wildcard_resources
 from segmentation_constructs._storage import access_log_bucket, grant_objects, secure_bucket
+from segmentation_constructs._workflow import service_role, standard_workflow
 
 TRAIN_PREFIX = "train/"
 CDK_NOTIFICATIONS_HANDLER = "BucketNotificationsHandler050a0587b7544547bf325f094a3db834"
@@ -48,12 +48,6 @@ RETRYABLE_ERRORS = ["ServiceThrottled", "ServiceLimitExceeded"]
 # Personalize's default quota is 5 in-progress import jobs and 5 batch segment jobs.
 MAX_PARALLEL_IMPORTS = 3
 MAX_PARALLEL_SEGMENT_JOBS = 5
-
-LOG_DELIVERY_ACTIONS = ["logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
-                        "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
-                        "logs:DescribeResourcePolicies", "logs:DescribeLogGroups"]
-XRAY_ACTIONS = ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules",
-                "xray:GetSamplingTargets"]
 
 UPLOAD_NAMES = ("Object keys under train/ and batch/ are chosen by the team at upload time and by the run "
                 "(job names); the prefix and file pattern are the narrowest fixed part.")
@@ -79,12 +73,6 @@ PERSONALIZE_ACTIONS = {
     "TagResource": ["dataset-group/*", "schema/*", "dataset/*", "dataset-import-job/*", "solution/*",
                     "batch-segment-job/*"],
 }
-
-
-def _service_role(scope: Construct, id: str, service: str, description: str) -> iam.Role:
-    """A role only ``service`` acting for this account can assume (confused-deputy protection)."""
-    return iam.Role(scope, id, description=description, assumed_by=iam.ServicePrincipal(
-        service, conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}))
 
 
 class PersonalizeTrainingPipeline(Construct):
@@ -176,23 +164,9 @@ class PersonalizeTrainingPipeline(Construct):
         self._grant_validate(self._validate.role)
         self._grant_ensure(self._ensure.role)
 
-        self.workflow_role = _service_role(self, "WorkflowRole", "states.amazonaws.com",
-                                           "Runs the Personalize training workflow")
-        self.state_machine = sfn.StateMachine(
-            self, "Workflow",
-            # Its statements are written out in _grant_workflow, without CDK's function-version wildcards.
-            role=self.workflow_role.without_policy_updates(),
-            definition_body=sfn.DefinitionBody.from_chainable(self._definition()),
-            state_machine_type=sfn.StateMachineType.STANDARD,
-            timeout=polling_budget.plus(Duration.hours(1)),
-            tracing_enabled=True,
-            logs=sfn.LogOptions(
-                destination=logs.LogGroup(self, "WorkflowLogs", retention=logs.RetentionDays.THREE_MONTHS,
-                                          removal_policy=removal_policy),
-                level=sfn.LogLevel.ALL,
-                include_execution_data=False,
-            ),
-        )
+        self.state_machine, self.workflow_role = standard_workflow(
+            self, "Workflow", definition=self._definition(), description="Runs the Personalize training workflow",
+            timeout=polling_budget.plus(Duration.hours(1)), removal_policy=removal_policy)
         self._grant_workflow(self.workflow_role)
         self._trigger()
 
@@ -200,7 +174,7 @@ class PersonalizeTrainingPipeline(Construct):
 
     def _personalize_role(self) -> iam.Role:
         """Assumed by Personalize in this account only: reads training data and job input, writes job output."""
-        role = _service_role(self, "PersonalizeRole", "personalize.amazonaws.com",
+        role = service_role(self, "PersonalizeRole", "personalize.amazonaws.com",
                              "Amazon Personalize reads training data and writes batch segment output")
         for statement in self._personalize_s3_statements():
             role.add_to_principal_policy(statement)
@@ -273,7 +247,7 @@ class PersonalizeTrainingPipeline(Construct):
         self.event_bus.grant_put_events_to(role)
 
     def _grant_workflow(self, role: iam.Role) -> None:
-        """Invokes its two functions, publishes run events and notifications, writes its logs and traces."""
+        """Invokes its two functions, publishes run events and notifications (logs and traces: _workflow)."""
         role.add_to_policy(iam.PolicyStatement(
             actions=["lambda:InvokeFunction"],
             resources=[self._validate.function.function_arn, self._ensure.function.function_arn]))
@@ -282,12 +256,6 @@ class PersonalizeTrainingPipeline(Construct):
         role.add_to_policy(iam.PolicyStatement(actions=["sns:Publish"], resources=[self.topic.topic_arn]))
         if self.encryption_key:
             self.encryption_key.grant(role, "kms:Decrypt", "kms:GenerateDataKey")
-        # CloudWatch Logs vended delivery and X-Ray authorize these actions on "*" only.
-        role.add_to_policy(iam.PolicyStatement(actions=LOG_DELIVERY_ACTIONS, resources=["*"]))
-        role.add_to_policy(iam.PolicyStatement(actions=XRAY_ACTIONS, resources=["*"]))
-        acknowledge(role, "AwsSolutions-IAM5[Resource::*]",
-                    "Only CloudWatch Logs vended-log delivery actions (for the workflow's execution logs) and X-Ray "
-                    "trace upload are granted on *; IAM authorizes those actions on * only.")
 
     # ------------------------------------------------------------------ trigger
 
@@ -315,7 +283,7 @@ class PersonalizeTrainingPipeline(Construct):
             ),
             targets=[targets.SfnStateMachine(
                 self.state_machine,
-                role=_service_role(self, "TriggerRole", "events.amazonaws.com",
+                role=service_role(self, "TriggerRole", "events.amazonaws.com",
                                    "Starts the training workflow for an uploaded config"),
                 input=events.RuleTargetInput.from_object({
                     "bucket": events.EventField.from_path("$.detail.bucket.name"),

@@ -1,0 +1,52 @@
+"""What every workflow of the library has: a Standard state machine, logged and traced, run by a
+role whose statements are written out by its construct, started by a source-account-scoped rule role."""
+
+from __future__ import annotations
+
+from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from segmentation_constructs._nag import acknowledge
+
+LOG_DELIVERY_ACTIONS = ["logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
+                        "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
+                        "logs:DescribeResourcePolicies", "logs:DescribeLogGroups"]
+XRAY_ACTIONS = ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules",
+                "xray:GetSamplingTargets"]
+
+
+def service_role(scope: Construct, id: str, service: str, description: str) -> iam.Role:
+    """A role only ``service`` acting for this account can assume (confused-deputy protection)."""
+    return iam.Role(scope, id, description=description, assumed_by=iam.ServicePrincipal(
+        service, conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}))
+
+
+def standard_workflow(scope: Construct, id: str, *, definition: sfn.IChainable, description: str,
+                      timeout: Duration, removal_policy: RemovalPolicy) -> tuple[sfn.StateMachine, iam.Role]:
+    """The state machine and its role. CDK adds no statements to the role (no function-version
+    wildcards); the construct grants exactly what its tasks call."""
+    role = service_role(scope, f"{id}Role", "states.amazonaws.com", description)
+    machine = sfn.StateMachine(
+        scope, id,
+        role=role.without_policy_updates(),
+        definition_body=sfn.DefinitionBody.from_chainable(definition),
+        state_machine_type=sfn.StateMachineType.STANDARD,
+        timeout=timeout,
+        tracing_enabled=True,
+        logs=sfn.LogOptions(
+            destination=logs.LogGroup(scope, f"{id}Logs", retention=logs.RetentionDays.THREE_MONTHS,
+                                      removal_policy=removal_policy),
+            level=sfn.LogLevel.ALL,
+            include_execution_data=False,
+        ),
+    )
+    # CloudWatch Logs vended delivery and X-Ray authorize these actions on "*" only.
+    role.add_to_policy(iam.PolicyStatement(actions=LOG_DELIVERY_ACTIONS, resources=["*"]))
+    role.add_to_policy(iam.PolicyStatement(actions=XRAY_ACTIONS, resources=["*"]))
+    acknowledge(role, "AwsSolutions-IAM5[Resource::*]",
+                "Only CloudWatch Logs vended-log delivery actions (for the workflow's execution logs) and X-Ray "
+                "trace upload are granted on *; IAM authorizes those actions on * only.")
+    return machine, role
