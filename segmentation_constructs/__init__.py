@@ -1,5 +1,6 @@
 """AWS CDK constructs for automated customer segmentation with Amazon Personalize."""
 
+from segmentation_constructs.batch_segment_postprocessor import BatchSegmentPostprocessor
 from segmentation_constructs.training_pipeline import PersonalizeTrainingPipeline
 
-__all__ = ["PersonalizeTrainingPipeline"]
+__all__ = ["BatchSegmentPostprocessor", "PersonalizeTrainingPipeline"]

@@ -8,6 +8,7 @@ policies use and stay right in any app that imports a construct.
 
 from __future__ import annotations
 
+import json
 from typing import Any, Iterable
 
 from aws_cdk import Acknowledgment, Stack, Validations
@@ -25,7 +26,7 @@ def _render(value: Any) -> str:
     if isinstance(value, dict) and "Fn::Join" in value:
         separator, parts = value["Fn::Join"]
         return separator.join(_render(p) for p in parts)
-    raise ValueError(f"cannot render {value!r} as cdk-nag does")
+    return json.dumps(value, separators=(",", ":"))  # other intrinsics, as cdk-nag prints them
 
 
 def acknowledge(scope: IConstruct, finding: str, reason: str) -> None:

@@ -9,6 +9,7 @@ from typing import Any, Optional
 from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
+from segmentation_constructs.batch_segment_postprocessor import BatchSegmentPostprocessor
 from segmentation_constructs.training_pipeline import PersonalizeTrainingPipeline
 
 CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
@@ -23,8 +24,11 @@ class SegmentationExampleStack(Stack):
     def __init__(self, scope: Construct, id: str, *, notification_email: Optional[str] = None, **kwargs) -> None:
         super().__init__(scope, id, description="Personalize user segmentation (example stack)", **kwargs)
         self.training = PersonalizeTrainingPipeline(self, "Training", notification_email=notification_email)
+        self.audiences = BatchSegmentPostprocessor(self, "Audiences", event_bus=self.training.event_bus,
+                                                   source_bucket=self.training.bucket)
         CfnOutput(self, "DataBucketName", value=self.training.bucket.bucket_name,
                   description="aws s3 sync data/ s3://<this bucket>/ starts a training run")
         CfnOutput(self, "EventBusName", value=self.training.event_bus.event_bus_name)
         CfnOutput(self, "TrainingStateMachineArn", value=self.training.state_machine.state_machine_arn)
         CfnOutput(self, "NotificationTopicArn", value=self.training.topic.topic_arn)
+        CfnOutput(self, "AudienceExportStateMachineArn", value=self.audiences.state_machine.state_machine_arn)

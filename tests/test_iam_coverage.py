@@ -38,11 +38,12 @@ WORKFLOW_IMPLIED = {
 
 
 def role_actions(template: dict, role_id: str) -> set[str]:
+    """Every action an attached policy of the role allows (default policy and separate ones)."""
     actions = set()
     for resource in template["Resources"].values():
         if resource["Type"] != "AWS::IAM::Policy":
             continue
-        if {"Ref": role_id} not in resource["Properties"]["Roles"]:
+        if {"Ref": role_id} not in resource["Properties"].get("Roles", []):
             continue
         for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
             if statement["Effect"] == "Allow":
@@ -96,28 +97,39 @@ def _tasks(states: dict):
             yield from _tasks(state["ItemProcessor"]["States"])
 
 
-def workflow_needs(template: dict) -> set[str]:
-    (machine,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::StepFunctions::StateMachine"]
+def workflow_needs(machine: dict) -> set[str]:
     parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
     asl = json.loads("".join(p if isinstance(p, str) else "TOKEN" for p in parts))
     needs = set()
     for resource in _tasks(asl["States"]):
         if resource == "TOKEN":  # a Lambda function ARN
             needs.add("lambda:InvokeFunction")
-        elif resource.startswith("arn:TOKEN:states:::aws-sdk:"):
+        else:  # arn:aws:states:::sns:publish, arn:aws:states:::aws-sdk:service:action
             service, action = resource.rsplit(":", 2)[-2:]
             needs.add(f"{service}:{action[0].upper()}{action[1:]}")
-        else:  # optimized integrations, e.g. arn:aws:states:::sns:publish
-            service, action = resource.rsplit(":", 2)[-2:]
-            needs.add(f"{service}:{action[0].upper()}{action[1:]}")
+    if '"ItemReader"' in json.dumps(asl):
+        needs.add("s3:GetObject")  # the Distributed Map reads its items from S3
+    if '"DISTRIBUTED"' in json.dumps(asl):
+        needs |= {"states:StartExecution", "states:DescribeExecution", "states:StopExecution"}
     return needs
 
 
-def test_workflow_role_allows_every_task_and_nothing_unused(example_template):
+def machines(template: dict) -> dict[str, dict]:
+    return {lid: r for lid, r in template["Resources"].items() if r["Type"] == "AWS::StepFunctions::StateMachine"}
+
+
+def test_each_workflow_role_allows_every_task_and_nothing_unused(example_template):
     template = example_template.to_json()
-    (machine,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::StepFunctions::StateMachine"]
-    role_id = machine["Properties"]["RoleArn"]["Fn::GetAtt"][0]
-    granted, needs = role_actions(template, role_id), workflow_needs(template)
-    assert needs == {"lambda:InvokeFunction", "events:PutEvents", "sns:Publish"}
-    assert sorted(a for a in needs if not allowed(a, granted)) == []
-    assert sorted(a for a in granted if a not in needs and a not in WORKFLOW_IMPLIED) == []
+    expected = {
+        "TrainingWorkflow": {"lambda:InvokeFunction", "events:PutEvents", "sns:Publish"},
+        "AudiencesWorkflow": {"lambda:InvokeFunction", "events:PutEvents", "s3:GetObject", "states:StartExecution",
+                              "states:DescribeExecution", "states:StopExecution"},
+    }
+    found = machines(template)
+    assert sorted(p for p in expected if not any(lid.startswith(p) for lid in found)) == []
+    for logical_id, machine in found.items():
+        role_id = machine["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+        granted, needs = role_actions(template, role_id), workflow_needs(machine)
+        assert needs == next(v for p, v in expected.items() if logical_id.startswith(p))
+        assert sorted(a for a in needs if not allowed(a, granted)) == [], logical_id
+        assert sorted(a for a in granted if a not in needs and a not in WORKFLOW_IMPLIED) == [], logical_id

@@ -19,9 +19,10 @@ def resources(template: Template, type_: str) -> dict:
     return template.find_resources(type_)
 
 
-def definition(template: Template) -> dict:
+def definition(template: Template, logical_id_prefix: str = "TrainingWorkflow") -> dict:
     """The state machine's ASL with CloudFormation references replaced by placeholders."""
-    (machine,) = resources(template, "AWS::StepFunctions::StateMachine").values()
+    (machine,) = [m for lid, m in resources(template, "AWS::StepFunctions::StateMachine").items()
+                  if lid.startswith(logical_id_prefix)]
     parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
     return json.loads("".join(p if isinstance(p, str) else "REF" for p in parts))
 
@@ -87,8 +88,9 @@ def test_config_upload_under_train_starts_the_workflow(example_template):
     })
 
 
-def test_workflow_is_standard_logged_and_traced(example_template):
-    example_template.has_resource_properties("AWS::StepFunctions::StateMachine", {
+def test_workflows_are_standard_logged_and_traced(example_template):
+    example_template.resource_count_is("AWS::StepFunctions::StateMachine", 2)
+    example_template.all_resources_properties("AWS::StepFunctions::StateMachine", {
         "StateMachineType": "STANDARD",
         "TracingConfiguration": {"Enabled": True},
         "LoggingConfiguration": Match.object_like({"Level": "ALL", "IncludeExecutionData": False}),
@@ -186,7 +188,7 @@ def test_ensure_function_passes_only_the_personalize_role_to_personalize(example
 
 def test_functions_run_the_newest_python_on_arm64(example_template):
     functions = resources(example_template, "AWS::Lambda::Function")
-    assert len(functions) == 2
+    assert len(functions) == 5
     for function in functions.values():
         assert function["Properties"]["Runtime"] == "python3.14"
         assert function["Properties"]["Architectures"] == ["arm64"]

@@ -79,6 +79,6 @@ def handler(item, context):
     s3().put_object(Bucket=bucket, Key=work_key(job, f"entries/{ordinal:06d}.json"),
                     Body=json.dumps(entry).encode(), ContentType="application/json")
     # Counts and names only: never user IDs.
-    logger.info("exported", extra={k: entry[k] for k in ("ordinal", "name", "userCount", "controlCount",
-                                                           "suppressedCount", "duplicateCount", "error")})
+    logger.info("exported", extra={"segment": entry["name"], **{k: entry[k] for k in (
+        "ordinal", "userCount", "controlCount", "suppressedCount", "duplicateCount", "error")}})
     return {"ordinal": ordinal, "name": entry["name"], "userCount": entry["userCount"], "error": entry["error"]}

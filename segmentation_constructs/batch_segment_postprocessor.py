@@ -1,0 +1,261 @@
+"""BatchSegmentPostprocessor: each query of a completed batch segment job becomes an audience file.
+
+Triggered by the MPEwML event ``Personalize Batch Segment Job State Change`` (Status ACTIVE) on
+any bus handed in, and optionally by a ``.out`` file landing under an S3 prefix. A Standard
+workflow then
+
+1. plans: finds the job's ``.out`` files (DescribeBatchSegmentJob and a listing, no file name
+   assumed) and records one work item per output line (only newline bytes are scanned);
+2. exports every line in parallel (a Distributed Map with bounded concurrency): each line is
+   streamed, parsed as it arrives and written as an audience CSV by multipart upload;
+3. publishes: writes ``manifest.json`` and one ``Audience Segment Ready`` event per audience,
+   once per job output even when the trigger is delivered twice.
+
+Reading order: props and resources in ``__init__``, IAM in ``_grant_*``, the workflow in
+``_definition``; the Lambda code is in ``lambda_src/segment_plan``, ``segment_export`` and
+``segment_publish``, the streaming in ``lambda_src/shared/segments.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from aws_cdk import Annotations, Aws, Duration, Fn, RemovalPolicy, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from segmentation_constructs._lambda import SegmentationFunction, python_dependencies_layer
+from segmentation_constructs._nag import acknowledge_wildcard_resources
+from segmentation_constructs._storage import grant_objects
+from segmentation_constructs._workflow import service_role, standard_workflow
+
+SEGMENT_JOB_DETAIL_TYPE = "Personalize Batch Segment Job State Change"
+PERSONALIZE_SOURCE = "solutions.aws.personalize"
+AUDIENCE_SOURCE = "segmentation.audiences"
+SEGMENT_READY = "Audience Segment Ready"
+EXPORT_FAILED = "Audience Export Failed"
+JOB_NAMES = ("Batch segment job names, output keys and audience names are only known at run time; each "
+             "ARN is limited to its prefix or resource type in this account and Region.")
+
+
+class BatchSegmentPostprocessor(Construct):
+    """Turns the output of Personalize batch segment jobs into audience files, one per query.
+
+    :param event_bus: bus carrying ``Personalize Batch Segment Job State Change`` events (ours or an
+        MPEwML deployment's); ``Audience Segment Ready`` events are put on it too.
+    :param source_bucket: bucket the batch segment jobs write to.
+    :param batch_output_prefix: prefix of the job outputs in ``source_bucket`` (read access is limited to it).
+    :param audience_bucket: where audience files go; ``source_bucket`` if omitted.
+    :param audience_prefix: prefix of the audience files, one folder per job.
+    :param object_trigger_prefix: also export any ``.out`` file created under this prefix of
+        ``source_bucket`` (jobs run by hand or by other tools).
+    :param holdout_percent: share (0–50) of each segment put in a control file instead, deterministically.
+    :param suppression_list_bucket: with ``suppression_list_key``, an object of user IDs (one per
+        line) removed from every audience.
+    :param max_concurrency: lines exported at once.
+    :param export_memory_size: MB for the export function (1769 MB is one full vCPU).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        event_bus: events.IEventBus,
+        source_bucket: s3.IBucket,
+        batch_output_prefix: str = "batch/",
+        audience_bucket: Optional[s3.IBucket] = None,
+        audience_prefix: str = "audiences/",
+        object_trigger_prefix: Optional[str] = None,
+        holdout_percent: float = 0,
+        suppression_list_bucket: Optional[s3.IBucket] = None,
+        suppression_list_key: Optional[str] = None,
+        max_concurrency: int = 10,
+        export_memory_size: int = 1769,
+        removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+    ) -> None:
+        super().__init__(scope, id)
+        if not 0 <= holdout_percent <= 50:
+            raise ValueError(f"holdout_percent must be from 0 to 50, not {holdout_percent}")
+        if (suppression_list_bucket is None) != (suppression_list_key is None):
+            raise ValueError("suppression_list_bucket and suppression_list_key go together")
+        if not 1 <= max_concurrency <= 1000:
+            raise ValueError("max_concurrency must be from 1 to 1000")
+        for name, prefix in (("batch_output_prefix", batch_output_prefix), ("audience_prefix", audience_prefix)):
+            if not prefix.endswith("/") or prefix.startswith("/"):
+                raise ValueError(f"{name} must end with '/' and not start with it, like 'audiences/'")
+        self.event_bus = event_bus
+        self.source_bucket = source_bucket
+        self.audience_bucket = audience_bucket or source_bucket
+        self.audience_prefix = audience_prefix
+        self._batch_output_prefix = batch_output_prefix
+        self._max_concurrency = max_concurrency
+
+        environment = {"AUDIENCE_BUCKET": self.audience_bucket.bucket_name, "AUDIENCE_PREFIX": audience_prefix}
+        self._plan = SegmentationFunction(
+            self, "Plan", function_dir="segment_plan", environment=environment,
+            description="Finds a batch segment job's output lines", timeout=Duration.minutes(15),
+            memory_size=512, layers=[python_dependencies_layer(self, "IjsonLayer", "ijson")])
+        export_environment = {**environment, "HOLDOUT_PERCENT": str(holdout_percent)}
+        if suppression_list_bucket is not None:
+            export_environment["SUPPRESSION_LIST_URI"] = f"s3://{suppression_list_bucket.bucket_name}/{suppression_list_key}"
+        self._export = SegmentationFunction(
+            self, "Export", function_dir="segment_export", environment=export_environment,
+            description="Streams one segment query into an audience file", timeout=Duration.minutes(15),
+            memory_size=export_memory_size, layers=self._plan.function_layers)
+        self._publish = SegmentationFunction(
+            self, "Publish", function_dir="segment_publish",
+            environment={**environment, "EVENT_BUS_NAME": event_bus.event_bus_name},
+            description="Writes the audience manifest and announces each audience once", timeout=Duration.minutes(5))
+        self._grant_functions(suppression_list_bucket, suppression_list_key)
+
+        self.state_machine, self.workflow_role = standard_workflow(
+            self, "Workflow", definition=self._definition(), description="Exports batch segment output as audiences",
+            timeout=Duration.hours(6), removal_policy=removal_policy)
+        self._grant_workflow()
+        self._triggers(object_trigger_prefix)
+
+    # ------------------------------------------------------------------ IAM
+
+    def _grant_functions(self, suppression_bucket: Optional[s3.IBucket], suppression_key: Optional[str]) -> None:
+        account, region = Stack.of(self).account, Stack.of(self).region
+        job_arns = f"arn:{Aws.PARTITION}:personalize:{region}:{account}:batch-segment-job/*"
+        output_pattern = f"{self._batch_output_prefix}*"
+        work = f"{self.audience_prefix}*/_work/*"
+        # plan: describe the job, list and read its output, read the manifest, write work items
+        self._plan.role.add_to_policy(iam.PolicyStatement(actions=["personalize:DescribeBatchSegmentJob"],
+                                                          resources=[job_arns]))
+        self._plan.role.add_to_policy(iam.PolicyStatement(
+            actions=["s3:ListBucket"], resources=[self.source_bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [output_pattern]}}))
+        grant_objects(self._plan.role, self.source_bucket, ["s3:GetObject"], output_pattern)
+        grant_objects(self._plan.role, self.audience_bucket, ["s3:GetObject"], f"{self.audience_prefix}*/manifest.json")
+        grant_objects(self._plan.role, self.audience_bucket, ["s3:PutObject"], work)
+        # export: ranged reads of the output, multipart writes of audience files, copy out of _work
+        grant_objects(self._export.role, self.source_bucket, ["s3:GetObject"], output_pattern)
+        grant_objects(self._export.role, self.audience_bucket,
+                      ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"], work)
+        grant_objects(self._export.role, self.audience_bucket, ["s3:PutObject"], f"{self.audience_prefix}*.csv")
+        if suppression_bucket is not None:
+            grant_objects(self._export.role, suppression_bucket, ["s3:GetObject"], suppression_key)
+        # publish: read per-line results, write the manifest and the publish marker, put events
+        self._publish.role.add_to_policy(iam.PolicyStatement(
+            actions=["s3:ListBucket"], resources=[self.audience_bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [work]}}))
+        grant_objects(self._publish.role, self.audience_bucket, ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                      work)
+        grant_objects(self._publish.role, self.audience_bucket, ["s3:PutObject"], f"{self.audience_prefix}*/manifest.json")
+        self.event_bus.grant_put_events_to(self._publish.role)
+        for function, resources in (
+            (self._plan, [job_arns, self.source_bucket.arn_for_objects(output_pattern),
+                          self.audience_bucket.arn_for_objects(f"{self.audience_prefix}*/manifest.json"),
+                          self.audience_bucket.arn_for_objects(work)]),
+            (self._export, [self.source_bucket.arn_for_objects(output_pattern), self.audience_bucket.arn_for_objects(work),
+                            self.audience_bucket.arn_for_objects(f"{self.audience_prefix}*.csv")]),
+            (self._publish, [self.audience_bucket.arn_for_objects(work),
+                             self.audience_bucket.arn_for_objects(f"{self.audience_prefix}*/manifest.json")]),
+        ):
+            acknowledge_wildcard_resources(function.role, resources, JOB_NAMES)
+
+    def _grant_workflow(self) -> None:
+        role = self.workflow_role
+        role.add_to_policy(iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[
+            f.function.function_arn for f in (self._plan, self._export, self._publish)]))
+        role.add_to_policy(iam.PolicyStatement(actions=["events:PutEvents"], resources=[self.event_bus.event_bus_arn]))
+        items = f"{self.audience_prefix}*/_work/items-*.json"
+        grant_objects(role, self.audience_bucket, ["s3:GetObject"], items)
+        # Distributed Map child executions; a separate policy, as the state machine's ARN is needed.
+        executions = (f"arn:{Aws.PARTITION}:states:{Aws.REGION}:{Aws.ACCOUNT_ID}:execution:"
+                      f"{self.state_machine.state_machine_name}/*")
+        map_policy = iam.Policy(self, "DistributedMapPolicy", roles=[role], statements=[
+            iam.PolicyStatement(actions=["states:StartExecution"], resources=[self.state_machine.state_machine_arn]),
+            iam.PolicyStatement(actions=["states:DescribeExecution", "states:StopExecution"], resources=[executions]),
+        ])
+        acknowledge_wildcard_resources(role, [self.audience_bucket.arn_for_objects(items)], JOB_NAMES)
+        reason = "Child executions of this state machine's Distributed Map get IDs at run time; the ARN names it."
+        acknowledge_wildcard_resources(map_policy, [executions], reason)
+        # CDK's own copy of this policy stays unattached (the role takes no CDK statements) and is not rendered.
+        unrendered = self.state_machine.node.try_find_child("DistributedMapPolicy")
+        if unrendered is not None:
+            name = Fn.select(6, Fn.split(":", self.state_machine.state_machine_arn))
+            acknowledge_wildcard_resources(unrendered, [
+                f"arn:{Aws.PARTITION}:states:{Aws.REGION}:{Aws.ACCOUNT_ID}:execution:{name}/*:*",
+                f"arn:{Aws.PARTITION}:states:{Aws.REGION}:{Aws.ACCOUNT_ID}:execution:{name}:*"], reason)
+
+    # ------------------------------------------------------------------ triggers
+
+    def _triggers(self, object_trigger_prefix: Optional[str]) -> None:
+        role = service_role(self, "TriggerRole", "events.amazonaws.com", "Starts the audience export workflow")
+        events.Rule(
+            self, "SegmentJobActive", event_bus=self.event_bus,
+            description="A batch segment job finished: export its segments",
+            event_pattern=events.EventPattern(source=[PERSONALIZE_SOURCE], detail_type=[SEGMENT_JOB_DETAIL_TYPE],
+                                              detail={"Status": ["ACTIVE"]}),
+            targets=[targets.SfnStateMachine(self.state_machine, role=role, retry_attempts=10)],
+        )
+        if object_trigger_prefix is None:
+            return
+        if not isinstance(self.source_bucket, s3.Bucket):
+            self.source_bucket.enable_event_bridge_notification()
+        else:
+            Annotations.of(self).add_info(
+                "The object trigger needs EventBridge notifications on the source bucket "
+                "(PersonalizeTrainingPipeline's bucket has them).")
+        events.Rule(
+            self, "OutputFileCreated",
+            description=f"A .out file under {object_trigger_prefix}: export its segments",
+            event_pattern=events.EventPattern(source=["aws.s3"], detail_type=["Object Created"], detail={
+                "bucket": {"name": [self.source_bucket.bucket_name]},
+                "object": {"key": [{"wildcard": f"{object_trigger_prefix}*.out"}]}}),
+            targets=[targets.SfnStateMachine(self.state_machine, role=role, retry_attempts=10)],
+        )
+
+    # ------------------------------------------------------------------ workflow
+
+    def _definition(self) -> sfn.IChainable:
+        plan = tasks.LambdaInvoke(self, "PlanExport", lambda_function=self._plan.function,
+                                  payload=sfn.TaskInput.from_json_path_at("$"), payload_response_only=True,
+                                  result_path="$.plan")
+        export_line = tasks.LambdaInvoke(self, "ExportSegment", lambda_function=self._export.function,
+                                         payload=sfn.TaskInput.from_json_path_at("$"), payload_response_only=True)
+        export_line.add_retry(errors=["States.TaskFailed"], interval=Duration.seconds(5), max_attempts=2,
+                              backoff_rate=2, jitter_strategy=sfn.JitterType.FULL)
+        export = sfn.DistributedMap(
+            self, "ExportSegments",
+            item_reader=sfn.S3JsonItemReader(bucket=self.audience_bucket,
+                                             key=sfn.JsonPath.string_at("$.plan.itemsKey")),
+            map_execution_type=sfn.StateMachineType.STANDARD,
+            max_concurrency=self._max_concurrency,
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        export.item_processor(export_line)
+        publish = tasks.LambdaInvoke(self, "PublishAudiences", lambda_function=self._publish.function,
+                                     payload=sfn.TaskInput.from_json_path_at("$.plan"), payload_response_only=True,
+                                     result_path="$.published")
+        failed = tasks.EventBridgePutEvents(
+            self, "PublishExportFailed",
+            entries=[tasks.EventBridgePutEventsEntry(
+                event_bus=self.event_bus, source=AUDIENCE_SOURCE, detail_type=EXPORT_FAILED,
+                detail=sfn.TaskInput.from_object({"Error": sfn.JsonPath.string_at("$.failure.Error"),
+                                                  "Cause": sfn.JsonPath.string_at("$.failure.Cause"),
+                                                  "ExecutionArn": sfn.JsonPath.execution_id}))],
+            result_path=sfn.JsonPath.DISCARD,
+        ).next(sfn.Fail(self, "ExportFailed", error="AudienceExportFailed", cause="See the Audience Export Failed event"))
+        for state in (plan, export, publish):
+            state.add_catch(failed, errors=["States.ALL"], result_path="$.failure")
+        return plan.next(
+            sfn.Choice(self, "AlreadyExported?")
+            .when(sfn.Condition.boolean_equals("$.plan.skip", True), sfn.Succeed(self, "NothingNew"))
+            .otherwise(export.next(publish).next(sfn.Succeed(self, "Exported")))
+        )
+
+    # ------------------------------------------------------------------ grants
+
+    def grant_read_audiences(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Lets ``grantee`` read audience files and manifests (e.g. a destination importer)."""
+        return grant_objects(grantee, self.audience_bucket, ["s3:GetObject"], f"{self.audience_prefix}*")

@@ -1,0 +1,183 @@
+"""The post-processing Lambdas (plan → export per line → publish) against moto S3/EventBridge and FakePersonalize."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+from segment_export import handler as export_handler
+from segment_plan import handler as plan_handler
+from segment_publish import handler as publish_handler
+from shared import audiences
+from tests.fakes.environment import BUCKET, fake_aws
+from tests.fakes.personalize import ACCOUNT, REGION
+
+OUTPUT_PREFIX = "batch/bingewatch/genre-affinity/genre-segments-1a2b3c4d/output/"
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    with fake_aws(monkeypatch) as fake:
+        monkeypatch.setenv("AUDIENCE_BUCKET", BUCKET)
+        monkeypatch.setenv("AUDIENCE_PREFIX", "audiences/")
+        monkeypatch.setenv("HOLDOUT_PERCENT", "0")
+        monkeypatch.delenv("SUPPRESSION_LIST_URI", raising=False)
+        for module, name in ((audiences, "_s3"), (plan_handler, "_personalize"), (publish_handler, "_events")):
+            monkeypatch.setattr(module, name, None)
+        monkeypatch.setattr(plan_handler, "_personalize", fake.personalize.client)
+        monkeypatch.setattr(export_handler, "_suppression", {})
+        yield fake
+
+
+def segment_job(aws, lines: dict[str, list[dict]], name: str = "genre-segments-1a2b3c4d") -> str:
+    """A finished batch segment job whose output files hold ``lines`` (file name -> JSON lines)."""
+    client = aws.personalize.client
+    solution = client.create_solution(name="genre-affinity", datasetGroupArn=f"arn:aws:personalize:{REGION}:{ACCOUNT}:dataset-group/g",
+                                      recipeArn="arn:aws:personalize:::recipe/aws-item-attribute-affinity")
+    version = client.create_solution_version(solutionArn=solution["solutionArn"])["solutionVersionArn"]
+    arn = client.create_batch_segment_job(
+        jobName=name, solutionVersionArn=version, roleArn=f"arn:aws:iam::{ACCOUNT}:role/p", numResults=1000,
+        jobInput={"s3DataSource": {"path": f"s3://{BUCKET}/batch/job_config.json"}},
+        jobOutput={"s3DataDestination": {"path": f"s3://{BUCKET}/{OUTPUT_PREFIX}"}})["batchSegmentJobArn"]
+    aws.personalize.set_status(arn, "ACTIVE")
+    for file_name, rows in lines.items():
+        body = "".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows)
+        aws.s3.put_object(Bucket=BUCKET, Key=OUTPUT_PREFIX + file_name, Body=body.encode())
+    aws.s3.put_object(Bucket=BUCKET, Key=OUTPUT_PREFIX + "_SUCCESS", Body=b"")
+    return arn
+
+
+def job_event(arn: str) -> dict:
+    return {"source": "solutions.aws.personalize", "detail-type": "Personalize Batch Segment Job State Change",
+            "resources": [arn], "detail": {"Arn": arn, "Status": "ACTIVE", "Duration": 12.5}}
+
+
+def export(event: dict) -> dict:
+    """The workflow's order: plan, every line (as the Distributed Map would), publish."""
+    plan = plan_handler.handler(event, None)
+    if plan["skip"]:
+        return plan
+    items = json.loads(audiences.s3().get_object(Bucket=BUCKET, Key=plan["itemsKey"])["Body"].read())
+    for item in items:
+        export_handler.handler(item, None)
+    return {**plan, "published": publish_handler.handler(plan, None)}
+
+
+def read_audience(aws, key: str) -> list[str]:
+    rows = list(csv.reader(io.StringIO(aws.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read().decode())))
+    assert rows[0] == ["User.UserId"]
+    return [r[0] for r in rows[1:]]
+
+
+def manifest(aws, job="genre-segments-1a2b3c4d") -> dict:
+    return json.loads(aws.s3.get_object(Bucket=BUCKET, Key=f"audiences/{job}/manifest.json")["Body"].read())
+
+
+ACTION = {"input": {"itemAttributes": 'ITEMS.GENRES = "Action"'}, "output": {"recommendedUsers": ["u1", "u2", "u3"]}}
+COMEDY = {"itemAttributes": 'ITEMS.GENRES = "Comedy"', "output": {"usersList": ["u4", "u,5", "u4"]}}
+
+
+def test_each_query_becomes_one_audience_file_with_a_manifest_and_one_event(aws):
+    arn = segment_job(aws, {"job_config.json.out": [ACTION, COMEDY]})
+    result = export(job_event(arn))
+    segments = manifest(aws)["segments"]
+    assert [s["query"] for s in segments] == ['ITEMS.GENRES = "Action"', 'ITEMS.GENRES = "Comedy"']
+    action, comedy = segments
+    assert action["audienceKey"].startswith("audiences/genre-segments-1a2b3c4d/genre-segments-1a2b3c4d-genres-action-")
+    assert read_audience(aws, action["audienceKey"]) == ["u1", "u2", "u3"]
+    assert read_audience(aws, comedy["audienceKey"]) == ["u4", "u,5"]
+    assert (comedy["userCount"], comedy["duplicateCount"]) == (2, 1)
+    assert manifest(aws)["jobArn"] == arn and manifest(aws)["eventsPublished"] is True
+    ready = [e for e in aws.events() if e["detail-type"] == "Audience Segment Ready"]
+    assert len(ready) == 2 and {e["source"] for e in ready} == {"segmentation.audiences"}
+    assert ready[0]["resources"] == [arn]
+    assert {e["detail"]["segment"]["name"] for e in ready} == {action["name"], comedy["name"]}
+    assert result["published"] == {"manifestUri": f"s3://{BUCKET}/audiences/genre-segments-1a2b3c4d/manifest.json",
+                                   "segments": 2, "ready": 2, "errors": 0, "announced": 2}
+    leftovers = aws.s3.list_objects_v2(Bucket=BUCKET, Prefix="audiences/genre-segments-1a2b3c4d/_work/lines/")
+    assert leftovers.get("KeyCount", 0) == 0
+
+
+def test_every_line_of_every_file_is_processed_and_bad_lines_do_not_stop_the_others(aws):
+    arn = segment_job(aws, {
+        "a.json.out": [ACTION, {"input": {"itemId": "m1"}, "error": "Item not in training data"}],
+        "b.json.out": ['{"input": {"itemId": "m2"}, "output": {"recommendedUsers": ["x"', COMEDY,
+                       {"input": {"itemId": "m3"}, "output": {"recommendedUsers": []}}],
+    })
+    export(job_event(arn))
+    segments = manifest(aws)["segments"]
+    assert [(s["source"].rsplit("/", 1)[1], s["line"], s["error"]) for s in segments] == [
+        ("a.json.out", 1, None),
+        ("a.json.out", 2, "line 2: Personalize reported: Item not in training data"),
+        ("b.json.out", 1, segments[2]["error"]),
+        ("b.json.out", 2, None),
+        ("b.json.out", 3, None),
+    ]
+    assert segments[2]["error"].startswith("line 1: not valid JSON")
+    assert segments[4]["userCount"] == 0 and segments[4]["audienceKey"] is None
+    assert [s["audienceKey"] is not None for s in segments] == [True, False, False, True, False]
+    assert len([e for e in aws.events() if e["detail-type"] == "Audience Segment Ready"]) == 2
+
+
+def test_duplicate_delivery_makes_the_same_files_and_no_second_events(aws):
+    arn = segment_job(aws, {"job_config.json.out": [ACTION, COMEDY]})
+    export(job_event(arn))
+    first = {s["audienceKey"] for s in manifest(aws)["segments"]}
+    aws.events()
+    again = export(job_event(arn))
+    assert again["skip"] is True
+    assert {s["audienceKey"] for s in manifest(aws)["segments"]} == first
+    assert aws.events() == []
+
+
+def test_two_deliveries_racing_announce_once(aws):
+    arn = segment_job(aws, {"job_config.json.out": [ACTION]})
+    plans = [plan_handler.handler(job_event(arn), None) for _ in range(2)]  # both before either publishes
+    items = json.loads(audiences.s3().get_object(Bucket=BUCKET, Key=plans[0]["itemsKey"])["Body"].read())
+    for plan in plans:
+        for item in items:
+            export_handler.handler(item, None)
+    announced = [publish_handler.handler(plan, None)["announced"] for plan in plans]
+    assert announced == [1, 0]
+    assert len(aws.events()) == 1
+
+
+def test_a_out_file_dropped_by_hand_is_exported_under_its_folder_name(aws):
+    key = "manual/spring-campaign/output/queries.json.out"
+    aws.s3.put_object(Bucket=BUCKET, Key=key, Body=(json.dumps(ACTION) + "\n").encode())
+    export({"source": "aws.s3", "detail-type": "Object Created",
+            "detail": {"bucket": {"name": BUCKET}, "object": {"key": key}}})
+    (segment,) = manifest(aws, "spring-campaign")["segments"]
+    assert segment["audienceKey"].startswith("audiences/spring-campaign/spring-campaign-genres-action-")
+    assert manifest(aws, "spring-campaign")["jobArn"] is None
+
+
+def test_holdout_and_suppression_are_applied_and_counted(aws, monkeypatch):
+    users = [f"user-{i}" for i in range(2000)]
+    aws.s3.put_object(Bucket=BUCKET, Key="suppression/opt-outs.csv", Body=b"User.UserId\nuser-1\nuser-2\nuser-3\n")
+    monkeypatch.setenv("HOLDOUT_PERCENT", "10")
+    monkeypatch.setenv("SUPPRESSION_LIST_URI", f"s3://{BUCKET}/suppression/opt-outs.csv")
+    arn = segment_job(aws, {"x.out": [{"input": {"itemId": "m9"}, "output": {"recommendedUsers": users}}]})
+    export(job_event(arn))
+    (segment,) = manifest(aws)["segments"]
+    audience, control = read_audience(aws, segment["audienceKey"]), read_audience(aws, segment["controlKey"])
+    assert segment["suppressedCount"] == 3 and not {"user-1", "user-2", "user-3"} & set(audience + control)
+    assert (segment["userCount"], segment["controlCount"]) == (len(audience), len(control))
+    assert len(audience) + len(control) == 1997 and 150 < len(control) < 250
+    assert segment["controlKey"] == f"audiences/genre-segments-1a2b3c4d/control/{segment['name']}.csv"
+
+
+def test_a_job_that_is_not_active_is_refused(aws):
+    arn = segment_job(aws, {"x.out": [ACTION]})
+    aws.personalize.set_status(arn, "CREATE IN_PROGRESS")
+    with pytest.raises(ValueError, match="is CREATE IN_PROGRESS, not ACTIVE"):
+        plan_handler.handler(job_event(arn), None)
+
+
+def test_a_job_without_output_files_is_refused(aws):
+    arn = segment_job(aws, {})
+    with pytest.raises(ValueError, match=r"no \.out file under"):
+        plan_handler.handler(job_event(arn), None)
