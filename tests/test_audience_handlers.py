@@ -181,3 +181,26 @@ def test_a_job_without_output_files_is_refused(aws):
     arn = segment_job(aws, {})
     with pytest.raises(ValueError, match=r"no \.out file under"):
         plan_handler.handler(job_event(arn), None)
+
+
+def test_a_line_that_breaks_after_its_first_part_leaves_no_file_and_no_open_upload(aws):
+    users = [f"user-{i:07d}" for i in range(600_000)]  # ~8.4 MB of CSV: one part is uploaded before the break
+    broken = json.dumps({"input": {"itemId": "m1"}, "output": {"recommendedUsers": users}})[:-5]
+    arn = segment_job(aws, {"x.out": [broken, ACTION]})
+    export(job_event(arn))
+    first, second = manifest(aws)["segments"]
+    assert first["error"].startswith("line 1: not valid JSON") and first["audienceKey"] is None
+    assert second["error"] is None
+    assert aws.s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+    keys = [o["Key"] for o in aws.s3.list_objects_v2(Bucket=BUCKET, Prefix="audiences/")["Contents"]]
+    assert [k for k in keys if k.endswith(".csv")] == [second["audienceKey"]]
+
+
+def test_events_that_cannot_be_put_fail_the_publish_and_a_retry_announces(aws, monkeypatch):
+    arn = segment_job(aws, {"x.out": [ACTION]})
+    monkeypatch.setenv("EVENT_BUS_NAME", "no-such-bus")
+    with pytest.raises(Exception):
+        export(job_event(arn))
+    assert manifest(aws)["eventsPublished"] is False
+    monkeypatch.setenv("EVENT_BUS_NAME", aws.bus_name)
+    assert export(job_event(arn))["published"]["announced"] == 1

@@ -151,3 +151,9 @@ def test_line_ranges_handle_chunk_boundaries_blank_lines_and_no_final_newline():
         chunks = [data[i:i + size] for i in range(0, len(data), size)]
         ranges = list(line_ranges(iter(chunks)))
         assert [(n, data[s:e]) for n, s, e in ranges] == [(1, b'{"a": 1}'), (4, b'{"b": 2}'), (5, b'{"c": 3}')]
+
+
+def test_more_users_than_the_job_declared_still_terminates_and_dedupes():
+    users = [f"u{i}" for i in range(5000)] + ["u7"]
+    result, audience, _ = run({"input": {"itemId": "1"}, "output": {"recommendedUsers": users}}, capacity=10)
+    assert len(audience) == 5000 and result.duplicates == 1

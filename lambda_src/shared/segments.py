@@ -99,28 +99,42 @@ def load_suppression(lines: Iterable[str]) -> frozenset[int]:
 
 
 class SeenUsers:
-    """Exact-enough duplicate detection in fixed memory: an open-addressing table of 64-bit
-    hashes sized once for the largest possible segment (8 bytes a slot, at most ~67 MB for
-    5,000,000 users). Two different IDs sharing a 64-bit hash (odds ~1e-6 in a 5M segment)
-    would count as one."""
+    """Duplicate detection in compact memory: an open-addressing table of 64-bit hashes,
+    8 bytes a slot, sized from the job's ``numResults`` (about 67 MB for 5,000,000 users) and
+    doubled only if a line holds more users than that. Two different IDs sharing a 64-bit hash
+    (odds about 1e-6 in a 5M segment) would count as one."""
 
     def __init__(self, capacity: int) -> None:
-        size = 1 << max(10, (max(capacity, 1) * 5 // 3).bit_length())
-        self._mask = size - 1
+        self._allocate(1 << max(10, (max(capacity, 1) * 5 // 3).bit_length()))
+
+    def _allocate(self, size: int) -> None:
+        self._mask, self._count, self._limit = size - 1, 0, size * 7 // 10
         self._table = array("q", bytes(8 * size))
 
-    def add_new(self, user_id: str) -> bool:
-        h = hash(user_id) | 1
+    def _grow(self) -> None:
+        old = self._table
+        self._allocate(len(old) * 2)
+        for h in old:
+            if h:
+                self._insert(h)
+
+    def _insert(self, h: int) -> bool:
         table, mask = self._table, self._mask
         i = h & mask
         while True:
             v = table[i]
             if v == 0:
                 table[i] = h
+                self._count += 1
                 return True
             if v == h:
                 return False
             i = (i + 1) & mask
+
+    def add_new(self, user_id: str) -> bool:
+        if self._count >= self._limit:
+            self._grow()
+        return self._insert(hash(user_id) | 1)
 
 
 # ---------------------------------------------------------------- writing

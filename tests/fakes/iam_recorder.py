@@ -14,8 +14,15 @@ from pathlib import Path
 import botocore.client
 
 LAMBDA_SRC = Path(__file__).resolve().parents[2] / "lambda_src"
-# API operations whose IAM action has another name.
-ACTION_OF_OPERATION = {"s3:HeadObject": "s3:GetObject"}
+# API operations authorized by actions of other names.
+ACTIONS_OF_OPERATION = {
+    "s3:HeadObject": ["s3:GetObject"],
+    "s3:CopyObject": ["s3:GetObject", "s3:PutObject"],
+    "s3:CreateMultipartUpload": ["s3:PutObject"],
+    "s3:UploadPart": ["s3:PutObject"],
+    "s3:CompleteMultipartUpload": ["s3:PutObject"],
+    "s3:ListObjectsV2": ["s3:ListBucket"],
+}
 
 recorded: dict[str, set[str]] = defaultdict(set)
 _original = botocore.client.BaseClient._make_api_call
@@ -35,7 +42,7 @@ def _recording_call(self, operation_name, api_params):
     function = _calling_function()
     if function:
         action = f"{self.meta.service_model.endpoint_prefix}:{operation_name}"
-        recorded[function].add(ACTION_OF_OPERATION.get(action, action))
+        recorded[function].update(ACTIONS_OF_OPERATION.get(action, [action]))
     return _original(self, operation_name, api_params)
 
 
