@@ -218,11 +218,11 @@ class BatchSegmentPostprocessor(Construct):
     # ------------------------------------------------------------------ workflow
 
     def _definition(self) -> sfn.IChainable:
+        # No payload given: the task passes its whole input (the event, or one work item) as is.
         plan = tasks.LambdaInvoke(self, "PlanExport", lambda_function=self._plan.function,
-                                  payload=sfn.TaskInput.from_json_path_at("$"), payload_response_only=True,
-                                  result_path="$.plan")
+                                  payload_response_only=True, result_path="$.plan")
         export_line = tasks.LambdaInvoke(self, "ExportSegment", lambda_function=self._export.function,
-                                         payload=sfn.TaskInput.from_json_path_at("$"), payload_response_only=True)
+                                         payload_response_only=True)
         export_line.add_retry(errors=["States.TaskFailed"], interval=Duration.seconds(5), max_attempts=2,
                               backoff_rate=2, jitter_strategy=sfn.JitterType.FULL)
         export = sfn.DistributedMap(
@@ -235,8 +235,7 @@ class BatchSegmentPostprocessor(Construct):
         )
         export.item_processor(export_line)
         publish = tasks.LambdaInvoke(self, "PublishAudiences", lambda_function=self._publish.function,
-                                     payload=sfn.TaskInput.from_json_path_at("$.plan"), payload_response_only=True,
-                                     result_path="$.published")
+                                     input_path="$.plan", payload_response_only=True, result_path="$.published")
         failed = tasks.EventBridgePutEvents(
             self, "PublishExportFailed",
             entries=[tasks.EventBridgePutEventsEntry(

@@ -184,7 +184,7 @@ def test_a_job_without_output_files_is_refused(aws):
 
 
 def test_a_line_that_breaks_after_its_first_part_leaves_no_file_and_no_open_upload(aws):
-    users = [f"user-{i:07d}" for i in range(600_000)]  # ~8.4 MB of CSV: one part is uploaded before the break
+    users = [f"user-{i:07d}" for i in range(700_000)]  # 9.1 MB of CSV: one 8 MiB part is uploaded before the break
     broken = json.dumps({"input": {"itemId": "m1"}, "output": {"recommendedUsers": users}})[:-5]
     arn = segment_job(aws, {"x.out": [broken, ACTION]})
     export(job_event(arn))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 import traceback
+import uuid
 from types import SimpleNamespace
 from typing import Callable
 
@@ -86,7 +87,8 @@ class LambdaRouter:
 
 def run_execution(state_machine_arn: str, payload: dict, *, timeout: float = 60.0) -> dict:
     sfn = boto3.client("stepfunctions", region_name=REGION)
-    execution_arn = sfn.start_execution(stateMachineArn=state_machine_arn, input=json.dumps(payload))["executionArn"]
+    execution_arn = sfn.start_execution(stateMachineArn=state_machine_arn, name=uuid.uuid4().hex,
+                                        input=json.dumps(payload))["executionArn"]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         described = sfn.describe_execution(executionArn=execution_arn)

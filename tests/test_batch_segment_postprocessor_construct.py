@@ -1,0 +1,139 @@
+"""BatchSegmentPostprocessor's template: triggers that match the MPEwML event, the Distributed Map, IAM."""
+
+from __future__ import annotations
+
+import json
+
+import aws_cdk as cdk
+import boto3
+import pytest
+from aws_cdk import aws_events as events
+from aws_cdk import aws_s3 as s3
+from aws_cdk.assertions import Match, Template
+from moto import mock_aws
+
+from segmentation_constructs import BatchSegmentPostprocessor
+from tests.test_training_pipeline_construct import all_states, definition, policy_statements, resources
+
+MPEWML_EVENT = {
+    "id": "1", "account": "123456789012", "region": "us-east-1", "time": "2026-11-23T10:00:00Z",
+    "version": "0", "source": "solutions.aws.personalize",
+    "detail-type": "Personalize Batch Segment Job State Change",
+    "resources": ["arn:aws:personalize:us-east-1:123456789012:batch-segment-job/batch_bw_2026_11_23"],
+    "detail": {"Arn": "arn:aws:personalize:us-east-1:123456789012:batch-segment-job/batch_bw_2026_11_23",
+               "Status": "ACTIVE", "Duration": 1234.5},
+}
+
+
+@pytest.fixture(scope="module")
+def stack_and_template(cdk_app_context):
+    app = cdk.App(context=cdk_app_context)
+    stack = cdk.Stack(app, "Audiences")
+    bus = events.EventBus.from_event_bus_name(stack, "MpewmlBus", "mpewml-bus")
+    bucket = s3.Bucket.from_bucket_name(stack, "Data", "personalize-data")
+    optouts = s3.Bucket.from_bucket_name(stack, "OptOuts", "crm-exports")
+    BatchSegmentPostprocessor(stack, "Audiences", event_bus=bus, source_bucket=bucket, object_trigger_prefix="manual/",
+                              holdout_percent=10, suppression_list_bucket=optouts,
+                              suppression_list_key="optouts/current.csv", max_concurrency=7)
+    return stack, Template.from_stack(stack)
+
+
+@pytest.fixture(scope="module")
+def template(stack_and_template):
+    return stack_and_template[1]
+
+
+def rule_pattern(template, logical_id_part):
+    (rule,) = [r for lid, r in resources(template, "AWS::Events::Rule").items() if logical_id_part in lid]
+    return rule["Properties"]["EventPattern"]
+
+
+def matches(pattern: dict, event: dict) -> bool:
+    """Whether EventBridge (moto's rule matcher) delivers ``event`` to a rule with ``pattern``.
+
+    moto 5.2's TestEventPattern answers nothing, so the event goes through a real rule to SQS.
+    """
+    with mock_aws():
+        client, sqs = boto3.client("events", region_name="us-east-1"), boto3.client("sqs", region_name="us-east-1")
+        queue = sqs.create_queue(QueueName="matched")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        client.put_rule(Name="under-test", EventPattern=json.dumps(pattern))
+        client.put_targets(Rule="under-test", Targets=[{"Id": "q", "Arn": arn}])
+        client.put_events(Entries=[{"Source": event["source"], "DetailType": event["detail-type"],
+                                    "Resources": event.get("resources", []), "Detail": json.dumps(event["detail"])}])
+        return bool(sqs.receive_message(QueueUrl=queue).get("Messages"))
+
+
+def test_rule_on_the_handed_in_bus_matches_the_mpewml_active_event(template):
+    template.has_resource_properties("AWS::Events::Rule", {"EventBusName": "mpewml-bus",
+                                                           "EventPattern": Match.any_value()})
+    pattern = rule_pattern(template, "SegmentJobActive")
+    assert matches(pattern, MPEWML_EVENT)
+    assert not matches(pattern, {**MPEWML_EVENT, "detail": {**MPEWML_EVENT["detail"], "Status": "CREATING"}})
+    assert not matches(pattern, {**MPEWML_EVENT, "detail-type": "Personalize Solution Version State Change"})
+
+
+def test_object_trigger_matches_out_files_under_its_prefix_only(template):
+    pattern = rule_pattern(template, "OutputFileCreated")
+    event = {**MPEWML_EVENT, "source": "aws.s3", "detail-type": "Object Created",
+             "detail": {"bucket": {"name": "personalize-data"}, "object": {"key": "manual/spring/queries.json.out"}}}
+    assert matches(pattern, event)
+    assert not matches(pattern, {**event, "detail": {**event["detail"], "object": {"key": "manual/spring/x.json"}}})
+    assert not matches(pattern, {**event, "detail": {**event["detail"], "object": {"key": "batch/x.json.out"}}})
+
+
+def test_lines_are_exported_by_a_distributed_map_with_bounded_concurrency(template):
+    states = all_states(definition(template, "AudiencesWorkflow"))
+    export = states["ExportSegments"]
+    assert export["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+    assert export["MaxConcurrency"] == 7
+    assert export["ItemReader"]["ReaderConfig"] == {"InputType": "JSON"}
+    assert export["ItemReader"]["Parameters"]["Key.$"] == "$.plan.itemsKey"
+    assert states["AlreadyExported?"]["Choices"][0]["Variable"] == "$.plan.skip"
+    for name in ("PlanExport", "ExportSegments", "PublishAudiences"):
+        assert states[name]["Catch"][0]["Next"] == "PublishExportFailed"
+
+
+def test_export_function_gets_holdout_and_suppression_settings(template):
+    template.has_resource_properties("AWS::Lambda::Function", {
+        "Handler": "segment_export.handler.handler", "MemorySize": 1769, "Timeout": 900,
+        "Layers": [Match.any_value()],
+        "Environment": {"Variables": Match.object_like({
+            "HOLDOUT_PERCENT": "10", "SUPPRESSION_LIST_URI": "s3://crm-exports/optouts/current.csv"})}})
+
+
+def test_ijson_layer_is_for_arm64_and_the_function_runtime(template):
+    template.has_resource_properties("AWS::Lambda::LayerVersion", {
+        "CompatibleArchitectures": ["arm64"], "CompatibleRuntimes": ["python3.14"]})
+
+
+def test_export_reads_only_batch_output_and_writes_only_audiences(template):
+    statements = policy_statements(template, "AudiencesExportRole")
+    text = json.dumps(statements)
+    assert "personalize-data/batch/*" in text and "personalize-data/audiences/*.csv" in text
+    assert "crm-exports/optouts/current.csv" in text
+    assert "personalize-data/*" not in text and '"s3:*"' not in text
+
+
+def test_plan_may_describe_batch_segment_jobs_only(template):
+    statements = policy_statements(template, "AudiencesPlanRole")
+    personalize = [s for s in statements if "personalize" in json.dumps(s["Action"])]
+    assert [s["Action"] for s in personalize] == ["personalize:DescribeBatchSegmentJob"]
+
+
+def test_handed_in_bucket_gets_eventbridge_delivery_without_losing_its_notifications(template):
+    template.has_resource_properties("Custom::S3BucketNotifications", {"BucketName": "personalize-data",
+                                                                       "Managed": False})
+
+
+@pytest.mark.parametrize("props, message", [
+    ({"holdout_percent": 60}, "holdout_percent must be from 0 to 50"),
+    ({"suppression_list_key": "x.csv"}, "suppression_list_bucket and suppression_list_key go together"),
+    ({"audience_prefix": "audiences"}, "audience_prefix must end with '/'"),
+    ({"max_concurrency": 0}, "max_concurrency must be from 1 to 1000"),
+])
+def test_misuse_fails_at_synth_with_a_clear_message(props, message):
+    stack = cdk.Stack(cdk.App())
+    with pytest.raises(ValueError, match=message):
+        BatchSegmentPostprocessor(stack, "Audiences", event_bus=events.EventBus(stack, "Bus"),
+                                  source_bucket=s3.Bucket(stack, "B"), **props)
