@@ -21,6 +21,7 @@ import csv
 import dataclasses
 import hashlib
 import io
+import json
 import re
 from array import array
 from typing import BinaryIO, Callable, Iterable, Optional
@@ -35,7 +36,10 @@ ERROR_PREFIXES = ("error", "output.error", "errorMessage")
 MAX_USERS_PER_LINE = 5_000_000
 NAME_MAX = 100  # segment names: readable, and short enough for every destination
 BATCH = 8192  # users handled per batch
-_NEEDS_QUOTING = re.compile(r'[,"\r\n]')
+_NEEDS_QUOTING = re.compile(r'[,"\r]')  # and a newline inside an ID: found by counting lines
+SNIFF_BYTES = 65_536
+_QUERY = re.compile(rb'"(itemAttributes|itemId)"\s*:\s*("(?:[^"\\]|\\.)*")')
+_USERS_KEY = re.compile(rb'"(recommendedUsers|usersList)"\s*:\s*\[')
 
 
 # ---------------------------------------------------------------- names
@@ -136,6 +140,39 @@ class SeenUsers:
             self._grow()
         return self._insert(hash(user_id) | 1)
 
+    def keep_new(self, users: list[str]) -> list[str]:
+        """The users of a batch not seen before, in order (the hot loop: locals only, no calls)."""
+        while self._count + len(users) >= self._limit:
+            self._grow()
+        table, mask, kept = self._table, self._mask, []
+        keep = kept.append
+        for user in users:
+            h = hash(user) | 1
+            i = h & mask
+            v = table[i]
+            while v and v != h:
+                i = (i + 1) & mask
+                v = table[i]
+            if not v:
+                table[i] = h
+                keep(user)
+        self._count += len(kept)
+        return kept
+
+
+class _Replay:
+    """A byte stream that first gives back what was already read from it."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        self._head, self._rest = head, rest
+
+    def read(self, size: int = -1) -> bytes:
+        if self._head:
+            data, self._head = (self._head, b"") if size < 0 or size >= len(self._head) else \
+                (self._head[:size], self._head[size:])
+            return data
+        return self._rest.read(size) if size >= 0 else self._rest.read()
+
 
 # ---------------------------------------------------------------- writing
 
@@ -189,14 +226,13 @@ def export_line(
         control(AUDIENCE_HEADER + "\n")
 
     def flush() -> None:
-        keep, held = [], []
-        for user in pending:
-            if not seen.add_new(user):
-                result.duplicates += 1
-            elif suppression and user_hash(user) in suppression:
-                result.suppressed += 1
-            else:
-                keep.append(user)
+        held: list[str] = []
+        keep = seen.keep_new(pending)
+        result.duplicates += len(pending) - len(keep)
+        if suppression:
+            allowed = [u for u in keep if user_hash(u) not in suppression]
+            result.suppressed += len(keep) - len(allowed)
+            keep = allowed
         if threshold and keep:
             flags = [in_control_group(u, salt, threshold) for u in keep]
             held = [u for u, c in zip(keep, flags) if c]
@@ -207,17 +243,28 @@ def export_line(
         result.control += len(held)
         pending.clear()
 
+    head = stream.read(SNIFF_BYTES)
+    query, users_key = _QUERY.search(head), _USERS_KEY.search(head)
+    whole = _Replay(head, stream)
     try:
-        for prefix, event, value in ijson.parse(stream):
-            if prefix in USER_PREFIXES:
-                if event in ("string", "number"):
-                    pending.append(str(value))
-                    if len(pending) >= BATCH:
-                        flush()
-            elif prefix in QUERY_PREFIXES and event in ("string", "number"):
-                result.query_kind, result.query = QUERY_PREFIXES[prefix], str(value)
-            elif prefix in ERROR_PREFIXES and event == "string":
-                result.error = f"line {line}: Personalize reported: {value}"
+        if query and users_key and query.start() < users_key.start() and b'"error"' not in head:
+            # The usual shape, query first: only the user array needs parsing (ijson's fastest path).
+            result.query_kind, result.query = query.group(1).decode(), json.loads(query.group(2))
+            for user in ijson.items(whole, f"output.{users_key.group(1).decode()}.item"):
+                pending.append(user if isinstance(user, str) else str(user))
+                if len(pending) >= BATCH:
+                    flush()
+        else:
+            for prefix, event, value in ijson.parse(whole):
+                if prefix in USER_PREFIXES:
+                    if event in ("string", "number"):
+                        pending.append(str(value))
+                        if len(pending) >= BATCH:
+                            flush()
+                elif prefix in QUERY_PREFIXES and event in ("string", "number"):
+                    result.query_kind, result.query = QUERY_PREFIXES[prefix], str(value)
+                elif prefix in ERROR_PREFIXES and event == "string":
+                    result.error = f"line {line}: Personalize reported: {value}"
     except ijson.JSONError as exc:
         result.error = f"line {line}: not valid JSON ({exc})"
         return result
