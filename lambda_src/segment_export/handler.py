@@ -40,6 +40,10 @@ def suppression() -> frozenset[int]:
 
 
 def _finish(writer: MultipartWriter, final_key: str) -> None:
+    """Close; a file written under a work key (its query came after its users) is moved to its name."""
+    writer.close()
+    if writer.key == final_key:
+        return
     bucket = audience_bucket()
     s3().copy_object(Bucket=bucket, Key=final_key, CopySource={"Bucket": bucket, "Key": writer.key},
                      ContentType="text/csv; charset=utf-8", MetadataDirective="REPLACE")
@@ -53,9 +57,17 @@ def handler(item, context):
     control = MultipartWriter(s3(), bucket, work_key(job, f"lines/{ordinal:06d}.control.csv"))
     body = s3().get_object(Bucket=item["bucket"], Key=item["key"],
                            Range=f"bytes={item['start']}-{item['end'] - 1}")["Body"]
-    result = export_line(body, line=item["line"], audience=audience.write, control=control.write,
+
+    def on_query(kind: str, query: str) -> None:  # the usual shape: write straight to the final names
+        name = segment_name(job, kind, query)
+        audience.retarget(f"{job_folder(job)}{name}.csv")
+        control.retarget(f"{job_folder(job)}control/{name}.csv")
+
+    result = export_line(body, line=item["line"], audience=audience.write, control=control.write, on_query=on_query,
                          salt=holdout_salt(job, ordinal), holdout_percent=holdout,
-                         suppression=suppression(), capacity=item["capacity"])
+                         suppression=suppression(),
+                         # a user ID takes at least 4 bytes of the line ("x",): no larger table than that
+                         capacity=min(item["capacity"], (item["end"] - item["start"]) // 4 + 1))
     entry = {"line": item["line"], "ordinal": ordinal, "source": f"s3://{item['bucket']}/{item['key']}",
              "queryKind": result.query_kind, "query": result.query, "name": None, "audienceKey": None,
              "controlKey": None, "userCount": result.users, "controlCount": result.control,
@@ -68,11 +80,9 @@ def handler(item, context):
     else:
         name = segment_name(job, result.query_kind, result.query)
         entry.update(name=name, audienceKey=f"{job_folder(job)}{name}.csv")
-        audience.close()
         _finish(audience, entry["audienceKey"])
         if holdout:
             entry["controlKey"] = f"{job_folder(job)}control/{name}.csv"
-            control.close()
             _finish(control, entry["controlKey"])
         else:
             control.abort()

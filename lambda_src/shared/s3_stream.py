@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Iterator, Optional
 
 PART_SIZE = 8 * 1024 * 1024  # S3 needs at least 5 MiB for every part but the last
 
 
 class MultipartWriter:
-    """Buffers at most one part; small objects become one PutObject. ``abort`` leaves nothing behind."""
+    """Buffers one part while the previous one uploads in the background (I/O overlaps parsing, at
+    most two parts in memory); small objects become one PutObject. ``abort`` leaves nothing behind."""
 
     def __init__(self, s3, bucket: str, key: str, *, content_type: str = "text/csv; charset=utf-8",
                  part_size: int = PART_SIZE) -> None:
@@ -17,7 +19,15 @@ class MultipartWriter:
         self._buffer = bytearray()
         self._upload_id = None
         self._parts: list[dict] = []
+        self._uploader = ThreadPoolExecutor(max_workers=1)
+        self._in_flight: Optional[Future] = None
         self.bytes_written = 0
+
+    def retarget(self, key: str) -> None:
+        """Write to another key; only before anything was uploaded."""
+        if self._upload_id is not None:
+            raise RuntimeError(f"s3://{self.bucket}/{self.key} is already being uploaded")
+        self.key = key
 
     def write(self, text: str) -> None:
         data = text.encode("utf-8")
@@ -30,11 +40,17 @@ class MultipartWriter:
         if self._upload_id is None:
             self._upload_id = self._s3.create_multipart_upload(
                 Bucket=self.bucket, Key=self.key, ContentType=self._content_type)["UploadId"]
-        number = len(self._parts) + 1
-        etag = self._s3.upload_part(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id,
-                                    PartNumber=number, Body=bytes(self._buffer))["ETag"]
-        self._parts.append({"ETag": etag, "PartNumber": number})
+        self._wait()
+        number, body = len(self._parts) + 1, bytes(self._buffer)
+        self._parts.append({"PartNumber": number})
+        self._in_flight = self._uploader.submit(self._s3.upload_part, Bucket=self.bucket, Key=self.key,
+                                                UploadId=self._upload_id, PartNumber=number, Body=body)
         self._buffer.clear()
+
+    def _wait(self) -> None:
+        if self._in_flight is not None:
+            future, self._in_flight = self._in_flight, None
+            self._parts[-1]["ETag"] = future.result()["ETag"]
 
     def close(self) -> None:
         if self._upload_id is None:
@@ -43,11 +59,18 @@ class MultipartWriter:
         else:
             if self._buffer:
                 self._upload_part()
+            self._wait()
             self._s3.complete_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id,
                                                MultipartUpload={"Parts": self._parts})
         self._buffer = bytearray()
+        self._uploader.shutdown()
 
     def abort(self) -> None:
+        try:
+            self._wait()
+        except Exception:  # the part failed anyway: the upload is being abandoned
+            pass
+        self._uploader.shutdown()
         if self._upload_id is not None:
             self._s3.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id)
         self._buffer = bytearray()

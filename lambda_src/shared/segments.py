@@ -24,6 +24,7 @@ import io
 import json
 import re
 from array import array
+from itertools import islice
 from typing import BinaryIO, Callable, Iterable, Optional
 
 import ijson
@@ -38,6 +39,7 @@ NAME_MAX = 100  # segment names: readable, and short enough for every destinatio
 BATCH = 8192  # users handled per batch
 _NEEDS_QUOTING = re.compile(r'[,"\r]')  # and a newline inside an ID: found by counting lines
 SNIFF_BYTES = 65_536
+READ_SIZE = 1024 * 1024  # bytes per read from S3: fewer, larger reads than ijson's 64 KB default
 _QUERY = re.compile(rb'"(itemAttributes|itemId)"\s*:\s*("(?:[^"\\]|\\.)*")')
 _USERS_KEY = re.compile(rb'"(recommendedUsers|usersList)"\s*:\s*\[')
 
@@ -209,6 +211,7 @@ def export_line(
     holdout_percent: float = 0,
     suppression: frozenset[int] = frozenset(),
     capacity: int = MAX_USERS_PER_LINE,
+    on_query: Optional[Callable[[str, str], None]] = None,
 ) -> LineResult:
     """Parse one output line from ``stream`` and write its users as CSV text.
 
@@ -216,6 +219,8 @@ def export_line(
     produced. ``salt`` is the segment's holdout salt; it must not depend on the query,
     which may come after the users in a line (``holdout_salt`` gives job name + line).
     A parse error is returned in ``LineResult.error``; the caller discards what was written.
+    ``on_query(kind, query)`` is called before the first user is written when the query comes
+    first in the line (the usual shape), so the caller can write straight to the final name.
     """
     result = LineResult(line=line)
     threshold = holdout_threshold(holdout_percent)
@@ -250,12 +255,14 @@ def export_line(
         if query and users_key and query.start() < users_key.start() and b'"error"' not in head:
             # The usual shape, query first: only the user array needs parsing (ijson's fastest path).
             result.query_kind, result.query = query.group(1).decode(), json.loads(query.group(2))
-            for user in ijson.items(whole, f"output.{users_key.group(1).decode()}.item"):
-                pending.append(user if isinstance(user, str) else str(user))
-                if len(pending) >= BATCH:
-                    flush()
+            if on_query:
+                on_query(result.query_kind, result.query)
+            users = ijson.items(whole, f"output.{users_key.group(1).decode()}.item", buf_size=READ_SIZE)
+            while batch := list(islice(users, BATCH)):  # batches built in C
+                pending.extend(batch if all(type(u) is str for u in batch) else map(str, batch))
+                flush()
         else:
-            for prefix, event, value in ijson.parse(whole):
+            for prefix, event, value in ijson.parse(whole, buf_size=READ_SIZE):
                 if prefix in USER_PREFIXES:
                     if event in ("string", "number"):
                         pending.append(str(value))

@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""Benchmark: batch segment output → audience files, through S3 served by a moto server.
+
+Generates batch segment outputs (one line of 100,000, 1,000,000 and 5,000,000 users, and a
+multi-line file), uploads them to a moto server started in a separate process, and runs the
+post-processing code (plan → export each line → publish) in a fresh worker process per case,
+so its peak resident memory is the processing's own. Prints the figures as JSON.
+
+    python benchmarks/audience_export.py            # all cases
+    python benchmarks/audience_export.py --sizes 100000 --multi-lines 0
+
+Targets (issue 3): 5,000,000 users in one line under 160 MB peak and at least 1,000,000 users/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BUCKET = "benchmark-data"
+BUS = "benchmark-bus"
+QUERY = 'ITEMS.GENRES = "Action"'
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_line(out, users: int, query: str, seed: int) -> None:
+    """One output line, written in pieces: the generator never holds it whole either."""
+    out.write(b'{"input": {"itemAttributes": ' + json.dumps(query).encode() + b'}, "output": {"recommendedUsers": [')
+    step = 100_000
+    for start in range(0, users, step):
+        chunk = ",".join(f'"user-{seed}-{i:09d}"' for i in range(start, min(users, start + step)))
+        out.write((("," if start else "") + chunk).encode())
+    out.write(b"]}}\n")
+
+
+def worker(key: str) -> None:
+    """Runs in its own process: the Lambda code against the moto server."""
+    sys.path.insert(0, str(ROOT / "lambda_src"))
+    from segment_export import handler as export_handler
+    from segment_plan import handler as plan_handler
+    from segment_publish import handler as publish_handler
+    from shared.audiences import s3
+
+    started = time.perf_counter()
+    plan = plan_handler.handler({"source": "aws.s3", "detail": {"bucket": {"name": BUCKET}, "object": {"key": key}}},
+                                None)
+    planned = time.perf_counter()
+    items = json.loads(s3().get_object(Bucket=BUCKET, Key=plan["itemsKey"])["Body"].read())
+    users = sum(export_handler.handler(item, None)["userCount"] for item in items)
+    exported = time.perf_counter()
+    published = publish_handler.handler(plan, None)
+    finished = time.perf_counter()
+    print(json.dumps({
+        "lines": len(items), "users": users, "segments_ready": published["ready"],
+        "plan_seconds": round(planned - started, 3), "export_seconds": round(exported - planned, 3),
+        "total_seconds": round(finished - started, 3),
+        "users_per_second": round(users / (finished - started)),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[100_000, 1_000_000, 5_000_000])
+    parser.add_argument("--multi-lines", type=int, default=10, help="lines in the multi-line file (0: skip)")
+    parser.add_argument("--multi-users", type=int, default=200_000, help="users per line of the multi-line file")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        return worker(args.worker)
+
+    import boto3
+
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "benchmark", "AWS_SECRET_ACCESS_KEY": "benchmark",
+           "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint, "AUDIENCE_BUCKET": BUCKET,
+           "AUDIENCE_PREFIX": "audiences/", "EVENT_BUS_NAME": BUS, "HOLDOUT_PERCENT": "0"}
+    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        os.environ.update(env)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise SystemExit("the moto server did not start")
+                time.sleep(0.2)
+        s3 = boto3.client("s3", endpoint_url=endpoint)
+        s3.create_bucket(Bucket=BUCKET)
+        boto3.client("events", endpoint_url=endpoint).create_event_bus(Name=BUS)
+        cases = [(f"one line of {n:,} users", [n]) for n in args.sizes]
+        if args.multi_lines:
+            cases.append((f"{args.multi_lines} lines of {args.multi_users:,} users", [args.multi_users] * args.multi_lines))
+        results = []
+        for number, (name, lines) in enumerate(cases):
+            key = f"bench/case-{number}/output/job_config.json.out"
+            with tempfile.NamedTemporaryFile(suffix=".out") as tmp:
+                for seed, users in enumerate(lines):
+                    write_line(tmp, users, f'{QUERY} AND ITEMS.DECADE = "{seed}"', seed)
+                tmp.flush()
+                size = Path(tmp.name).stat().st_size
+                s3.upload_file(tmp.name, BUCKET, key)
+            run = subprocess.run([sys.executable, __file__, "--worker", key], env=env, capture_output=True, text=True)
+            if run.returncode:
+                raise SystemExit(f"{name}: worker failed\n{run.stderr[-3000:]}")
+            figures = json.loads(run.stdout.strip().splitlines()[-1])
+            results.append({"case": name, "output_mb": round(size / 1e6, 1), **figures})
+            print(json.dumps(results[-1]), file=sys.stderr)
+        print(json.dumps({"machine": {"cpus": os.cpu_count()}, "results": results}, indent=2))
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()
