@@ -204,3 +204,14 @@ def test_events_that_cannot_be_put_fail_the_publish_and_a_retry_announces(aws, m
     assert manifest(aws)["eventsPublished"] is False
     monkeypatch.setenv("EVENT_BUS_NAME", aws.bus_name)
     assert export(job_event(arn))["published"]["announced"] == 1
+
+
+def test_a_line_whose_query_comes_after_its_users_is_moved_to_its_query_name(aws):
+    late = {"output": {"recommendedUsers": ["u7", "u8"]}, "input": {"itemId": "m42"}}
+    arn = segment_job(aws, {"x.out": [late]})
+    export(job_event(arn))
+    (segment,) = manifest(aws)["segments"]
+    assert segment["name"].startswith("genre-segments-1a2b3c4d-item-m42-")
+    assert read_audience(aws, segment["audienceKey"]) == ["u7", "u8"]
+    leftovers = aws.s3.list_objects_v2(Bucket=BUCKET, Prefix="audiences/genre-segments-1a2b3c4d/_work/lines/")
+    assert leftovers.get("KeyCount", 0) == 0
