@@ -25,9 +25,6 @@ def aws(monkeypatch):
         monkeypatch.setenv("AUDIENCE_PREFIX", "audiences/")
         monkeypatch.setenv("HOLDOUT_PERCENT", "0")
         monkeypatch.delenv("SUPPRESSION_LIST_URI", raising=False)
-        for module, name in ((audiences, "_s3"), (plan_handler, "_personalize"), (publish_handler, "_events")):
-            monkeypatch.setattr(module, name, None)
-        monkeypatch.setattr(plan_handler, "_personalize", fake.personalize.client)
         monkeypatch.setattr(export_handler, "_suppression", {})
         yield fake
 

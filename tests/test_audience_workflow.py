@@ -15,7 +15,6 @@ from segment_export import handler as export_handler
 from segment_plan import handler as plan_handler
 from segment_publish import handler as publish_handler
 from segmentation_constructs import BatchSegmentPostprocessor
-from shared import audiences
 from tests.fakes.environment import BUCKET, fake_aws
 from tests.fakes.workflow import MOTO_CONFIG, REGION, LambdaRouter, function_names, lambda_arn, logical_id, \
     render_definition, run_execution
@@ -37,9 +36,6 @@ def workflow(template, monkeypatch):
         monkeypatch.setenv("AUDIENCE_BUCKET", BUCKET)
         monkeypatch.setenv("AUDIENCE_PREFIX", "audiences/")
         monkeypatch.setenv("HOLDOUT_PERCENT", "0")
-        monkeypatch.setattr(audiences, "_s3", None)
-        monkeypatch.setattr(publish_handler, "_events", None)
-        monkeypatch.setattr(plan_handler, "_personalize", aws.personalize.client)
         names = {**function_names(template)}
         LambdaRouter(monkeypatch, {
             lambda_arn(logical_id(template, "AWS::Lambda::Function", part)): handler

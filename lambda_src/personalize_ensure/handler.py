@@ -13,11 +13,9 @@ so uploading the same config twice reuses what exists and starts no new work.
 from __future__ import annotations
 
 import json
-import logging
 import os
 
-import boto3
-
+from shared.aws import client, logger
 from shared.errors import ResourceConflict
 from shared.personalize import (
     FAILED,
@@ -46,16 +44,11 @@ KINDS = {
                             "batchSegmentJobArn", "batchSegmentJob"),
 }
 
-_s3 = None
-logger = logging.getLogger(__name__)
-logger.setLevel(logging.INFO)
+log = logger(__name__)
 
 
 def s3():
-    global _s3
-    if _s3 is None:
-        _s3 = boto3.client("s3")
-    return _s3
+    return client("s3")
 
 
 def _etag(bucket: str, key: str) -> str:
@@ -184,7 +177,7 @@ def handler(event, context):
 
         observed = ENSURE[event["kind"]](kind, event["spec"], event.get("parents", {}), arn_of)
     # Resource names and statuses only: no user data passes through this function.
-    logger.info("observed", extra={"kind": event["kind"], "arn": observed.arn, "status": observed.status})
+    log.info("observed", extra={"kind": event["kind"], "arn": observed.arn, "status": observed.status})
     result = conclude(kind, observed, current.get("status"), event.get("deadline"))
     if event["kind"] == "batchSegmentJob":
         result["outputPath"] = observed.raw["jobOutput"]["s3DataDestination"]["path"]

@@ -11,15 +11,15 @@ Output (also written to ``_work/entries/``): the line's manifest entry.
 from __future__ import annotations
 
 import json
-import logging
 import os
 
 from shared.audiences import audience_bucket, job_folder, s3, split_s3_uri, work_key
 from shared.s3_stream import MultipartWriter
 from shared.segments import export_line, holdout_salt, load_suppression, segment_name
 
-logger = logging.getLogger(__name__)
-logger.setLevel(logging.INFO)
+from shared.aws import logger
+
+log = logger(__name__)
 _suppression: dict[str, frozenset[int]] = {}
 
 
@@ -89,6 +89,6 @@ def handler(item, context):
     s3().put_object(Bucket=bucket, Key=work_key(job, f"entries/{ordinal:06d}.json"),
                     Body=json.dumps(entry).encode(), ContentType="application/json")
     # Counts and names only: never user IDs.
-    logger.info("exported", extra={"segment": entry["name"], **{k: entry[k] for k in (
+    log.info("exported", extra={"segment": entry["name"], **{k: entry[k] for k in (
         "ordinal", "userCount", "controlCount", "suppressedCount", "duplicateCount", "error")}})
     return {"ordinal": ordinal, "name": entry["name"], "userCount": entry["userCount"], "error": entry["error"]}

@@ -12,30 +12,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from urllib.parse import unquote_plus
 
-import boto3
 from botocore.exceptions import ClientError
 
 from shared.audiences import audience_bucket, manifest_key, s3, split_s3_uri, work_key
 from shared.s3_stream import line_ranges
+from shared.aws import client, logger
 from shared.segments import MAX_USERS_PER_LINE
 
-logger = logging.getLogger(__name__)
-logger.setLevel(logging.INFO)
-_personalize = None
-
-
-def personalize():
-    global _personalize
-    if _personalize is None:
-        _personalize = boto3.client("personalize")
-    return _personalize
+log = logger(__name__)
 
 
 def _job_from_arn(arn: str) -> dict:
-    job = personalize().describe_batch_segment_job(batchSegmentJobArn=arn)["batchSegmentJob"]
+    job = client("personalize").describe_batch_segment_job(batchSegmentJobArn=arn)["batchSegmentJob"]
     if job["status"] != "ACTIVE":
         raise ValueError(f"batch segment job {arn} is {job['status']}, not ACTIVE")
     bucket, prefix = split_s3_uri(job["jobOutput"]["s3DataDestination"]["path"])
@@ -77,7 +67,7 @@ def handler(event, context):
     result = {"jobName": job["jobName"], "jobArn": job["jobArn"], "sourceId": source_id,
               "sourceFiles": [f"s3://{b}/{k}" for b, k, _ in job["files"]]}
     if _already_exported(job["jobName"], source_id):
-        logger.info("already exported", extra={"job": job["jobName"], "sourceId": source_id})
+        log.info("already exported", extra={"job": job["jobName"], "sourceId": source_id})
         return {**result, "skip": True, "lines": 0, "itemsKey": None}
     items = []
     for bucket, key, _ in job["files"]:
@@ -89,5 +79,5 @@ def handler(event, context):
     items_key = work_key(job["jobName"], f"items-{source_id}.json")
     s3().put_object(Bucket=audience_bucket(), Key=items_key, Body=json.dumps(items).encode(),
                     ContentType="application/json")
-    logger.info("planned", extra={"job": job["jobName"], "lines": len(items), "files": len(job["files"])})
+    log.info("planned", extra={"job": job["jobName"], "lines": len(items), "files": len(job["files"])})
     return {**result, "skip": False, "lines": len(items), "itemsKey": items_key}

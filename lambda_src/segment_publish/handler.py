@@ -9,25 +9,16 @@ sure a duplicate delivery of the same job output announces nothing twice.
 from __future__ import annotations
 
 import json
-import logging
 import os
 
-import boto3
 from botocore.exceptions import ClientError
 
 from shared.audiences import SEGMENT_READY, SOURCE, audience_bucket, manifest_key, s3, work_key
 
-logger = logging.getLogger(__name__)
-logger.setLevel(logging.INFO)
+from shared.aws import client, logger
+
+log = logger(__name__)
 EVENTS_PER_CALL = 10  # PutEvents takes at most 10 entries
-_events = None
-
-
-def events():
-    global _events
-    if _events is None:
-        _events = boto3.client("events")
-    return _events
 
 
 def _entries(job_name: str) -> list[dict]:
@@ -58,7 +49,7 @@ def _announce(plan: dict, manifest_uri: str, segments: list[dict]) -> None:
                               "bucket": audience_bucket(), "segment": segment}),
     } for segment in segments]
     for start in range(0, len(entries), EVENTS_PER_CALL):
-        response = events().put_events(Entries=entries[start:start + EVENTS_PER_CALL])
+        response = client("events").put_events(Entries=entries[start:start + EVENTS_PER_CALL])
         if response.get("FailedEntryCount"):
             failed = [e for e in response["Entries"] if e.get("ErrorCode")]
             raise RuntimeError(f"EventBridge rejected {len(failed)} segment-ready events: {failed[0]}")
@@ -86,6 +77,6 @@ def handler(plan, context):
     manifest["eventsPublished"] = True
     s3().put_object(Bucket=bucket, Key=key, Body=json.dumps(manifest, indent=2).encode(),
                     ContentType="application/json")
-    logger.info("published", extra={"job": job, "segments": len(segments), "announced": announced})
+    log.info("published", extra={"job": job, "segments": len(segments), "announced": announced})
     return {"manifestUri": manifest_uri, "segments": len(segments), "ready": len(ready),
             "errors": sum(1 for s in segments if s["error"]), "announced": announced}

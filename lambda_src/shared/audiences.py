@@ -11,19 +11,13 @@ from __future__ import annotations
 import os
 import re
 
-import boto3
+from shared.aws import client
 
 SOURCE = "segmentation.audiences"
 SEGMENT_READY = "Audience Segment Ready"
 
-_s3 = None
-
-
 def s3():
-    global _s3
-    if _s3 is None:
-        _s3 = boto3.client("s3")
-    return _s3
+    return client("s3")
 
 
 def audience_bucket() -> str:

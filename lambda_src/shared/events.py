@@ -10,19 +10,9 @@ import json
 import os
 from typing import Optional
 
-import boto3
+from shared.aws import client
 
 SOURCE = "solutions.aws.personalize"
-
-_client = None
-
-
-def _events():
-    global _client
-    if _client is None:
-        _client = boto3.client("events")
-    return _client
-
 
 def detail_type(resource_label: str) -> str:
     return f"Personalize {resource_label} State Change"
@@ -33,7 +23,7 @@ def publish_state_change(resource_label: str, arn: str, status: str, duration: f
     detail = {"Arn": arn, "Status": status, "Duration": round(duration, 3)}
     if failure_reason:
         detail["FailureReason"] = failure_reason
-    response = _events().put_events(Entries=[{
+    response = client("events").put_events(Entries=[{
         "Source": SOURCE,
         "DetailType": detail_type(resource_label),
         "Resources": [arn],

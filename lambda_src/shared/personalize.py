@@ -17,11 +17,9 @@ import hashlib
 import json
 from typing import Any, Callable, Optional
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from shared import events
+from shared import aws, events
 from shared.errors import PollingBudgetExceeded, ResourceFailed, ServiceLimitExceeded, ServiceThrottled
 
 ACTIVE = "ACTIVE"
@@ -29,14 +27,8 @@ FAILED = "CREATE FAILED"
 THROTTLING_CODES = {"ThrottlingException", "TooManyRequestsException", "Throttling", "RequestLimitExceeded"}
 MAX_ATTEMPTS_PER_NAME = 5  # a FAILED job is retried under a new deterministic name, at most this often
 
-_client = None
-
-
 def client():
-    global _client
-    if _client is None:
-        _client = boto3.client("personalize", config=Config(retries={"mode": "standard", "max_attempts": 3}))
-    return _client
+    return aws.client("personalize")
 
 
 @dataclasses.dataclass(frozen=True)

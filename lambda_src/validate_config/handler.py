@@ -9,30 +9,24 @@ JSON path, ``warnings``, the ``plan`` the workflow executes and the run's
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import os
 from typing import Optional
 from urllib.parse import unquote_plus
 
-import boto3
 from botocore.exceptions import ClientError
 
+from shared.aws import client, logger
 from shared.training_config import validate
 
 MAX_CONFIG_BYTES = 1_000_000
 HEADER_BYTES = 65_536  # a CSV header row is far shorter; never read the data itself
 MISSING = {"NoSuchKey", "404", "403", "AccessDenied", "InvalidRange"}
 
-_s3 = None
-logger = logging.getLogger(__name__)
-logger.setLevel(logging.INFO)
+log = logger(__name__)
 
 
 def s3():
-    global _s3
-    if _s3 is None:
-        _s3 = boto3.client("s3")
-    return _s3
+    return client("s3")
 
 
 def read_text(bucket: str, key: str, *, max_bytes: int) -> Optional[str]:
@@ -67,7 +61,7 @@ def handler(event, context):
 
     result = validate(text, bucket=bucket, config_key=key, read_object=read_object)
     # Paths and messages describe the config's structure; CSV contents are never read past the header.
-    logger.info("validated", extra={"config": run["configUri"], "errors": len(result.errors),
+    log.info("validated", extra={"config": run["configUri"], "errors": len(result.errors),
                                     "warnings": len(result.warnings)})
     output = {
         "valid": result.valid,

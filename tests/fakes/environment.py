@@ -14,11 +14,8 @@ from typing import Iterator, Optional
 import boto3
 from moto import mock_aws
 
-from personalize_ensure import handler as ensure_handler
-from shared import events as shared_events
-from shared import personalize as shared_personalize
+from shared import aws as lambda_clients
 from tests.fakes.personalize import ACCOUNT, REGION, FakePersonalize
-from validate_config import handler as validate_handler
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 BUCKET = "segmentation-data"
@@ -46,12 +43,10 @@ class FakeAws:
         monkeypatch.setenv("EVENT_BUS_NAME", bus_name)
         monkeypatch.setenv("PERSONALIZE_ROLE_ARN", ROLE_ARN)
         monkeypatch.setenv("POLLING_BUDGET_SECONDS", str(budget_seconds))
-        # The production client (its retry config included) with the fake behind it.
-        monkeypatch.setattr(shared_personalize, "_client", None)
-        self.personalize = FakePersonalize(shared_personalize.client())
-        monkeypatch.setattr(shared_events, "_client", None)
-        monkeypatch.setattr(ensure_handler, "_s3", None)
-        monkeypatch.setattr(validate_handler, "_s3", None)
+        # Fresh handler clients inside this mock; the production Personalize client (its retry
+        # config included) with the fake behind it.
+        monkeypatch.setattr(lambda_clients, "_clients", {})
+        self.personalize = FakePersonalize(lambda_clients.client("personalize"))
 
     def _queue(self, name: str) -> str:
         return self.sqs.create_queue(QueueName=name)["QueueUrl"]
