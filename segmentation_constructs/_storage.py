@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Optional
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
+
+from segmentation_constructs._nag import acknowledge
 
 
 def secure_bucket(
@@ -49,6 +51,23 @@ def access_log_bucket(scope: Construct, id: str, *, removal_policy: RemovalPolic
         object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
         removal_policy=removal_policy,
     )
+
+
+CDK_NOTIFICATIONS_HANDLER = "BucketNotificationsHandler050a0587b7544547bf325f094a3db834"
+
+
+def enable_event_bridge(bucket: s3.IBucket) -> None:
+    """EventBridge delivery for a handed-in bucket, keeping the notifications it already has.
+
+    CDK's notifications handler merges the setting in (``Managed: false``) and leaves the rest.
+    """
+    bucket.enable_event_bridge_notification()
+    handler = Stack.of(bucket).node.try_find_child(CDK_NOTIFICATIONS_HANDLER)
+    if handler is not None:
+        acknowledge(handler, "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                             "AWSLambdaBasicExecutionRole]",
+                    "CDK's own handler that adds EventBridge delivery to a handed-in bucket while keeping its "
+                    "existing notifications; the managed policy only lets it write its own logs.")
 
 
 def grant_objects(grantee: iam.IGrantable, bucket: s3.IBucket, actions: list[str], *key_patterns: str) -> iam.Grant:

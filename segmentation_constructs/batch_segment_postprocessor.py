@@ -31,7 +31,7 @@ from constructs import Construct
 
 from segmentation_constructs._lambda import SegmentationFunction, python_dependencies_layer
 from segmentation_constructs._nag import acknowledge_wildcard_resources
-from segmentation_constructs._storage import grant_objects
+from segmentation_constructs._storage import enable_event_bridge, grant_objects
 from segmentation_constructs._workflow import service_role, standard_workflow
 
 SEGMENT_JOB_DETAIL_TYPE = "Personalize Batch Segment Job State Change"
@@ -170,8 +170,9 @@ class BatchSegmentPostprocessor(Construct):
         items = f"{self.audience_prefix}*/_work/items-*.json"
         grant_objects(role, self.audience_bucket, ["s3:GetObject"], items)
         # Distributed Map child executions; a separate policy, as the state machine's ARN is needed.
-        executions = (f"arn:{Aws.PARTITION}:states:{Aws.REGION}:{Aws.ACCOUNT_ID}:execution:"
-                      f"{self.state_machine.state_machine_name}/*")
+        stack = Stack.of(self)
+        partition, region, account = stack.partition, stack.region, stack.account
+        executions = f"arn:{partition}:states:{region}:{account}:execution:{self.state_machine.state_machine_name}/*"
         map_policy = iam.Policy(self, "DistributedMapPolicy", roles=[role], statements=[
             iam.PolicyStatement(actions=["states:StartExecution"], resources=[self.state_machine.state_machine_arn]),
             iam.PolicyStatement(actions=["states:DescribeExecution", "states:StopExecution"], resources=[executions]),
@@ -184,8 +185,8 @@ class BatchSegmentPostprocessor(Construct):
         if unrendered is not None:
             name = Fn.select(6, Fn.split(":", self.state_machine.state_machine_arn))
             acknowledge_wildcard_resources(unrendered, [
-                f"arn:{Aws.PARTITION}:states:{Aws.REGION}:{Aws.ACCOUNT_ID}:execution:{name}/*:*",
-                f"arn:{Aws.PARTITION}:states:{Aws.REGION}:{Aws.ACCOUNT_ID}:execution:{name}:*"], reason)
+                f"arn:{partition}:states:{region}:{account}:execution:{name}/*:*",
+                f"arn:{partition}:states:{region}:{account}:execution:{name}:*"], reason)
 
     # ------------------------------------------------------------------ triggers
 
@@ -201,7 +202,7 @@ class BatchSegmentPostprocessor(Construct):
         if object_trigger_prefix is None:
             return
         if not isinstance(self.source_bucket, s3.Bucket):
-            self.source_bucket.enable_event_bridge_notification()
+            enable_event_bridge(self.source_bucket)
         else:
             Annotations.of(self).add_info(
                 "The object trigger needs EventBridge notifications on the source bucket "

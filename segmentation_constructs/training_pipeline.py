@@ -36,11 +36,10 @@ from constructs import Construct
 
 from segmentation_constructs._lambda import SegmentationFunction
 from segmentation_constructs._nag import acknowledge, acknowledge_wildcard_resources
-from segmentation_constructs._storage import access_log_bucket, grant_objects, secure_bucket
+from segmentation_constructs._storage import access_log_bucket, enable_event_bridge, grant_objects, secure_bucket
 from segmentation_constructs._workflow import service_role, standard_workflow
 
 TRAIN_PREFIX = "train/"
-CDK_NOTIFICATIONS_HANDLER = "BucketNotificationsHandler050a0587b7544547bf325f094a3db834"
 BATCH_PREFIX = "batch/"
 EVENT_SOURCE = "solutions.aws.personalize"
 RUN_DETAIL_TYPE = "Personalize Training Run State Change"
@@ -130,14 +129,7 @@ class PersonalizeTrainingPipeline(Construct):
                         event_bridge_enabled=True))
         else:
             self.bucket = bucket
-            # Adds EventBridge delivery without touching the bucket's other notifications.
-            bucket.enable_event_bridge_notification()
-            handler = Stack.of(self).node.try_find_child(CDK_NOTIFICATIONS_HANDLER)
-            if handler is not None:
-                acknowledge(handler, "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-                                     "AWSLambdaBasicExecutionRole]",
-                            "CDK's own handler that adds EventBridge delivery to a handed-in bucket while keeping its "
-                            "existing notifications; the managed policy only lets it write its own logs.")
+            enable_event_bridge(bucket)
 
         self.event_bus: events.IEventBus = event_bus or events.EventBus(self, "EventBus")
         self.topic: sns.ITopic = topic or sns.Topic(

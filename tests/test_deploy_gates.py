@@ -19,7 +19,7 @@ from aws_cdk.assertions import Template
 from cdk_nag import AwsSolutionsChecks
 from cfnlint.api import ManualArgs, lint
 
-from segmentation_constructs import PersonalizeTrainingPipeline
+from segmentation_constructs import BatchSegmentPostprocessor, PersonalizeTrainingPipeline
 from segmentation_constructs.example_stack import SegmentationExampleStack
 
 # The one place cfn-lint findings are ignored.
@@ -50,10 +50,31 @@ def training_with_handed_in_resources(app: cdk.App) -> cdk.Stack:
     return stack
 
 
+def audiences_alone(app: cdk.App) -> cdk.Stack:
+    stack = cdk.Stack(app, "AudiencesAlone")
+    BatchSegmentPostprocessor(stack, "Audiences", event_bus=events.EventBus(stack, "Bus"),
+                              source_bucket=s3.Bucket(stack, "Data", enforce_ssl=True,
+                                                      server_access_logs_prefix="logs/"))
+    return stack
+
+
+def audiences_on_another_teams_resources(app: cdk.App) -> cdk.Stack:
+    stack = cdk.Stack(app, "AudiencesByo", env=cdk.Environment(account="123456789012", region="eu-west-1"))
+    BatchSegmentPostprocessor(
+        stack, "Audiences", event_bus=events.EventBus.from_event_bus_name(stack, "Bus", "mpewml-bus"),
+        source_bucket=s3.Bucket.from_bucket_name(stack, "Data", "mpewml-data"), object_trigger_prefix="manual/",
+        audience_bucket=s3.Bucket.from_bucket_name(stack, "CrmAudiences", "crm-audiences"), holdout_percent=5,
+        suppression_list_bucket=s3.Bucket.from_bucket_name(stack, "Crm", "crm-exports"),
+        suppression_list_key="optouts.csv")
+    return stack
+
+
 STACKS: dict[str, Callable[[cdk.App], cdk.Stack]] = {
     "example stack": example,
     "PersonalizeTrainingPipeline alone": training_alone,
     "PersonalizeTrainingPipeline with handed-in bucket, bus and key": training_with_handed_in_resources,
+    "BatchSegmentPostprocessor alone": audiences_alone,
+    "BatchSegmentPostprocessor on another team's bus and buckets": audiences_on_another_teams_resources,
 }
 
 
