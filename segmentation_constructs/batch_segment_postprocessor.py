@@ -93,7 +93,10 @@ class BatchSegmentPostprocessor(Construct):
         self.source_bucket = source_bucket
         self.audience_bucket = audience_bucket or source_bucket
         self.audience_prefix = audience_prefix
-        self._batch_output_prefix = batch_output_prefix
+        # What the plan and export functions may read in the source bucket: job outputs, and .out
+        # files dropped under the object trigger's prefix.
+        self._source_patterns = [f"{batch_output_prefix}*"] + (
+            [f"{object_trigger_prefix}*.out"] if object_trigger_prefix else [])
         self._max_concurrency = max_concurrency
 
         environment = {"AUDIENCE_BUCKET": self.audience_bucket.bucket_name, "AUDIENCE_PREFIX": audience_prefix}
@@ -125,19 +128,20 @@ class BatchSegmentPostprocessor(Construct):
     def _grant_functions(self, suppression_bucket: Optional[s3.IBucket], suppression_key: Optional[str]) -> None:
         account, region = Stack.of(self).account, Stack.of(self).region
         job_arns = f"arn:{Aws.PARTITION}:personalize:{region}:{account}:batch-segment-job/*"
-        output_pattern = f"{self._batch_output_prefix}*"
+        sources = self._source_patterns
+        source_arns = [self.source_bucket.arn_for_objects(p) for p in sources]
         work = f"{self.audience_prefix}*/_work/*"
         # plan: describe the job, list and read its output, read the manifest, write work items
         self._plan.role.add_to_policy(iam.PolicyStatement(actions=["personalize:DescribeBatchSegmentJob"],
                                                           resources=[job_arns]))
         self._plan.role.add_to_policy(iam.PolicyStatement(
             actions=["s3:ListBucket"], resources=[self.source_bucket.bucket_arn],
-            conditions={"StringLike": {"s3:prefix": [output_pattern]}}))
-        grant_objects(self._plan.role, self.source_bucket, ["s3:GetObject"], output_pattern)
+            conditions={"StringLike": {"s3:prefix": [sources[0]]}}))
+        grant_objects(self._plan.role, self.source_bucket, ["s3:GetObject"], *sources)
         grant_objects(self._plan.role, self.audience_bucket, ["s3:GetObject"], f"{self.audience_prefix}*/manifest.json")
         grant_objects(self._plan.role, self.audience_bucket, ["s3:PutObject"], work)
         # export: ranged reads of the output, multipart writes of audience files, copy out of _work
-        grant_objects(self._export.role, self.source_bucket, ["s3:GetObject"], output_pattern)
+        grant_objects(self._export.role, self.source_bucket, ["s3:GetObject"], *sources)
         grant_objects(self._export.role, self.audience_bucket,
                       ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"], work)
         grant_objects(self._export.role, self.audience_bucket, ["s3:PutObject"], f"{self.audience_prefix}*.csv")
@@ -152,10 +156,10 @@ class BatchSegmentPostprocessor(Construct):
         grant_objects(self._publish.role, self.audience_bucket, ["s3:PutObject"], f"{self.audience_prefix}*/manifest.json")
         self.event_bus.grant_put_events_to(self._publish.role)
         for function, resources in (
-            (self._plan, [job_arns, self.source_bucket.arn_for_objects(output_pattern),
+            (self._plan, [job_arns, *source_arns,
                           self.audience_bucket.arn_for_objects(f"{self.audience_prefix}*/manifest.json"),
                           self.audience_bucket.arn_for_objects(work)]),
-            (self._export, [self.source_bucket.arn_for_objects(output_pattern), self.audience_bucket.arn_for_objects(work),
+            (self._export, [*source_arns, self.audience_bucket.arn_for_objects(work),
                             self.audience_bucket.arn_for_objects(f"{self.audience_prefix}*.csv")]),
             (self._publish, [self.audience_bucket.arn_for_objects(work),
                              self.audience_bucket.arn_for_objects(f"{self.audience_prefix}*/manifest.json")]),

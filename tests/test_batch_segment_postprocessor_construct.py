@@ -137,3 +137,9 @@ def test_misuse_fails_at_synth_with_a_clear_message(props, message):
     with pytest.raises(ValueError, match=message):
         BatchSegmentPostprocessor(stack, "Audiences", event_bus=events.EventBus(stack, "Bus"),
                                   source_bucket=s3.Bucket(stack, "B"), **props)
+
+
+def test_out_files_under_the_object_trigger_prefix_are_readable_by_plan_and_export(template):
+    for role in ("AudiencesPlanRole", "AudiencesExportRole"):
+        reads = [s for s in policy_statements(template, role) if s["Action"] == "s3:GetObject"]
+        assert any("personalize-data/manual/*.out" in json.dumps(s["Resource"]) for s in reads), role
