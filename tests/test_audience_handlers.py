@@ -212,3 +212,14 @@ def test_a_line_whose_query_comes_after_its_users_is_moved_to_its_query_name(aws
     assert read_audience(aws, segment["audienceKey"]) == ["u7", "u8"]
     leftovers = aws.s3.list_objects_v2(Bucket=BUCKET, Prefix="audiences/genre-segments-1a2b3c4d/_work/lines/")
     assert leftovers.get("KeyCount", 0) == 0
+
+
+@pytest.mark.parametrize("stored, delivered", [
+    ("manual/autumn sale/output/q+1.json.out", "manual/autumn+sale/output/q%2B1.json.out"),  # URL-encoded
+    ("manual/autumn+sale/output/q.json.out", "manual/autumn+sale/output/q.json.out"),  # a real plus sign
+])
+def test_object_keys_are_read_whether_or_not_the_event_encoded_them(aws, stored, delivered):
+    aws.s3.put_object(Bucket=BUCKET, Key=stored, Body=(json.dumps(ACTION) + "\n").encode())
+    plan = plan_handler.handler({"source": "aws.s3", "detail": {"bucket": {"name": BUCKET}, "object": {"key": delivered}}},
+                                None)
+    assert plan["sourceFiles"] == [f"s3://{BUCKET}/{stored}"] and plan["lines"] == 1

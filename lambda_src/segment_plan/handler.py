@@ -39,8 +39,13 @@ def _job_from_arn(arn: str) -> dict:
 
 
 def _job_from_object(bucket: str, key: str) -> dict:
-    key = unquote_plus(key) if "%" in key or "+" in key else key
-    head = s3().head_object(Bucket=bucket, Key=key)
+    try:
+        head = s3().head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:  # S3 event keys may arrive URL-encoded: then the decoded key exists
+        if exc.response["Error"]["Code"] not in ("404", "NoSuchKey") or unquote_plus(key) == key:
+            raise
+        key = unquote_plus(key)
+        head = s3().head_object(Bucket=bucket, Key=key)
     folders = [f for f in key.split("/")[:-1] if f]
     name = folders[-2] if len(folders) >= 2 and folders[-1] == "output" else (folders[-1] if folders else key)
     return {"jobName": name, "jobArn": None, "capacity": MAX_USERS_PER_LINE, "files": [(bucket, key, head["ETag"])]}
