@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -33,6 +33,11 @@ def secure_bucket(
         block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
         object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
         versioned=True,
+        lifecycle_rules=[s3.LifecycleRule(
+            # no half-written uploads, and overwritten or deleted objects (e.g. audiences that held users
+            # since erased) do not linger as old versions
+            abort_incomplete_multipart_upload_after=Duration.days(1),
+            noncurrent_version_expiration=Duration.days(30))],
         server_access_logs_bucket=access_logs,
         server_access_logs_prefix="data-bucket/" if access_logs else None,
         removal_policy=removal_policy,

@@ -144,7 +144,9 @@ class BatchSegmentPostprocessor(Construct):
         grant_objects(self._export.role, self.source_bucket, ["s3:GetObject"], *sources)
         grant_objects(self._export.role, self.audience_bucket,
                       ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"], work)
-        grant_objects(self._export.role, self.audience_bucket, ["s3:PutObject"], f"{self.audience_prefix}*.csv")
+        # final names are written directly (multipart, aborted if the line turns out broken)
+        grant_objects(self._export.role, self.audience_bucket, ["s3:PutObject", "s3:AbortMultipartUpload"],
+                      f"{self.audience_prefix}*.csv")
         if suppression_bucket is not None:
             grant_objects(self._export.role, suppression_bucket, ["s3:GetObject"], suppression_key)
         # publish: read per-line results, write the manifest and the publish marker, put events
@@ -208,9 +210,10 @@ class BatchSegmentPostprocessor(Construct):
         if not isinstance(self.source_bucket, s3.Bucket):
             enable_event_bridge(self.source_bucket)
         else:
-            Annotations.of(self).add_info(
-                "The object trigger needs EventBridge notifications on the source bucket "
-                "(PersonalizeTrainingPipeline's bucket has them).")
+            Annotations.of(self).add_warning_v2(
+                "segmentation:object-trigger-needs-eventbridge",
+                "The object trigger fires only if the source bucket sends events to EventBridge "
+                "(PersonalizeTrainingPipeline's bucket does; for your own s3.Bucket set event_bridge_enabled=True).")
         events.Rule(
             self, "OutputFileCreated",
             description=f"A .out file under {object_trigger_prefix}: export its segments",

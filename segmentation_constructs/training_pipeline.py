@@ -47,6 +47,7 @@ RETRYABLE_ERRORS = ["ServiceThrottled", "ServiceLimitExceeded"]
 # Personalize's default quota is 5 in-progress import jobs and 5 batch segment jobs.
 MAX_PARALLEL_IMPORTS = 3
 MAX_PARALLEL_SEGMENT_JOBS = 5
+MAX_POLLS = 500  # 500 polls x 9 history events x 5 resources polled at once < 25,000 events
 
 UPLOAD_NAMES = ("Object keys under train/ and batch/ are chosen by the team at upload time and by the run "
                 "(job names); the prefix and file pattern are the narrowest fixed part.")
@@ -100,7 +101,7 @@ class PersonalizeTrainingPipeline(Construct):
         event_bus: Optional[events.IEventBus] = None,
         topic: Optional[sns.ITopic] = None,
         notification_email: Optional[str] = None,
-        poll_interval: Duration = Duration.minutes(1),
+        poll_interval: Duration = Duration.minutes(5),
         polling_budget: Duration = Duration.hours(24),
         upload_settle_time: Duration = Duration.seconds(30),
         retry_interval: Duration = Duration.seconds(30),
@@ -111,8 +112,12 @@ class PersonalizeTrainingPipeline(Construct):
             raise ValueError("poll_interval must be at least one second")
         if polling_budget.to_seconds() <= poll_interval.to_seconds():
             raise ValueError("polling_budget must be longer than poll_interval")
-        if polling_budget.to_days() > 365:
-            raise ValueError("polling_budget cannot exceed one year (the Standard workflow limit)")
+        polls = polling_budget.to_seconds() / poll_interval.to_seconds()
+        if polls > MAX_POLLS:
+            raise ValueError(
+                f"polling_budget / poll_interval allows {polls:,.0f} polls; at most {MAX_POLLS} keep a run under "
+                "Step Functions' 25,000-event history limit (9 events a poll, up to 5 resources polled at once): "
+                "lengthen poll_interval or shorten polling_budget")
         self._poll_interval = poll_interval
         self._upload_settle_time = upload_settle_time
         self._retry_interval = retry_interval
@@ -186,6 +191,16 @@ class PersonalizeTrainingPipeline(Construct):
                 break
         if self.encryption_key:
             self.encryption_key.grant(role, "kms:Decrypt", "kms:GenerateDataKey")
+            # Personalize also needs the key policy to name the service itself.
+            added = self.encryption_key.add_to_resource_policy(iam.PolicyStatement(
+                principals=[iam.ServicePrincipal("personalize.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey", "kms:CreateGrant", "kms:ListGrants"],
+                resources=["*"], conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}})).statement_added
+            if not added:
+                Annotations.of(self).add_warning_v2(
+                    "segmentation:personalize-key-policy",
+                    "The KMS key was handed in, so its policy cannot be changed here: allow personalize.amazonaws.com "
+                    "kms:Decrypt, GenerateDataKey, DescribeKey, CreateGrant and ListGrants in it.")
         acknowledge_wildcard_resources(role, [r for st in self._personalize_s3_statements() for r in st.resources
                                               if r.endswith("*") or "*/" in r], UPLOAD_NAMES)
         return role
@@ -254,8 +269,8 @@ class PersonalizeTrainingPipeline(Construct):
     def _trigger(self) -> None:
         dead_letters = sqs.Queue(
             self, "TriggerDeadLetters",
-            encryption=sqs.QueueEncryption.KMS if self.encryption_key else sqs.QueueEncryption.SQS_MANAGED,
-            encryption_master_key=self.encryption_key,
+            # SQS-managed keys: EventBridge can write to it without a key policy of yours
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
             retention_period=Duration.days(14),
         )
@@ -419,6 +434,8 @@ class PersonalizeTrainingPipeline(Construct):
                 "importsUpdatedAt": sfn.JsonPath.list_at("$.datasets[*].importUpdatedAt"),
                 "deadline": sfn.JsonPath.string_at("$.deadline"),
             },
+            # one solution at a time: its up to 5 parallel batch segment jobs fill Personalize's default quota
+            max_concurrency=1,
             result_path="$.solutions",
         )
         solutions.item_processor(solution_loop)

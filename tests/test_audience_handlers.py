@@ -142,14 +142,35 @@ def test_two_deliveries_racing_announce_once(aws):
     assert len(aws.events()) == 1
 
 
-def test_a_out_file_dropped_by_hand_is_exported_under_its_folder_name(aws):
-    key = "manual/spring-campaign/output/queries.json.out"
-    aws.s3.put_object(Bucket=BUCKET, Key=key, Body=(json.dumps(ACTION) + "\n").encode())
-    export({"source": "aws.s3", "detail-type": "Object Created",
-            "detail": {"bucket": {"name": BUCKET}, "object": {"key": key}}})
-    (segment,) = manifest(aws, "spring-campaign")["segments"]
-    assert segment["audienceKey"].startswith("audiences/spring-campaign/spring-campaign-genres-action-")
-    assert manifest(aws, "spring-campaign")["jobArn"] is None
+def test_out_files_dropped_by_hand_are_exported_under_their_folder_and_file_names(aws):
+    for name in ("queries", "more-queries"):
+        key = f"manual/spring-campaign/output/{name}.json.out"
+        aws.s3.put_object(Bucket=BUCKET, Key=key, Body=(json.dumps(ACTION) + "\n").encode())
+        export({"source": "aws.s3", "detail-type": "Object Created",
+                "detail": {"bucket": {"name": BUCKET}, "object": {"key": key}}})
+    (segment,) = manifest(aws, "spring-campaign-queries")["segments"]
+    assert segment["audienceKey"].startswith("audiences/spring-campaign-queries/spring-campaign-queries-genres-action-")
+    assert manifest(aws, "spring-campaign-queries")["jobArn"] is None
+    (other,) = manifest(aws, "spring-campaign-more-queries")["segments"]  # two files never share a folder
+    assert other["source"].endswith("more-queries.json.out")
+
+
+def test_a_reuploaded_shorter_file_leaves_no_stale_segments(aws):
+    key = "manual/weekly/output/job_config.json.out"
+    event = {"source": "aws.s3", "detail": {"bucket": {"name": BUCKET}, "object": {"key": key}}}
+    aws.s3.put_object(Bucket=BUCKET, Key=key, Body=(json.dumps(ACTION) + "\n" + json.dumps(COMEDY) + "\n").encode())
+    export(event)
+    aws.s3.put_object(Bucket=BUCKET, Key=key, Body=(json.dumps(COMEDY) + "\n").encode())
+    export(event)
+    assert [s["query"] for s in manifest(aws, "weekly")["segments"]] == ['ITEMS.GENRES = "Comedy"']
+
+
+def test_parse_errors_never_quote_the_line(aws):
+    broken = '{"input": {"itemId": "m1"}, "output": {"recommendedUsers": ["alice@example.com" "carol@example.com"]}}'
+    arn = segment_job(aws, {"x.out": [broken]})
+    export(job_event(arn))
+    (segment,) = manifest(aws)["segments"]
+    assert segment["error"].startswith("line 1: not valid JSON") and "example.com" not in segment["error"]
 
 
 def test_holdout_and_suppression_are_applied_and_counted(aws, monkeypatch):

@@ -106,7 +106,7 @@ def test_every_resource_is_polled_in_a_bounded_wait_loop_with_jittered_retries(e
         ensure, choice, wait = states[f"Ensure{name}"], states[f"{name}Active?"], states[f"Wait{name}"]
         assert ensure["Next"] == f"{name}Active?"
         assert choice["Default"] == f"Wait{name}" and wait["Next"] == f"Ensure{name}"
-        assert wait["Seconds"] == 60
+        assert wait["Seconds"] == 300
         assert ensure["Parameters"]["deadline.$"] == "$.deadline"
         throttling = [r for r in ensure["Retry"] if r["ErrorEquals"] == ["ServiceThrottled", "ServiceLimitExceeded"]]
         assert throttling == [{"ErrorEquals": ["ServiceThrottled", "ServiceLimitExceeded"], "IntervalSeconds": 30,
@@ -211,7 +211,8 @@ def byo(cdk_app_context):
     bus = events.EventBus.from_event_bus_name(stack, "Bus", "mpewml-bus")
     pipeline = PersonalizeTrainingPipeline(stack, "Training", bucket=bucket, event_bus=bus, encryption_key=key,
                                            notification_email="ops@example.com",
-                                           poll_interval=cdk.Duration.seconds(5))
+                                           poll_interval=cdk.Duration.seconds(5),
+                                           polling_budget=cdk.Duration.minutes(30))
     uploader = iam.Role(stack, "Uploader", assumed_by=iam.AccountRootPrincipal())
     pipeline.grant_upload_training_data(uploader)
     return stack, Template.from_stack(stack)
@@ -246,6 +247,12 @@ def test_kms_key_encrypts_topic_and_is_usable_by_personalize(byo):
     statements = policy_statements(template, "TrainingPersonalizeRole")
     assert any("kms:Decrypt" in s["Action"] for s in statements if isinstance(s["Action"], list))
     template.has_resource_properties("AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "ops@example.com"})
+    (key,) = resources(template, "AWS::KMS::Key").values()
+    (for_personalize,) = [st for st in key["Properties"]["KeyPolicy"]["Statement"]
+                          if st.get("Principal") == {"Service": "personalize.amazonaws.com"}]
+    assert set(for_personalize["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey",
+                                              "kms:CreateGrant", "kms:ListGrants"}
+    assert for_personalize["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
 
 
 def test_grant_upload_training_data_is_limited_to_train_and_job_configs(byo):
@@ -265,6 +272,8 @@ def test_poll_interval_prop_sets_every_wait(byo):
 @pytest.mark.parametrize("props, message", [
     ({"poll_interval": cdk.Duration.millis(500)}, "poll_interval must be at least one second"),
     ({"polling_budget": cdk.Duration.seconds(30)}, "polling_budget must be longer than poll_interval"),
+    ({"poll_interval": cdk.Duration.minutes(1), "polling_budget": cdk.Duration.hours(24)},
+     "allows 1,440 polls; at most 500 keep a run under Step Functions' 25,000-event history limit"),
 ])
 def test_misuse_fails_at_synth_with_a_clear_message(props, message):
     stack = cdk.Stack(cdk.App())

@@ -38,6 +38,7 @@ def template(cdk_app_context) -> dict:
     app = cdk.App(context=cdk_app_context)
     stack = cdk.Stack(app, "Workflow")
     PersonalizeTrainingPipeline(stack, "Training", poll_interval=cdk.Duration.seconds(1),
+                                polling_budget=cdk.Duration.minutes(5),
                                 upload_settle_time=cdk.Duration.seconds(0), retry_interval=cdk.Duration.seconds(1))
     return Template.from_stack(stack).to_json()
 

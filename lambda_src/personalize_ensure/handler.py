@@ -51,8 +51,10 @@ def s3():
     return client("s3")
 
 
-def _etag(bucket: str, key: str) -> str:
-    return s3().head_object(Bucket=bucket, Key=key)["ETag"].strip('"')
+def _upload_identity(bucket: str, key: str) -> list[str]:
+    """What tells one upload of a file from another: restoring earlier bytes is a new upload too."""
+    head = s3().head_object(Bucket=bucket, Key=key)
+    return [head["ETag"].strip('"'), head["LastModified"].isoformat(), head.get("VersionId") or ""]
 
 
 def _attempt_names(base: str, *identity) -> list[str]:
@@ -99,7 +101,8 @@ def _dataset_import_job(kind, spec, parents, arn_of):
     data = spec["import"]
     bucket = data["dataLocation"][len("s3://"):].split("/", 1)[0]
     options = {k: v for k, v in data.items() if k not in ("dataLocation", "key")}
-    names = _attempt_names(spec["dataset"]["name"], parents["datasetArn"], _etag(bucket, data["key"]), options)
+    names = _attempt_names(spec["dataset"]["name"], parents["datasetArn"], _upload_identity(bucket, data["key"]),
+                           options)
 
     def request(name):
         return {"jobName": name, "datasetArn": parents["datasetArn"], "roleArn": os.environ["PERSONALIZE_ROLE_ARN"],
@@ -133,7 +136,7 @@ def _batch_segment_job(kind, spec, parents, arn_of):
         body = "".join(json.dumps(q, ensure_ascii=False) + "\n" for q in spec["queries"])
         input_identity = body
     else:
-        body, input_identity = None, _etag(bucket, spec["inputKey"])
+        body, input_identity = None, _upload_identity(bucket, spec["inputKey"])
     names = _attempt_names(spec["baseName"], parents["solutionVersionArn"], input_identity, spec["params"])
 
     def request(name):
@@ -170,10 +173,10 @@ def handler(event, context):
         if observed is None:
             raise ResourceConflict(f"{kind.label} {current['arn']} disappeared while the run waited on it")
     else:
-        _, _, _, region, account, _ = context.invoked_function_arn.split(":", 5)
+        _, partition, _, region, account, _ = context.invoked_function_arn.split(":", 5)
 
         def arn_of(**names):
-            return arn_for(kind, region, account, **names)
+            return arn_for(kind, partition, region, account, **names)
 
         observed = ENSURE[event["kind"]](kind, event["spec"], event.get("parents", {}), arn_of)
     # Resource names and statuses only: no user data passes through this function.

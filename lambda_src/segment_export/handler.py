@@ -53,8 +53,9 @@ def _finish(writer: MultipartWriter, final_key: str) -> None:
 def handler(item, context):
     bucket, job, ordinal = audience_bucket(), item["jobName"], item["ordinal"]
     holdout = float(os.environ.get("HOLDOUT_PERCENT", "0"))
-    audience = MultipartWriter(s3(), bucket, work_key(job, f"lines/{ordinal:06d}.csv"))
-    control = MultipartWriter(s3(), bucket, work_key(job, f"lines/{ordinal:06d}.control.csv"))
+    run = item["sourceId"]  # work files of one job output never mix with another's
+    audience = MultipartWriter(s3(), bucket, work_key(job, f"{run}/lines/{ordinal:06d}.csv"))
+    control = MultipartWriter(s3(), bucket, work_key(job, f"{run}/lines/{ordinal:06d}.control.csv"))
     body = s3().get_object(Bucket=item["bucket"], Key=item["key"],
                            Range=f"bytes={item['start']}-{item['end'] - 1}")["Body"]
 
@@ -86,7 +87,7 @@ def handler(item, context):
             _finish(control, entry["controlKey"])
         else:
             control.abort()
-    s3().put_object(Bucket=bucket, Key=work_key(job, f"entries/{ordinal:06d}.json"),
+    s3().put_object(Bucket=bucket, Key=work_key(job, f"{run}/entries/{ordinal:06d}.json"),
                     Body=json.dumps(entry).encode(), ContentType="application/json")
     # Counts and names only: never user IDs.
     log.info("exported", extra={"segment": entry["name"], **{k: entry[k] for k in (

@@ -22,6 +22,7 @@ from shared.aws import client, logger
 from shared.segments import MAX_USERS_PER_LINE
 
 log = logger(__name__)
+ABSENT = ("NoSuchKey", "404", "403", "AccessDenied")
 
 
 def _job_from_arn(arn: str) -> dict:
@@ -42,12 +43,15 @@ def _job_from_object(bucket: str, key: str) -> dict:
     try:
         head = s3().head_object(Bucket=bucket, Key=key)
     except ClientError as exc:  # S3 event keys may arrive URL-encoded: then the decoded key exists
-        if exc.response["Error"]["Code"] not in ("404", "NoSuchKey") or unquote_plus(key) == key:
+        if exc.response["Error"]["Code"] not in ABSENT or unquote_plus(key) == key:
             raise
         key = unquote_plus(key)
         head = s3().head_object(Bucket=bucket, Key=key)
     folders = [f for f in key.split("/")[:-1] if f]
-    name = folders[-2] if len(folders) >= 2 and folders[-1] == "output" else (folders[-1] if folders else key)
+    folder = folders[-2] if len(folders) >= 2 and folders[-1] == "output" else (folders[-1] if folders else "")
+    stem = key.rsplit("/", 1)[-1].removesuffix(".out").removesuffix(".json")
+    # the folder, and the file unless it is the job_config.json convention: two files never share a name
+    name = folder if folder and stem == "job_config" else "-".join(p for p in (folder, stem) if p)
     return {"jobName": name, "jobArn": None, "capacity": MAX_USERS_PER_LINE, "files": [(bucket, key, head["ETag"])]}
 
 
@@ -55,7 +59,8 @@ def _already_exported(job_name: str, source_id: str) -> bool:
     try:
         body = s3().get_object(Bucket=audience_bucket(), Key=manifest_key(job_name))["Body"].read()
     except ClientError as exc:
-        if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
+        # Without s3:ListBucket, S3 answers a missing key with 403, not 404.
+        if exc.response["Error"]["Code"] in ABSENT:
             return False
         raise
     manifest = json.loads(body)
@@ -80,8 +85,9 @@ def handler(event, context):
         for number, start, end in line_ranges(body.iter_chunks(chunk_size=8 * 1024 * 1024)):
             # ordinal: the segment's position in the whole job, stable across reruns
             items.append({"bucket": bucket, "key": key, "line": number, "start": start, "end": end,
-                          "ordinal": len(items) + 1, "jobName": job["jobName"], "capacity": job["capacity"]})
-    items_key = work_key(job["jobName"], f"items-{source_id}.json")
+                          "ordinal": len(items) + 1, "jobName": job["jobName"], "capacity": job["capacity"],
+                          "sourceId": source_id})
+    items_key = work_key(job["jobName"], f"items-{source_id}.json")  # read by the Distributed Map
     s3().put_object(Bucket=audience_bucket(), Key=items_key, Body=json.dumps(items).encode(),
                     ContentType="application/json")
     log.info("planned", extra={"job": job["jobName"], "lines": len(items), "files": len(job["files"])})

@@ -21,8 +21,8 @@ log = logger(__name__)
 EVENTS_PER_CALL = 10  # PutEvents takes at most 10 entries
 
 
-def _entries(job_name: str) -> list[dict]:
-    bucket, prefix, found = audience_bucket(), work_key(job_name, "entries/"), []
+def _entries(job_name: str, source_id: str) -> list[dict]:
+    bucket, prefix, found = audience_bucket(), work_key(job_name, f"{source_id}/entries/"), []
     for page in s3().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", []):
             found.append(json.loads(s3().get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()))
@@ -57,7 +57,7 @@ def _announce(plan: dict, manifest_uri: str, segments: list[dict]) -> None:
 
 def handler(plan, context):
     job, bucket = plan["jobName"], audience_bucket()
-    segments = _entries(job)
+    segments = _entries(job, plan["sourceId"])
     manifest = {"jobName": job, "jobArn": plan.get("jobArn"), "sourceId": plan["sourceId"],
                 "sourceFiles": plan["sourceFiles"], "audienceFormat": "CSV, UTF-8, header User.UserId",
                 "segments": segments, "eventsPublished": False}
@@ -74,9 +74,11 @@ def handler(plan, context):
             s3().delete_object(Bucket=bucket, Key=work_key(job, f"published-{plan['sourceId']}"))
             raise
         announced = len(ready)
-    manifest["eventsPublished"] = True
-    s3().put_object(Bucket=bucket, Key=key, Body=json.dumps(manifest, indent=2).encode(),
-                    ContentType="application/json")
+        # Only the run that announced marks the manifest: a racing run that lost the claim must not
+        # mark it for a winner that may still fail.
+        manifest["eventsPublished"] = True
+        s3().put_object(Bucket=bucket, Key=key, Body=json.dumps(manifest, indent=2).encode(),
+                        ContentType="application/json")
     log.info("published", extra={"job": job, "segments": len(segments), "announced": announced})
     return {"manifestUri": manifest_uri, "segments": len(segments), "ready": len(ready),
             "errors": sum(1 for s in segments if s["error"]), "announced": announced}

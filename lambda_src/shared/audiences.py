@@ -3,7 +3,8 @@
     <prefix><job>/<segment>.csv            the audience file of each query
     <prefix><job>/control/<segment>.csv    its holdout (control) group, when holdout is on
     <prefix><job>/manifest.json            every segment of the job, with counts and errors
-    <prefix><job>/_work/...                work items, per-line results and publish markers
+    <prefix><job>/_work/...                work items, per-line results (per job output: <sourceId>/)
+                                           and publish markers
 """
 
 from __future__ import annotations

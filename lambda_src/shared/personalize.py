@@ -72,8 +72,8 @@ def call(operation: str, **params) -> dict:
         raise
 
 
-def arn_for(kind: Kind, region: str, account: str, **names: str) -> str:
-    return f"arn:aws:personalize:{region}:{account}:{kind.arn_path.format(**names)}"
+def arn_for(kind: Kind, partition: str, region: str, account: str, **names: str) -> str:
+    return f"arn:{partition}:personalize:{region}:{account}:{kind.arn_path.format(**names)}"
 
 
 def describe(kind: Kind, arn: str) -> Optional[Observed]:

@@ -91,10 +91,12 @@ def user_hash(user_id: str) -> int:
 
 
 def load_suppression(lines: Iterable[str]) -> frozenset[int]:
-    """User IDs one per line (an optional ``User.UserId``/``user_id`` header is skipped)."""
+    """User IDs one per line, as CSV (first column, quotes and spaces removed, a BOM and an
+    optional ``User.UserId``/``user_id`` header skipped)."""
     fingerprints = set()
-    for number, raw in enumerate(lines):
-        user = raw.rstrip("\r\n")
+    for number, row in enumerate(csv.reader(line.lstrip("\ufeff") if n == 0 else line
+                                            for n, line in enumerate(lines))):
+        user = row[0].strip() if row else ""
         if not user or (number == 0 and user.lower() in ("user.userid", "user_id", "userid")):
             continue
         fingerprints.add(user_hash(user))
@@ -272,8 +274,9 @@ def export_line(
                     result.query_kind, result.query = QUERY_PREFIXES[prefix], str(value)
                 elif prefix in ERROR_PREFIXES and event == "string":
                     result.error = f"line {line}: Personalize reported: {value}"
-    except ijson.JSONError as exc:
-        result.error = f"line {line}: not valid JSON ({exc})"
+    except (ijson.JSONError, UnicodeDecodeError) as exc:
+        # Never the parser's message: it quotes the bytes around the fault, i.e. user IDs.
+        result.error = f"line {line}: not valid JSON ({type(exc).__name__})"
         return result
     if result.error:
         return result

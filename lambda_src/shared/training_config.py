@@ -29,9 +29,9 @@ MAX_ATTRIBUTE_QUERIES = 10  # aws-item-attribute-affinity, per input file
 MAX_ITEM_IDS = 500  # aws-item-affinity, per input file
 MAX_NUM_RESULTS = 5_000_000
 
-SEGMENTATION_RECIPES = {
-    "arn:aws:personalize:::recipe/aws-item-attribute-affinity": "itemAttributes",
-    "arn:aws:personalize:::recipe/aws-item-affinity": "itemId",
+SEGMENTATION_RECIPES = {  # by recipe name, in any partition (arn:aws:, arn:aws-cn:, ...)
+    "aws-item-attribute-affinity": "itemAttributes",
+    "aws-item-affinity": "itemId",
 }
 DATASET_TYPES = {"interactions": "INTERACTIONS", "items": "ITEMS", "users": "USERS"}
 REQUIRED_FIELDS = {
@@ -411,7 +411,7 @@ def validate(
         if params.get("performHPO"):
             report.error(f"{spath}.serviceConfig.performHPO", "USER_SEGMENTATION recipes have no hyperparameter optimization")
         recipe = params.get("recipeArn", "")
-        query_key = SEGMENTATION_RECIPES.get(recipe)
+        query_key = SEGMENTATION_RECIPES.get(recipe.rsplit(":recipe/", 1)[-1]) if ":recipe/" in str(recipe) else None
         if query_key == "itemAttributes":
             item_fields = fields_by_dataset.get("items")
             if "items" not in datasets_cfg:

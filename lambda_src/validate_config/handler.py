@@ -9,6 +9,7 @@ JSON path, ``warnings``, the ``plan`` the workflow executes and the run's
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from typing import Optional
 from urllib.parse import unquote_plus
@@ -19,6 +20,7 @@ from shared.aws import client, logger
 from shared.training_config import validate
 
 MAX_CONFIG_BYTES = 1_000_000
+MAX_PLAN_BYTES = 200_000  # the plan travels in the workflow's state (256 KB at most, with room for results)
 HEADER_BYTES = 65_536  # a CSV header row is far shorter; never read the data itself
 MISSING = {"NoSuchKey", "404", "403", "AccessDenied", "InvalidRange"}
 
@@ -70,5 +72,11 @@ def handler(event, context):
         "run": run,
     }
     if result.valid:
-        output["plan"] = result.plan
+        size = len(json.dumps(result.plan))
+        if size > MAX_PLAN_BYTES:
+            output.update(valid=False, errors=[
+                f"$: the planned run is {size:,} bytes; Step Functions passes at most 256 KB between states, so "
+                f"keep it under {MAX_PLAN_BYTES:,}: move long query lists into job_config.json files"])
+        else:
+            output["plan"] = result.plan
     return output
