@@ -157,3 +157,8 @@ def test_more_users_than_the_job_declared_still_terminates_and_dedupes():
     users = [f"u{i}" for i in range(5000)] + ["u7"]
     result, audience, _ = run({"input": {"itemId": "1"}, "output": {"recommendedUsers": users}}, capacity=10)
     assert len(audience) == 5000 and result.duplicates == 1
+
+
+def test_numeric_user_ids_are_written_as_text():
+    result, audience, _ = run({"input": {"itemId": "1"}, "output": {"recommendedUsers": [101, 102, 101]}})
+    assert audience == ["101", "102"] and result.duplicates == 1

@@ -37,7 +37,6 @@ ERROR_PREFIXES = ("error", "output.error", "errorMessage")
 MAX_USERS_PER_LINE = 5_000_000
 NAME_MAX = 100  # segment names: readable, and short enough for every destination
 BATCH = 8192  # users handled per batch
-_NEEDS_QUOTING = re.compile(r'[,"\r]')  # and a newline inside an ID: found by counting lines
 SNIFF_BYTES = 65_536
 READ_SIZE = 1024 * 1024  # bytes per read from S3: fewer, larger reads than ijson's 64 KB default
 _QUERY = re.compile(rb'"(itemAttributes|itemId)"\s*:\s*("(?:[^"\\]|\\.)*")')
@@ -184,7 +183,7 @@ class _Replay:
 def csv_rows(users: list[str]) -> str:
     """Rows for a batch: a plain join unless some ID needs RFC 4180 quoting."""
     joined = "\n".join(users)
-    if not _NEEDS_QUOTING.search(joined) and joined.count("\n") == len(users) - 1:
+    if "," not in joined and '"' not in joined and "\r" not in joined and joined.count("\n") == len(users) - 1:
         return joined + "\n" if users else ""
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerows([u] for u in users)
@@ -261,7 +260,11 @@ def export_line(
                 on_query(result.query_kind, result.query)
             users = ijson.items(whole, f"output.{users_key.group(1).decode()}.item", buf_size=READ_SIZE)
             while batch := list(islice(users, BATCH)):  # batches built in C
-                pending.extend(batch if all(type(u) is str for u in batch) else map(str, batch))
+                try:
+                    "".join(batch)  # all strings (the usual case), checked in C
+                except TypeError:  # numeric IDs
+                    batch = [str(u) for u in batch]
+                pending.extend(batch)
                 flush()
         else:
             for prefix, event, value in ijson.parse(whole, buf_size=READ_SIZE):
