@@ -121,27 +121,14 @@ class SeenUsers:
     def _grow(self) -> None:
         old = self._table
         self._allocate(len(old) * 2)
+        table, mask = self._table, self._mask
         for h in old:
             if h:
-                self._insert(h)
-
-    def _insert(self, h: int) -> bool:
-        table, mask = self._table, self._mask
-        i = h & mask
-        while True:
-            v = table[i]
-            if v == 0:
+                i = h & mask
+                while table[i]:
+                    i = (i + 1) & mask
                 table[i] = h
                 self._count += 1
-                return True
-            if v == h:
-                return False
-            i = (i + 1) & mask
-
-    def add_new(self, user_id: str) -> bool:
-        if self._count >= self._limit:
-            self._grow()
-        return self._insert(hash(user_id) | 1)
 
     def keep_new(self, users: list[str]) -> list[str]:
         """The users of a batch not seen before, in order (the hot loop: locals only, no calls)."""
