@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Aws, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -22,7 +22,7 @@ def secure_bucket(
     access_logs: Optional[s3.IBucket] = None,
 ) -> s3.Bucket:
     """Encrypted (SSE-KMS with the given key, else SSE-S3), TLS-only, never public, versioned."""
-    return s3.Bucket(
+    bucket = s3.Bucket(
         scope,
         id,
         encryption=s3.BucketEncryption.KMS if encryption_key else s3.BucketEncryption.S3_MANAGED,
@@ -38,10 +38,20 @@ def secure_bucket(
             # since erased) do not linger as old versions
             abort_incomplete_multipart_upload_after=Duration.days(1),
             noncurrent_version_expiration=Duration.days(30))],
-        server_access_logs_bucket=access_logs,
-        server_access_logs_prefix="data-bucket/" if access_logs else None,
         removal_policy=removal_policy,
     )
+    if access_logs is not None:
+        # Written out rather than left to CDK, whose choice (bucket policy or ACL) depends on the
+        # consuming app's feature flags; this way it is a bucket policy in every app.
+        bucket.node.default_child.logging_configuration = s3.CfnBucket.LoggingConfigurationProperty(
+            destination_bucket_name=access_logs.bucket_name, log_file_prefix=f"{id}/")
+        access_logs.add_to_resource_policy(iam.PolicyStatement(
+            principals=[iam.ServicePrincipal("logging.s3.amazonaws.com")],
+            actions=["s3:PutObject"],
+            resources=[access_logs.arn_for_objects(f"{id}/*")],
+            conditions={"ArnLike": {"aws:SourceArn": bucket.bucket_arn},
+                        "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}))
+    return bucket
 
 
 def access_log_bucket(scope: Construct, id: str, *, removal_policy: RemovalPolicy) -> s3.Bucket:

@@ -15,7 +15,7 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
-from aws_cdk.assertions import Template
+from aws_cdk.assertions import Match, Template
 from cdk_nag import AwsSolutionsChecks
 from cfnlint.api import ManualArgs, lint
 
@@ -138,3 +138,16 @@ def test_every_acknowledgment_names_a_granular_finding_and_a_reason(example_stac
         if finding.startswith("AwsSolutions-IAM5"):
             assert finding.startswith("AwsSolutions-IAM5[Resource::"), finding
         assert len(reason) > 40, (finding, reason)
+
+
+def test_constructs_synthesize_in_an_app_without_this_repos_feature_flags():
+    """Teams import the constructs into apps with their own cdk.json; nothing may depend on ours."""
+    app = cdk.App(context={"aws:cdk:bundling-stacks": []})
+    stack = cdk.Stack(app, "PlainApp")
+    training = PersonalizeTrainingPipeline(stack, "Training")
+    BatchSegmentPostprocessor(stack, "Audiences", event_bus=training.event_bus, source_bucket=training.bucket)
+    template = Template.from_stack(stack)
+    template.has_resource_properties("AWS::S3::Bucket", {"LoggingConfiguration": {
+        "DestinationBucketName": {"Ref": Match.string_like_regexp("TrainingAccessLogs")},
+        "LogFilePrefix": "DataBucket/"}})
+    assert nag_findings(app) == []
