@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from segmentation_constructs.batch_segment_postprocessor import BatchSegmentPostprocessor
+from segmentation_constructs.pinpoint_segment_importer import PinpointSegmentImporter
 from segmentation_constructs.training_pipeline import PersonalizeTrainingPipeline
 
 CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
@@ -20,12 +21,25 @@ def cdk_context() -> dict[str, Any]:
     return json.loads(CDK_JSON.read_text())["context"]
 
 
+DESTINATIONS = ("pinpoint",)
+
+
 class SegmentationExampleStack(Stack):
-    def __init__(self, scope: Construct, id: str, *, notification_email: Optional[str] = None, **kwargs) -> None:
+    """Training → audience export → destinations (``destinations``: "pinpoint" by default, or "none")."""
+
+    def __init__(self, scope: Construct, id: str, *, notification_email: Optional[str] = None,
+                 destinations: Sequence[str] = DESTINATIONS, **kwargs) -> None:
         super().__init__(scope, id, description="Personalize user segmentation (example stack)", **kwargs)
         self.training = PersonalizeTrainingPipeline(self, "Training", notification_email=notification_email)
         self.audiences = BatchSegmentPostprocessor(self, "Audiences", event_bus=self.training.event_bus,
                                                    source_bucket=self.training.bucket)
+        unknown = set(destinations) - {"pinpoint", "none"}
+        if unknown:
+            raise ValueError(f"unknown destinations {sorted(unknown)}: use pinpoint or none")
+        if "pinpoint" in destinations:
+            self.pinpoint = PinpointSegmentImporter(self, "Pinpoint", event_bus=self.training.event_bus,
+                                                    audience_bucket=self.audiences.audience_bucket,
+                                                    topic=self.training.topic)
         CfnOutput(self, "DataBucketName", value=self.training.bucket.bucket_name,
                   description="aws s3 sync data/ s3://<this bucket>/ starts a training run")
         CfnOutput(self, "EventBusName", value=self.training.event_bus.event_bus_name)

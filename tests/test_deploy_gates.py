@@ -19,13 +19,16 @@ from aws_cdk.assertions import Match, Template
 from cdk_nag import AwsSolutionsChecks
 from cfnlint.api import ManualArgs, lint
 
-from segmentation_constructs import BatchSegmentPostprocessor, PersonalizeTrainingPipeline
+from segmentation_constructs import BatchSegmentPostprocessor, PersonalizeTrainingPipeline, PinpointSegmentImporter
 from segmentation_constructs.example_stack import SegmentationExampleStack
 
 # The one place cfn-lint findings are ignored.
 CFN_LINT_IGNORED = {
     "W3005": "CDK writes DependsOn from a function or state machine to its role's default policy next to the "
              "GetAtt of the role, so the policy exists before first use; the repeated dependency is harmless.",
+    "W3696": "AWS::Pinpoint::App (end of support 2026-10-30) is created only by PinpointSegmentImporter, which "
+             "itself warns at synth (segmentation:pinpoint-end-of-support) naming the date and the Connect "
+             "Customer Profiles alternative.",
 }
 
 
@@ -69,12 +72,21 @@ def audiences_on_another_teams_resources(app: cdk.App) -> cdk.Stack:
     return stack
 
 
+def pinpoint_alone(app: cdk.App) -> cdk.Stack:
+    stack = cdk.Stack(app, "PinpointAlone")
+    PinpointSegmentImporter(stack, "Pinpoint", event_bus=events.EventBus(stack, "Bus"),
+                            audience_bucket=s3.Bucket(stack, "Audiences", enforce_ssl=True,
+                                                      server_access_logs_prefix="logs/"))
+    return stack
+
+
 STACKS: dict[str, Callable[[cdk.App], cdk.Stack]] = {
     "example stack": example,
     "PersonalizeTrainingPipeline alone": training_alone,
     "PersonalizeTrainingPipeline with handed-in bucket, bus and key": training_with_handed_in_resources,
     "BatchSegmentPostprocessor alone": audiences_alone,
     "BatchSegmentPostprocessor on another team's bus and buckets": audiences_on_another_teams_resources,
+    "PinpointSegmentImporter alone": pinpoint_alone,
 }
 
 

@@ -124,6 +124,7 @@ def test_each_workflow_role_allows_every_task_and_nothing_unused(example_templat
         "TrainingWorkflow": {"lambda:InvokeFunction", "events:PutEvents", "sns:Publish"},
         "AudiencesWorkflow": {"lambda:InvokeFunction", "events:PutEvents", "s3:GetObject", "states:StartExecution",
                               "states:DescribeExecution", "states:StopExecution"},
+        "PinpointWorkflow": {"lambda:InvokeFunction", "events:PutEvents", "sns:Publish"},
     }
     found = machines(template)
     assert sorted(p for p in expected if not any(lid.startswith(p) for lid in found)) == []

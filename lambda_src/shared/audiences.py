@@ -14,6 +14,7 @@ import re
 
 from shared.aws import client
 
+AUDIENCE_HEADER = "User.UserId"  # the one column of every audience file (see shared/segments.py)
 SOURCE = "segmentation.audiences"
 SEGMENT_READY = "Audience Segment Ready"
 

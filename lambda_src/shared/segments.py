@@ -29,7 +29,8 @@ from typing import BinaryIO, Callable, Iterable, Optional
 
 import ijson
 
-AUDIENCE_HEADER = "User.UserId"
+from shared.audiences import AUDIENCE_HEADER
+
 USER_PREFIXES = ("output.recommendedUsers.item", "output.usersList.item")
 QUERY_PREFIXES = {"itemAttributes": "itemAttributes", "input.itemAttributes": "itemAttributes",
                   "input.itemId": "itemId", "itemId": "itemId"}

@@ -41,7 +41,7 @@ def _calling_function() -> str | None:
 def _recording_call(self, operation_name, api_params):
     function = _calling_function()
     if function:
-        action = f"{self.meta.service_model.endpoint_prefix}:{operation_name}"
+        action = f"{self.meta.service_model.signing_name}:{operation_name}"  # the IAM prefix (mobiletargeting for pinpoint)
         recorded[function].update(ACTIONS_OF_OPERATION.get(action, [action]))
     return _original(self, operation_name, api_params)
 

@@ -1,0 +1,68 @@
+"""An in-process Amazon Pinpoint for import jobs (moto has apps only).
+
+Answers a real boto3 client's ``before-call``: botocore has validated and serialized the request by
+then (rest-json: IDs in the URL path, ``ImportJobRequest`` as the body), and each response is checked
+against the model's output shape. Jobs go CREATED → PROCESSING → COMPLETED over ``polls_to_complete``
+GetImportJob calls; ``fail[segment_name] = reason`` makes one FAILED; ``busy = n`` answers the next n
+CreateImportJob calls with TooManyRequestsException, as Pinpoint does with 2 imports running.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+
+from botocore.awsrequest import AWSResponse
+from botocore.validate import ParamValidator
+
+
+class FakePinpoint:
+    def __init__(self, client, *, polls_to_complete: int = 1) -> None:
+        self.client, self.polls_to_complete = client, polls_to_complete
+        self.jobs: dict[str, dict] = {}
+        self.polls: dict[str, int] = {}
+        self.requests: list[tuple[str, dict]] = []
+        self.fail: dict[str, str] = {}
+        self.busy = 0
+        self._ids = itertools.count(1)
+        client.meta.events.register("before-call.pinpoint.*", self._answer)
+
+    def _answer(self, model, params, **_):
+        parts = params["url_path"].strip("/").split("/")  # v1/apps/{app}/jobs/import[/{job}]
+        body = json.loads(params["body"]) if params.get("body") else {}
+        self.requests.append((model.name, body))
+        if model.name == "CreateImportJob":
+            if self.busy:
+                self.busy -= 1
+                return AWSResponse(None, 429, {}, None), {
+                    "Error": {"Code": "TooManyRequestsException", "Message": "2 import jobs are running"},
+                    "ResponseMetadata": {"HTTPStatusCode": 429}}
+            job_id = f"{next(self._ids):032x}"
+            self.jobs[job_id] = {"Id": job_id, "ApplicationId": parts[2], "JobStatus": "CREATED", "Type": "IMPORT",
+                                 "CreationDate": dt.datetime(2026, 11, 23, tzinfo=dt.timezone.utc).isoformat(),
+                                 "Definition": dict(body)}
+            self.polls[job_id] = 0
+            result = {"ImportJobResponse": self.jobs[job_id]}
+        elif model.name == "GetImportJob":
+            job = self.jobs[parts[5]]
+            self.polls[job["Id"]] += 1
+            if self.polls[job["Id"]] >= self.polls_to_complete and job["JobStatus"] not in ("COMPLETED", "FAILED"):
+                reason = self.fail.get(job["Definition"].get("SegmentName"))
+                if reason:
+                    job.update(JobStatus="FAILED", Failures=[reason])
+                else:
+                    job.update(JobStatus="COMPLETED", TotalProcessed=3, CompletedPieces=1, TotalPieces=1,
+                               Definition={**job["Definition"], "SegmentId": f"seg-{job['Id'][-6:]}"})
+            else:
+                job["JobStatus"] = job["JobStatus"] if job["JobStatus"] in ("COMPLETED", "FAILED") else "PROCESSING"
+            result = {"ImportJobResponse": job}
+        else:
+            raise NotImplementedError(f"FakePinpoint has no {model.name}")
+        report = ParamValidator().validate(result, model.output_shape)
+        if report.has_errors():
+            raise AssertionError(f"fake response to {model.name} breaks the model: {report.generate_report()}")
+        return AWSResponse(None, 200, {}, None), {**result, "ResponseMetadata": {"HTTPStatusCode": 200}}
+
+    def created(self) -> list[dict]:
+        return [body for name, body in self.requests if name == "CreateImportJob"]

@@ -1,0 +1,102 @@
+"""Pinpoint import handler against moto S3 and an in-process Pinpoint checked against botocore's model."""
+
+from __future__ import annotations
+
+import pytest
+
+from pinpoint_import import handler as pinpoint_handler
+from shared import aws as lambda_clients
+from shared.errors import PollingBudgetExceeded, ServiceLimitExceeded
+from tests.fakes.environment import BUCKET, fake_aws
+from tests.fakes.pinpoint import FakePinpoint
+
+KEY = "audiences/genre-job/genre-job-genres-action-8006038a.csv"
+NAME = "genre-job-genres-action-8006038a"
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    with fake_aws(monkeypatch) as fake:
+        monkeypatch.setenv("AUDIENCE_BUCKET", BUCKET)
+        monkeypatch.setenv("AUDIENCE_PREFIX", "audiences/")
+        monkeypatch.setenv("PINPOINT_APPLICATION_ID", "0123456789abcdef0123456789abcdef")
+        monkeypatch.setenv("IMPORT_ROLE_ARN", "arn:aws:iam::123456789012:role/pinpoint-import")
+        monkeypatch.setenv("IMPORT_BUDGET_SECONDS", "3600")
+        fake.pinpoint = FakePinpoint(lambda_clients.client("pinpoint"))
+        yield fake
+
+
+def ready_event(key=KEY, name=NAME) -> dict:
+    return {"source": "segmentation.audiences", "detail-type": "Audience Segment Ready",
+            "detail": {"jobName": "genre-job", "bucket": BUCKET, "manifestUri": f"s3://{BUCKET}/audiences/genre-job/manifest.json",
+                       "segment": {"name": name, "audienceKey": key, "userCount": 3}}}
+
+
+def start(aws, body: bytes = b"User.UserId\nu1\nu,2\nu3\n") -> dict:
+    aws.s3.put_object(Bucket=BUCKET, Key=KEY, Body=body)
+    return pinpoint_handler.handler({"action": "start", **ready_event()}, None)
+
+
+def poll(state: dict) -> dict:
+    return pinpoint_handler.handler({"action": "poll", "import": state}, None)
+
+
+def test_an_audience_becomes_a_user_id_segment_named_after_it(aws):
+    started = start(aws)
+    assert started["state"] == "STARTED"
+    (request,) = aws.pinpoint.created()
+    assert request == {"Format": "CSV", "S3Url": f"s3://{BUCKET}/{KEY}", "RoleArn": "arn:aws:iam::123456789012:role/pinpoint-import",
+                       "DefineSegment": True, "SegmentName": NAME, "RegisterEndpoints": False}
+    done = poll(started)
+    assert done["done"] is True and done["state"] == "IMPORTED" and done["segmentId"].startswith("seg-")
+    assert done["size"] == 3
+
+
+def test_the_same_file_delivered_twice_is_imported_once(aws):
+    first = start(aws)
+    second = pinpoint_handler.handler({"action": "start", **ready_event()}, None)
+    assert second["state"] == "STARTED" and second["importJobId"] == first["importJobId"]
+    poll(first)
+    third = pinpoint_handler.handler({"action": "start", **ready_event()}, None)
+    assert third["state"] == "ALREADY_IMPORTED" and third["segmentId"].startswith("seg-")
+    assert len(aws.pinpoint.created()) == 1
+
+
+@pytest.mark.parametrize("body, reason", [
+    (b"", "is empty"),
+    (b"UserId\nu1\n", "must start with the header User.UserId alone"),
+    (b"\xef\xbb\xbfUser.UserId\nu1\n", "(it starts with a byte-order mark)"),
+    (b"User.UserId\nu1\n\xff\xfe\n", "is not UTF-8 (byte 15)"),
+    (b"User.UserId\n", "has the header and no users"),
+])
+def test_a_malformed_file_is_rejected_with_the_reason_and_nothing_is_imported(aws, body, reason):
+    result = start(aws, body)
+    assert result["state"] == "REJECTED" and reason in result["reason"]
+    assert aws.pinpoint.created() == []
+
+
+def test_a_rejection_never_quotes_the_file(aws):
+    result = start(aws, b"alice@example.com\nbob@example.com\n")
+    assert "example.com" not in result["reason"]
+
+
+def test_a_full_import_quota_is_a_retryable_error(aws):
+    aws.pinpoint.busy = 1
+    with pytest.raises(ServiceLimitExceeded):
+        start(aws)
+    assert start(aws)["state"] == "STARTED"  # the retry: the claim made before did not block it
+    assert len(aws.pinpoint.created()) == 2 and len(aws.pinpoint.jobs) == 1  # one refused, one started
+
+
+def test_a_failed_import_raises_pinpoints_reason(aws):
+    aws.pinpoint.fail[NAME] = "No endpoints found for the user IDs"
+    with pytest.raises(pinpoint_handler.ImportFailed, match="No endpoints found for the user IDs"):
+        poll(start(aws))
+
+
+def test_an_import_past_its_budget_fails(aws):
+    aws.pinpoint.polls_to_complete = 100
+    started = start(aws)
+    assert poll(started)["done"] is False
+    with pytest.raises(PollingBudgetExceeded):
+        poll({**started, "deadline": "2000-01-01T00:00:00+00:00"})

@@ -1,0 +1,118 @@
+"""PinpointSegmentImporter: its template, and its workflow run in moto's ASL interpreter."""
+
+from __future__ import annotations
+
+import json
+
+import aws_cdk as cdk
+import boto3
+import pytest
+from aws_cdk import aws_events as events
+from aws_cdk import aws_s3 as s3
+from aws_cdk.assertions import Annotations, Match, Template
+
+from pinpoint_import import handler as pinpoint_handler
+from segmentation_constructs import PinpointSegmentImporter
+from shared import aws as lambda_clients
+from tests.fakes.environment import BUCKET, fake_aws
+from tests.fakes.pinpoint import FakePinpoint
+from tests.fakes.workflow import MOTO_CONFIG, REGION, LambdaRouter, function_names, lambda_arn, logical_id, \
+    render_definition, run_execution
+from tests.test_batch_segment_postprocessor_construct import matches
+from tests.test_pinpoint_import import KEY, NAME, ready_event
+from tests.test_training_pipeline_construct import policy_statements
+
+
+@pytest.fixture(scope="module")
+def stack_and_template(cdk_app_context):
+    app = cdk.App(context=cdk_app_context)
+    stack = cdk.Stack(app, "PinpointStack")
+    PinpointSegmentImporter(stack, "Pinpoint", event_bus=events.EventBus.from_event_bus_name(stack, "Bus", "bus"),
+                            audience_bucket=s3.Bucket.from_bucket_name(stack, "Data", BUCKET),
+                            poll_interval=cdk.Duration.seconds(1), retry_interval=cdk.Duration.seconds(1),
+                            import_budget=cdk.Duration.minutes(5))
+    return stack, Template.from_stack(stack)
+
+
+@pytest.fixture(scope="module")
+def template(stack_and_template):
+    return stack_and_template[1]
+
+
+def test_using_it_warns_of_pinpoints_end_of_support_with_an_acknowledgeable_id(stack_and_template):
+    stack, _ = stack_and_template
+    Annotations.from_stack(stack).has_warning("/PinpointStack/Pinpoint", Match.string_like_regexp(
+        "end of support on 2026-10-30.*Connect Customer Profiles.*\\[ack: segmentation:pinpoint-end-of-support\\]"))
+
+
+def test_import_role_is_trusted_by_pinpoint_for_this_account_and_project_only(template):
+    template.has_resource_properties("AWS::IAM::Role", {"AssumeRolePolicyDocument": {"Statement": [{
+        "Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "pinpoint.amazonaws.com"},
+        "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+                      "ArnLike": {"aws:SourceArn": Match.any_value()}}}]}})
+    reads = json.dumps(policy_statements(template, "PinpointImportRole"))
+    assert f"{BUCKET}/audiences/*.csv" in reads and '"s3:PutObject"' not in reads
+
+
+def test_it_imports_every_ready_audience(template):
+    (rule,) = template.find_resources("AWS::Events::Rule").values()
+    pattern = rule["Properties"]["EventPattern"]
+    assert matches(pattern, {**ready_event(), "resources": []})
+    assert not matches(pattern, {**ready_event(), "detail-type": "Audience Export Failed"})
+
+
+@pytest.fixture
+def workflow(template, monkeypatch):
+    tjson = template.to_json()
+    with fake_aws(monkeypatch, config=MOTO_CONFIG, bus_name="bus") as aws:
+        for name, value in {"AUDIENCE_BUCKET": BUCKET, "AUDIENCE_PREFIX": "audiences/", "IMPORT_BUDGET_SECONDS": "300",
+                            "PINPOINT_APPLICATION_ID": "0123456789abcdef0123456789abcdef",
+                            "IMPORT_ROLE_ARN": "arn:aws:iam::123456789012:role/pinpoint-import"}.items():
+            monkeypatch.setenv(name, value)
+        aws.pinpoint = FakePinpoint(lambda_clients.client("pinpoint"))
+        LambdaRouter(monkeypatch, {lambda_arn(logical_id(tjson, "AWS::Lambda::Function", "Import")):
+                                   pinpoint_handler.handler})
+        names = {**function_names(tjson), logical_id(tjson, "AWS::Pinpoint::App", "App"): "app"}
+        definition = render_definition(tjson, names).replace('"EventBusName":"bus"', f'"EventBusName":"{aws.bus_arn}"')
+        aws.state_machine_arn = boto3.client("stepfunctions", region_name=REGION).create_state_machine(
+            name="pinpoint", definition=definition, roleArn="arn:aws:iam::123456789012:role/w")["stateMachineArn"]
+        yield aws
+
+
+def imports(aws) -> list[dict]:
+    return [e["detail"] for e in aws.events() if e["detail-type"] == "Audience Import State Change"]
+
+
+def test_a_ready_audience_is_imported_and_reported_once(workflow):
+    workflow.s3.put_object(Bucket=BUCKET, Key=KEY, Body=b"User.UserId\nu1\nu2\nu3\n")
+    assert run_execution(workflow.state_machine_arn, ready_event())["status"] == "SUCCEEDED"
+    (imported,) = imports(workflow)
+    assert imported["Status"] == "IMPORTED" and imported["SegmentName"] == NAME and imported["Size"] == 3
+    assert imported["SegmentId"].startswith("seg-") and imported["Destination"] == "pinpoint"
+    again = run_execution(workflow.state_machine_arn, ready_event())
+    assert again["status"] == "SUCCEEDED" and imports(workflow) == [] and len(workflow.pinpoint.jobs) == 1
+
+
+def test_pinpoints_failure_reason_reaches_the_event(workflow):
+    workflow.s3.put_object(Bucket=BUCKET, Key=KEY, Body=b"User.UserId\nu1\n")
+    workflow.pinpoint.fail[NAME] = "No endpoints found for the user IDs"
+    execution = run_execution(workflow.state_machine_arn, ready_event())
+    assert execution["status"] == "FAILED" and execution["error"] == "AudienceImportFailed"
+    (failed,) = imports(workflow)
+    assert failed["Status"] == "FAILED" and "No endpoints found for the user IDs" in failed["Cause"]
+
+
+def test_a_malformed_file_is_rejected_without_an_import(workflow):
+    workflow.s3.put_object(Bucket=BUCKET, Key=KEY, Body=b"id\nu1\n")
+    execution = run_execution(workflow.state_machine_arn, ready_event())
+    assert execution["status"] == "FAILED" and execution["error"] == "AudienceFileRejected"
+    (rejected,) = imports(workflow)
+    assert rejected["Status"] == "REJECTED" and "must start with the header User.UserId" in rejected["Reason"]
+    assert workflow.pinpoint.jobs == {}
+
+
+def test_imports_queue_while_pinpoint_runs_two(workflow):
+    workflow.s3.put_object(Bucket=BUCKET, Key=KEY, Body=b"User.UserId\nu1\n")
+    workflow.pinpoint.busy = 2
+    assert run_execution(workflow.state_machine_arn, ready_event())["status"] == "SUCCEEDED"
+    assert len(workflow.pinpoint.jobs) == 1
