@@ -103,7 +103,7 @@ class PinpointSegmentImporter(Construct):
         role = self._import.role
         grant_objects(role, self.audience_bucket, ["s3:GetObject"], audiences)
         markers = f"{self._audience_prefix}*/_imports/pinpoint/*"
-        grant_objects(role, self.audience_bucket, ["s3:GetObject", "s3:PutObject"], markers)
+        grant_objects(role, self.audience_bucket, ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], markers)
         role.add_to_policy(iam.PolicyStatement(actions=["mobiletargeting:CreateImportJob"],
                                                resources=[f"{self._app_arn}/jobs/import"]))
         role.add_to_policy(iam.PolicyStatement(actions=["mobiletargeting:GetImportJob"],
@@ -146,7 +146,8 @@ class PinpointSegmentImporter(Construct):
             task = tasks.LambdaInvoke(self, id_, lambda_function=self._import.function, payload_response_only=True,
                                       payload=sfn.TaskInput.from_object({"action": action, **payload}),
                                       result_path="$.import")
-            task.add_retry(errors=["ServiceLimitExceeded", "ServiceThrottled"], interval=self._retry_interval,
+            task.add_retry(errors=["ServiceLimitExceeded", "ServiceThrottled", "ImportStarting"],
+                           interval=self._retry_interval,
                            max_attempts=12, backoff_rate=2, max_delay=Duration.minutes(15),
                            jitter_strategy=sfn.JitterType.FULL)
             return task

@@ -88,6 +88,18 @@ def test_a_full_import_quota_is_a_retryable_error(aws):
     assert len(aws.pinpoint.created()) == 2 and len(aws.pinpoint.jobs) == 1  # one refused, one started
 
 
+def test_a_delivery_racing_the_one_that_claimed_the_import_waits_and_joins_it(aws):
+    first = start(aws)
+    marker = first["marker"]
+    aws.s3.put_object(Bucket=BUCKET, Key=marker, Body=b"{}")  # as between the winner's claim and its create
+    with pytest.raises(pinpoint_handler.ImportStarting):
+        pinpoint_handler.handler({"action": "start", **ready_event()}, None)
+    aws.s3.put_object(Bucket=BUCKET, Key=marker, Body=b'{"importJobId": "%s", "marker": "%s"}'
+                      % (first["importJobId"].encode(), marker.encode()))
+    assert pinpoint_handler.handler({"action": "start", **ready_event()}, None)["importJobId"] == first["importJobId"]
+    assert len(aws.pinpoint.jobs) == 1
+
+
 def test_a_failed_import_raises_pinpoints_reason(aws):
     aws.pinpoint.fail[NAME] = "No endpoints found for the user IDs"
     with pytest.raises(pinpoint_handler.ImportFailed, match="No endpoints found for the user IDs"):

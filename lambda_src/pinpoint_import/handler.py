@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 
 from shared.audiences import job_folder
 from shared.aws import client, logger
-from shared.destinations import check_audience_file, claim, read_marker, write_marker
+from shared.destinations import check_audience_file, claim, read_marker, release, write_marker
 from shared.errors import PollingBudgetExceeded, ServiceLimitExceeded, ServiceThrottled
 
 log = logger(__name__)
@@ -29,6 +29,10 @@ DONE, FAILED = "COMPLETED", "FAILED"
 
 class ImportFailed(Exception):
     """Pinpoint reported the import job FAILED; the message carries its reasons."""
+
+
+class ImportStarting(Exception):
+    """Another delivery of this file claimed the import and is starting it: retried, then joined."""
 
 
 def _call(operation: str, **params) -> dict:
@@ -59,9 +63,14 @@ def start(event: dict) -> dict:
             return {**base, **previous, "state": "ALREADY_IMPORTED"}
         if previous.get("importJobId"):
             return {**base, **previous, "state": "STARTED"}
-    response = _call("create_import_job", ApplicationId=os.environ["PINPOINT_APPLICATION_ID"], ImportJobRequest={
-        "Format": "CSV", "S3Url": f"s3://{bucket}/{key}", "RoleArn": os.environ["IMPORT_ROLE_ARN"],
-        "DefineSegment": True, "SegmentName": name, "RegisterEndpoints": False})["ImportJobResponse"]
+        raise ImportStarting(f"the import of {name} is being started by another delivery")
+    try:
+        response = _call("create_import_job", ApplicationId=os.environ["PINPOINT_APPLICATION_ID"], ImportJobRequest={
+            "Format": "CSV", "S3Url": f"s3://{bucket}/{key}", "RoleArn": os.environ["IMPORT_ROLE_ARN"],
+            "DefineSegment": True, "SegmentName": name, "RegisterEndpoints": False})["ImportJobResponse"]
+    except Exception:
+        release(marker)  # unclaimed again, so the retry (or a later delivery) can start it
+        raise
     state = {"importJobId": response["Id"], "marker": marker}
     write_marker(marker, state)
     log.info("import started", extra={"segment": name, "importJobId": response["Id"]})

@@ -66,6 +66,10 @@ def claim(marker_key: str) -> bool:
         raise
 
 
+def release(marker_key: str) -> None:
+    s3().delete_object(Bucket=os.environ["AUDIENCE_BUCKET"], Key=marker_key)
+
+
 def read_marker(marker_key: str) -> dict:
     return json.loads(s3().get_object(Bucket=os.environ["AUDIENCE_BUCKET"], Key=marker_key)["Body"].read() or b"{}")
 
