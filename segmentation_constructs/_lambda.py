@@ -111,7 +111,6 @@ class SegmentationFunction(Construct):
             logging_format=lambda_.LoggingFormat.JSON,
             layers=list(layers),
         )
-        self.function_layers = list(layers)
         # Only this function's log group, not logs:* on every group.
         self.role.add_to_principal_policy(
             iam.PolicyStatement(

@@ -10,7 +10,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from segmentation_constructs._nag import acknowledge
+from segmentation_constructs._nag import acknowledge, acknowledge_wildcard_resources
 
 
 def secure_bucket(
@@ -85,13 +85,18 @@ def enable_event_bridge(bucket: s3.IBucket) -> None:
                     "existing notifications; the managed policy only lets it write its own logs.")
 
 
-def grant_objects(grantee: iam.IGrantable, bucket: s3.IBucket, actions: list[str], *key_patterns: str) -> iam.Grant:
+def grant_objects(grantee: iam.IGrantable, bucket: s3.IBucket, actions: list[str], *key_patterns: str,
+                  wildcard_reason: Optional[str] = None) -> iam.Grant:
     """Exactly ``actions`` on objects matching ``key_patterns`` (no ``s3:GetObject*``-style wildcards),
-    plus the KMS use those actions need when the bucket has a customer key."""
+    plus the KMS use those actions need when the bucket has a customer key. With ``wildcard_reason``,
+    the library's own ``grantee`` role acknowledges the key wildcards for cdk-nag with that reason."""
     grant = iam.Grant.add_to_principal_or_resource(
         grantee=grantee, actions=actions, resource_arns=[bucket.arn_for_objects(p) for p in key_patterns],
         resource=bucket)
     if bucket.encryption_key:
         kms_actions = ["kms:Decrypt"] + (["kms:GenerateDataKey"] if "s3:PutObject" in actions else [])
         bucket.encryption_key.grant(grantee, *kms_actions)
+    if wildcard_reason:
+        acknowledge_wildcard_resources(grantee, [bucket.arn_for_objects(p) for p in key_patterns if "*" in p],
+                                       wildcard_reason)
     return grant

@@ -103,14 +103,14 @@ class BatchSegmentPostprocessor(Construct):
         self._plan = SegmentationFunction(
             self, "Plan", function_dir="segment_plan", environment=environment,
             description="Finds a batch segment job's output lines", timeout=Duration.minutes(15),
-            memory_size=512, layers=[python_dependencies_layer(self, "IjsonLayer", "ijson")])
+            memory_size=512)
         export_environment = {**environment, "HOLDOUT_PERCENT": str(holdout_percent)}
         if suppression_list_bucket is not None:
             export_environment["SUPPRESSION_LIST_URI"] = f"s3://{suppression_list_bucket.bucket_name}/{suppression_list_key}"
         self._export = SegmentationFunction(
             self, "Export", function_dir="segment_export", environment=export_environment,
             description="Streams one segment query into an audience file", timeout=Duration.minutes(15),
-            memory_size=export_memory_size, layers=self._plan.function_layers)
+            memory_size=export_memory_size, layers=[python_dependencies_layer(self, "IjsonLayer", "ijson")])
         self._publish = SegmentationFunction(
             self, "Publish", function_dir="segment_publish",
             environment={**environment, "EVENT_BUS_NAME": event_bus.event_bus_name},
@@ -129,7 +129,6 @@ class BatchSegmentPostprocessor(Construct):
         account, region = Stack.of(self).account, Stack.of(self).region
         job_arns = f"arn:{Aws.PARTITION}:personalize:{region}:{account}:batch-segment-job/*"
         sources = self._source_patterns
-        source_arns = [self.source_bucket.arn_for_objects(p) for p in sources]
         work = f"{self.audience_prefix}*/_work/*"
         # plan: describe the job, list and read its output, read the manifest, write work items
         self._plan.role.add_to_policy(iam.PolicyStatement(actions=["personalize:DescribeBatchSegmentJob"],
@@ -137,16 +136,19 @@ class BatchSegmentPostprocessor(Construct):
         self._plan.role.add_to_policy(iam.PolicyStatement(
             actions=["s3:ListBucket"], resources=[self.source_bucket.bucket_arn],
             conditions={"StringLike": {"s3:prefix": [sources[0]]}}))
-        grant_objects(self._plan.role, self.source_bucket, ["s3:GetObject"], *sources)
-        grant_objects(self._plan.role, self.audience_bucket, ["s3:GetObject"], f"{self.audience_prefix}*/manifest.json")
-        grant_objects(self._plan.role, self.audience_bucket, ["s3:PutObject"], work)
+        manifests = f"{self.audience_prefix}*/manifest.json"
+        grant_objects(self._plan.role, self.source_bucket, ["s3:GetObject"], *sources, wildcard_reason=JOB_NAMES)
+        grant_objects(self._plan.role, self.audience_bucket, ["s3:GetObject"], manifests, wildcard_reason=JOB_NAMES)
+        grant_objects(self._plan.role, self.audience_bucket, ["s3:PutObject"], work, wildcard_reason=JOB_NAMES)
+        acknowledge_wildcard_resources(self._plan.role, [job_arns], JOB_NAMES)
         # export: ranged reads of the output, multipart writes of audience files, copy out of _work
-        grant_objects(self._export.role, self.source_bucket, ["s3:GetObject"], *sources)
+        grant_objects(self._export.role, self.source_bucket, ["s3:GetObject"], *sources, wildcard_reason=JOB_NAMES)
         grant_objects(self._export.role, self.audience_bucket,
-                      ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"], work)
+                      ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"], work,
+                      wildcard_reason=JOB_NAMES)
         # final names are written directly (multipart, aborted if the line turns out broken)
         grant_objects(self._export.role, self.audience_bucket, ["s3:PutObject", "s3:AbortMultipartUpload"],
-                      f"{self.audience_prefix}*.csv")
+                      f"{self.audience_prefix}*.csv", wildcard_reason=JOB_NAMES)
         if suppression_bucket is not None:
             grant_objects(self._export.role, suppression_bucket, ["s3:GetObject"], suppression_key)
         # publish: read per-line results, write the manifest and the publish marker, put events
@@ -154,19 +156,9 @@ class BatchSegmentPostprocessor(Construct):
             actions=["s3:ListBucket"], resources=[self.audience_bucket.bucket_arn],
             conditions={"StringLike": {"s3:prefix": [work]}}))
         grant_objects(self._publish.role, self.audience_bucket, ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
-                      work)
-        grant_objects(self._publish.role, self.audience_bucket, ["s3:PutObject"], f"{self.audience_prefix}*/manifest.json")
+                      work, wildcard_reason=JOB_NAMES)
+        grant_objects(self._publish.role, self.audience_bucket, ["s3:PutObject"], manifests, wildcard_reason=JOB_NAMES)
         self.event_bus.grant_put_events_to(self._publish.role)
-        for function, resources in (
-            (self._plan, [job_arns, *source_arns,
-                          self.audience_bucket.arn_for_objects(f"{self.audience_prefix}*/manifest.json"),
-                          self.audience_bucket.arn_for_objects(work)]),
-            (self._export, [*source_arns, self.audience_bucket.arn_for_objects(work),
-                            self.audience_bucket.arn_for_objects(f"{self.audience_prefix}*.csv")]),
-            (self._publish, [self.audience_bucket.arn_for_objects(work),
-                             self.audience_bucket.arn_for_objects(f"{self.audience_prefix}*/manifest.json")]),
-        ):
-            acknowledge_wildcard_resources(function.role, resources, JOB_NAMES)
 
     def _grant_workflow(self) -> None:
         role = self.workflow_role
@@ -174,7 +166,7 @@ class BatchSegmentPostprocessor(Construct):
             f.function.function_arn for f in (self._plan, self._export, self._publish)]))
         role.add_to_policy(iam.PolicyStatement(actions=["events:PutEvents"], resources=[self.event_bus.event_bus_arn]))
         items = f"{self.audience_prefix}*/_work/items-*.json"
-        grant_objects(role, self.audience_bucket, ["s3:GetObject"], items)
+        grant_objects(role, self.audience_bucket, ["s3:GetObject"], items, wildcard_reason=JOB_NAMES)
         # Distributed Map child executions; a separate policy, as the state machine's ARN is needed.
         stack = Stack.of(self)
         partition, region, account = stack.partition, stack.region, stack.account
@@ -183,7 +175,6 @@ class BatchSegmentPostprocessor(Construct):
             iam.PolicyStatement(actions=["states:StartExecution"], resources=[self.state_machine.state_machine_arn]),
             iam.PolicyStatement(actions=["states:DescribeExecution", "states:StopExecution"], resources=[executions]),
         ])
-        acknowledge_wildcard_resources(role, [self.audience_bucket.arn_for_objects(items)], JOB_NAMES)
         reason = "Child executions of this state machine's Distributed Map get IDs at run time; the ARN names it."
         acknowledge_wildcard_resources(map_policy, [executions], reason)
         # CDK's own copy of this policy stays unattached (the role takes no CDK statements) and is not rendered.

@@ -95,26 +95,24 @@ class PinpointSegmentImporter(Construct):
                                     {"aws:SourceArn": self._app_arn})
 
     def _grant(self) -> None:
+        reason = ("Audience file names, import job IDs and markers are known at run time only; each ARN is limited "
+                  "to its prefix or this Pinpoint project.")
         audiences = f"{self._audience_prefix}*.csv"
-        grant_objects(self.import_role, self.audience_bucket, ["s3:GetObject"], audiences)
+        grant_objects(self.import_role, self.audience_bucket, ["s3:GetObject"], audiences, wildcard_reason=reason)
         self.import_role.add_to_policy(iam.PolicyStatement(
             actions=["s3:ListBucket"], resources=[self.audience_bucket.bucket_arn],
             conditions={"StringLike": {"s3:prefix": [f"{self._audience_prefix}*"]}}))
         role = self._import.role
-        grant_objects(role, self.audience_bucket, ["s3:GetObject"], audiences)
+        grant_objects(role, self.audience_bucket, ["s3:GetObject"], audiences, wildcard_reason=reason)
         markers = f"{self._audience_prefix}*/_imports/pinpoint/*"
-        grant_objects(role, self.audience_bucket, ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], markers)
+        grant_objects(role, self.audience_bucket, ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], markers,
+                      wildcard_reason=reason)
         role.add_to_policy(iam.PolicyStatement(actions=["mobiletargeting:CreateImportJob"],
                                                resources=[f"{self._app_arn}/jobs/import"]))
         role.add_to_policy(iam.PolicyStatement(actions=["mobiletargeting:GetImportJob"],
                                                resources=[f"{self._app_arn}/jobs/import/*"]))
         self.import_role.grant_pass_role(role)
-        reason = ("Audience file names, import job IDs and markers are known at run time only; each ARN is limited "
-                  "to its prefix or this Pinpoint project.")
-        acknowledge_wildcard_resources(self.import_role, [self.audience_bucket.arn_for_objects(audiences)], reason)
-        acknowledge_wildcard_resources(role, [self.audience_bucket.arn_for_objects(audiences),
-                                              self.audience_bucket.arn_for_objects(markers),
-                                              f"{self._app_arn}/jobs/import/*"], reason)
+        acknowledge_wildcard_resources(role, [f"{self._app_arn}/jobs/import/*"], reason)
 
     def _grant_workflow(self) -> None:
         self.workflow_role.add_to_policy(iam.PolicyStatement(actions=["lambda:InvokeFunction"],

@@ -173,7 +173,8 @@ class PersonalizeTrainingPipeline(Construct):
         """Assumed by Personalize in this account only: reads training data and job input, writes job output."""
         role = service_role(self, "PersonalizeRole", "personalize.amazonaws.com",
                              "Amazon Personalize reads training data and writes batch segment output")
-        for statement in self._personalize_s3_statements():
+        statements = self._personalize_s3_statements()
+        for statement in statements:
             role.add_to_principal_policy(statement)
             # Personalize also requires the bucket policy to allow the service itself.
             bucket_statement = iam.PolicyStatement(
@@ -201,8 +202,7 @@ class PersonalizeTrainingPipeline(Construct):
                     "segmentation:personalize-key-policy",
                     "The KMS key was handed in, so its policy cannot be changed here: allow personalize.amazonaws.com "
                     "kms:Decrypt, GenerateDataKey, DescribeKey, CreateGrant and ListGrants in it.")
-        acknowledge_wildcard_resources(role, [r for st in self._personalize_s3_statements() for r in st.resources
-                                              if r.endswith("*") or "*/" in r], UPLOAD_NAMES)
+        acknowledge_wildcard_resources(role, [r for st in statements for r in st.resources if "*" in r], UPLOAD_NAMES)
         return role
 
     def _personalize_s3_statements(self) -> list[iam.PolicyStatement]:
@@ -223,8 +223,7 @@ class PersonalizeTrainingPipeline(Construct):
     def _grant_validate(self, role: iam.IRole) -> None:
         """Reads the config, the CSV header rows and job_config.json; nothing else."""
         patterns = [f"{TRAIN_PREFIX}*", f"{BATCH_PREFIX}*/job_config.json"]
-        grant_objects(role, self.bucket, ["s3:GetObject"], *patterns)
-        acknowledge_wildcard_resources(role, [self.bucket.arn_for_objects(p) for p in patterns], UPLOAD_NAMES)
+        grant_objects(role, self.bucket, ["s3:GetObject"], *patterns, wildcard_reason=UPLOAD_NAMES)
 
     def _grant_ensure(self, role: iam.IRole) -> None:
         """Creates and describes Personalize resources, writes inline job input, publishes events."""
@@ -248,9 +247,8 @@ class PersonalizeTrainingPipeline(Construct):
         self.personalize_role.grant_pass_role(role)
         # HeadObject for ETags (GetObject permission) and PutObject for inline segment queries.
         read, write = [f"{TRAIN_PREFIX}*.csv", f"{BATCH_PREFIX}*/job_config.json"], [f"{BATCH_PREFIX}*/input/job_config.json"]
-        grant_objects(role, self.bucket, ["s3:GetObject"], *read)
-        grant_objects(role, self.bucket, ["s3:PutObject"], *write)
-        acknowledge_wildcard_resources(role, [self.bucket.arn_for_objects(p) for p in read + write], UPLOAD_NAMES)
+        grant_objects(role, self.bucket, ["s3:GetObject"], *read, wildcard_reason=UPLOAD_NAMES)
+        grant_objects(role, self.bucket, ["s3:PutObject"], *write, wildcard_reason=UPLOAD_NAMES)
         self.event_bus.grant_put_events_to(role)
 
     def _grant_workflow(self, role: iam.Role) -> None:

@@ -16,10 +16,9 @@ from urllib.parse import unquote_plus
 
 from botocore.exceptions import ClientError
 
-from shared.audiences import audience_bucket, manifest_key, s3, split_s3_uri, work_key
+from shared.audiences import MAX_USERS_PER_LINE, audience_bucket, manifest_key, s3, split_s3_uri, work_key
 from shared.s3_stream import line_ranges
 from shared.aws import client, logger
-from shared.segments import MAX_USERS_PER_LINE
 
 log = logger(__name__)
 ABSENT = ("NoSuchKey", "404", "403", "AccessDenied")

@@ -14,6 +14,7 @@ import re
 
 from shared.aws import client
 
+MAX_USERS_PER_LINE = 5_000_000  # Personalize's numResults limit: one query's users
 AUDIENCE_HEADER = "User.UserId"  # the one column of every audience file (see shared/segments.py)
 SOURCE = "segmentation.audiences"
 SEGMENT_READY = "Audience Segment Ready"

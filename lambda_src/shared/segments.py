@@ -29,13 +29,12 @@ from typing import BinaryIO, Callable, Iterable, Optional
 
 import ijson
 
-from shared.audiences import AUDIENCE_HEADER
+from shared.audiences import AUDIENCE_HEADER, MAX_USERS_PER_LINE
 
 USER_PREFIXES = ("output.recommendedUsers.item", "output.usersList.item")
 QUERY_PREFIXES = {"itemAttributes": "itemAttributes", "input.itemAttributes": "itemAttributes",
                   "input.itemId": "itemId", "itemId": "itemId"}
 ERROR_PREFIXES = ("error", "output.error", "errorMessage")
-MAX_USERS_PER_LINE = 5_000_000
 NAME_MAX = 100  # segment names: readable, and short enough for every destination
 BATCH = 8192  # users handled per batch
 SNIFF_BYTES = 65_536
