@@ -7,6 +7,7 @@ import pytest
 from pinpoint_import import handler as pinpoint_handler
 from shared import aws as lambda_clients
 from shared.errors import PollingBudgetExceeded, ServiceLimitExceeded
+from shared.imports import ImportFailed, ImportStarting
 from tests.fakes.environment import BUCKET, fake_aws
 from tests.fakes.pinpoint import FakePinpoint
 
@@ -92,7 +93,7 @@ def test_a_delivery_racing_the_one_that_claimed_the_import_waits_and_joins_it(aw
     first = start(aws)
     marker = first["marker"]
     aws.s3.put_object(Bucket=BUCKET, Key=marker, Body=b"{}")  # as between the winner's claim and its create
-    with pytest.raises(pinpoint_handler.ImportStarting):
+    with pytest.raises(ImportStarting):
         pinpoint_handler.handler({"action": "start", **ready_event()}, None)
     aws.s3.put_object(Bucket=BUCKET, Key=marker, Body=b'{"importJobId": "%s", "marker": "%s"}'
                       % (first["importJobId"].encode(), marker.encode()))
@@ -102,7 +103,7 @@ def test_a_delivery_racing_the_one_that_claimed_the_import_waits_and_joins_it(aw
 
 def test_a_failed_import_raises_pinpoints_reason(aws):
     aws.pinpoint.fail[NAME] = "No endpoints found for the user IDs"
-    with pytest.raises(pinpoint_handler.ImportFailed, match="No endpoints found for the user IDs"):
+    with pytest.raises(ImportFailed, match="No endpoints found for the user IDs"):
         poll(start(aws))
 
 
@@ -112,3 +113,13 @@ def test_an_import_past_its_budget_fails(aws):
     assert poll(started)["done"] is False
     with pytest.raises(PollingBudgetExceeded):
         poll({**started, "deadline": "2000-01-01T00:00:00+00:00"})
+
+
+def test_a_failed_import_is_unclaimed_so_delivering_the_file_again_retries_it(aws):
+    aws.pinpoint.fail[NAME] = "No endpoints found for the user IDs"
+    with pytest.raises(ImportFailed):
+        poll(start(aws))
+    del aws.pinpoint.fail[NAME]
+    retried = pinpoint_handler.handler({"action": "start", **ready_event()}, None)
+    assert retried["state"] == "STARTED" and poll(retried)["state"] == "IMPORTED"
+    assert len(aws.pinpoint.jobs) == 2

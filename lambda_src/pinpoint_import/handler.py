@@ -13,26 +13,16 @@ users' endpoints up itself, so nothing is resolved here, one user at a time or o
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 
 from botocore.exceptions import ClientError
 
-from shared.audiences import job_folder
+from shared import imports
 from shared.aws import client, logger
-from shared.destinations import check_audience_file, claim, read_marker, release, write_marker
 from shared.errors import PollingBudgetExceeded, ServiceLimitExceeded, ServiceThrottled
 
 log = logger(__name__)
 DONE, FAILED = "COMPLETED", "FAILED"
-
-
-class ImportFailed(Exception):
-    """Pinpoint reported the import job FAILED; the message carries its reasons."""
-
-
-class ImportStarting(Exception):
-    """Another delivery of this file claimed the import and is starting it: retried, then joined."""
 
 
 def _call(operation: str, **params) -> dict:
@@ -48,33 +38,17 @@ def _call(operation: str, **params) -> dict:
 
 
 def start(event: dict) -> dict:
-    detail = event["detail"]
-    segment, bucket = detail["segment"], detail["bucket"]
-    name, key = segment["name"], segment["audienceKey"]
-    deadline = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=int(os.environ["IMPORT_BUDGET_SECONDS"]))
-    base = {"segmentName": name, "audienceKey": key, "jobName": detail["jobName"], "deadline": deadline.isoformat()}
-    problem, etag = check_audience_file(bucket, key)
-    if problem:
-        return {**base, "state": "REJECTED", "reason": problem}
-    marker = f"{job_folder(detail['jobName'])}_imports/pinpoint/{name}/{etag}.json"
-    if not claim(marker):  # this file version was delivered before: join that import
-        previous = read_marker(marker)
-        if previous.get("state") == "IMPORTED":
-            return {**base, **previous, "state": "ALREADY_IMPORTED"}
-        if previous.get("importJobId"):
-            return {**base, **previous, "state": "STARTED"}
-        raise ImportStarting(f"the import of {name} is being started by another delivery")
-    try:
+    ticket = imports.begin(event["detail"], "pinpoint")
+    if ticket.answer:
+        return ticket.answer
+    name = ticket.base["segmentName"]
+    with imports.starting(ticket):
         response = _call("create_import_job", ApplicationId=os.environ["PINPOINT_APPLICATION_ID"], ImportJobRequest={
-            "Format": "CSV", "S3Url": f"s3://{bucket}/{key}", "RoleArn": os.environ["IMPORT_ROLE_ARN"],
-            "DefineSegment": True, "SegmentName": name, "RegisterEndpoints": False})["ImportJobResponse"]
-    except Exception:
-        release(marker)  # unclaimed again, so the retry (or a later delivery) can start it
-        raise
-    state = {"importJobId": response["Id"], "marker": marker}
-    write_marker(marker, state)
+            "Format": "CSV", "S3Url": f"s3://{ticket.base['bucket']}/{ticket.base['audienceKey']}",
+            "RoleArn": os.environ["IMPORT_ROLE_ARN"], "DefineSegment": True, "SegmentName": name,
+            "RegisterEndpoints": False})["ImportJobResponse"]
     log.info("import started", extra={"segment": name, "importJobId": response["Id"]})
-    return {**base, **state, "state": "STARTED"}
+    return ticket.started({"importJobId": response["Id"]})
 
 
 def poll(event: dict) -> dict:
@@ -82,14 +56,12 @@ def poll(event: dict) -> dict:
                 JobId=event["importJobId"])["ImportJobResponse"]
     status = job["JobStatus"]
     if status == FAILED:
-        raise ImportFailed(f"Pinpoint import {job['Id']} of {event['segmentName']} failed: "
-                           + ("; ".join(job.get("Failures") or []) or "no reason given"))
+        raise imports.failed(event, f"Pinpoint import {job['Id']} of {event['segmentName']} failed: "
+                             + ("; ".join(job.get("Failures") or []) or "no reason given"))
     if status == DONE:
-        state = {"state": "IMPORTED", "importJobId": job["Id"], "segmentId": job["Definition"].get("SegmentId"),
-                 "size": job.get("TotalProcessed", 0)}
-        write_marker(event["marker"], state)
-        return {**event, **state, "done": True}
-    if dt.datetime.now(dt.timezone.utc) > dt.datetime.fromisoformat(event["deadline"].replace("Z", "+00:00")):
+        return imports.imported(event, {"segmentId": job["Definition"].get("SegmentId"),
+                                        "size": job.get("TotalProcessed", 0)})
+    if imports.past_deadline(event):
         raise PollingBudgetExceeded(f"Pinpoint import {job['Id']} of {event['segmentName']} was still {status}")
     return {**event, "done": False, "status": status}
 
