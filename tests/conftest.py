@@ -1,4 +1,4 @@
-"""Shared fixtures: fake credentials, a guard against real AWS, one synth per session."""
+"""Shared fixtures: fake credentials, guards against real AWS (botocore and plain urllib3), one synth per session."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ os.environ.update({
 
 import botocore.httpsession  # noqa: E402
 import pytest  # noqa: E402
+import urllib3.connectionpool  # noqa: E402
 
 LOCAL = re.compile(r"^https?://(127\.\d+\.\d+\.\d+|localhost)(:\d+)?/")
 
@@ -39,6 +40,18 @@ def _guarded_send(self, request):
 
 
 botocore.httpsession.URLLib3Session.send = _guarded_send
+
+_real_urlopen = urllib3.connectionpool.HTTPConnectionPool.urlopen
+
+
+def _guarded_urlopen(self, method, url, *args, **kwargs):
+    """Handlers that speak HTTP themselves (the Customer Profiles upload) may reach only this machine."""
+    if self.host not in ("127.0.0.1", "localhost"):
+        raise RealAwsRequest(f"a test tried to reach {self.scheme}://{self.host}: {method} {url}")
+    return _real_urlopen(self, method, url, *args, **kwargs)
+
+
+urllib3.connectionpool.HTTPConnectionPool.urlopen = _guarded_urlopen
 
 from tests.fakes import iam_recorder  # noqa: E402
 
