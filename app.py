@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
-"""CDK app: the example stack. ``cdk deploy -c notificationEmail=you@example.com [-c destinations=none]``."""
+"""CDK app: the example stack.
+
+``cdk deploy -c notificationEmail=you@example.com [-c destinations=pinpoint|connect|pinpoint,connect|none]
+[-c profileExpiryDays=90] [-c connectDomainName=<existing Customer Profiles domain>]``
+"""
 
 import aws_cdk as cdk
 
-from segmentation_constructs.example_stack import SegmentationExampleStack, cdk_context
+from segmentation_constructs.example_stack import SegmentationExampleStack, cdk_context, context_options
 
 app = cdk.App(context=cdk_context())
-destinations = app.node.try_get_context("destinations") or "pinpoint"  # -c destinations=none
-SegmentationExampleStack(app, "PersonalizeSegmentation",
-                         notification_email=app.node.try_get_context("notificationEmail"),
-                         destinations=[d.strip() for d in destinations.split(",")])
+SegmentationExampleStack(app, "PersonalizeSegmentation", **context_options(app.node))
 app.synth()

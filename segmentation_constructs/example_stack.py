@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import CfnOutput, Duration, Stack
 from constructs import Construct
 
 from segmentation_constructs.batch_segment_postprocessor import BatchSegmentPostprocessor
+from segmentation_constructs.connect_segment_importer import ConnectCustomerProfilesSegmentImporter
 from segmentation_constructs.pinpoint_segment_importer import PinpointSegmentImporter
 from segmentation_constructs.training_pipeline import PersonalizeTrainingPipeline
 
@@ -22,24 +23,49 @@ def cdk_context() -> dict[str, Any]:
 
 
 DESTINATIONS = ("pinpoint",)
+KNOWN_DESTINATIONS = ("pinpoint", "connect", "none")
+PROFILE_EXPIRY_DAYS = 90
+
+
+def context_options(node) -> dict[str, Any]:
+    """The example stack's options from ``-c`` context values, with errors that name the value at fault."""
+    get = node.try_get_context
+    destinations = [d.strip() for d in str(get("destinations") or ",".join(DESTINATIONS)).split(",") if d.strip()]
+    days = get("profileExpiryDays") or PROFILE_EXPIRY_DAYS
+    if not str(days).isdigit():
+        raise ValueError(f"-c profileExpiryDays={days}: give a whole number of days from 1 to 1098")
+    return {"notification_email": get("notificationEmail"), "destinations": destinations,
+            "profile_expiry_days": int(days), "connect_domain_name": get("connectDomainName")}
 
 
 class SegmentationExampleStack(Stack):
-    """Training → audience export → destinations (``destinations``: "pinpoint" by default, or "none")."""
+    """Training → audience export → destinations.
+
+    ``destinations``: any of "pinpoint" (the default), "connect" (Amazon Connect Customer Profiles, with
+    imported profile data kept ``profile_expiry_days``), or "none".
+    """
 
     def __init__(self, scope: Construct, id: str, *, notification_email: Optional[str] = None,
-                 destinations: Sequence[str] = DESTINATIONS, **kwargs) -> None:
+                 destinations: Sequence[str] = DESTINATIONS, profile_expiry_days: int = PROFILE_EXPIRY_DAYS,
+                 connect_domain_name: Optional[str] = None, **kwargs) -> None:
+        unknown = sorted(set(destinations) - set(KNOWN_DESTINATIONS))
+        if unknown:
+            raise ValueError(f"destinations: unknown {unknown}; use pinpoint, connect, pinpoint,connect or none")
         super().__init__(scope, id, description="Personalize user segmentation (example stack)", **kwargs)
         self.training = PersonalizeTrainingPipeline(self, "Training", notification_email=notification_email)
         self.audiences = BatchSegmentPostprocessor(self, "Audiences", event_bus=self.training.event_bus,
                                                    source_bucket=self.training.bucket)
-        unknown = set(destinations) - {"pinpoint", "none"}
-        if unknown:
-            raise ValueError(f"unknown destinations {sorted(unknown)}: use pinpoint or none")
         if "pinpoint" in destinations:
             self.pinpoint = PinpointSegmentImporter(self, "Pinpoint", event_bus=self.training.event_bus,
                                                     audience_bucket=self.audiences.audience_bucket,
                                                     topic=self.training.topic)
+        if "connect" in destinations:
+            self.connect = ConnectCustomerProfilesSegmentImporter(
+                self, "Connect", event_bus=self.training.event_bus, audience_bucket=self.audiences.audience_bucket,
+                data_expiry=Duration.days(profile_expiry_days), domain_name=connect_domain_name,
+                topic=self.training.topic)
+            CfnOutput(self, "CustomerProfilesDomainName", value=self.connect.domain_name,
+                      description="Associate this domain with your Amazon Connect instance to target the segments")
         CfnOutput(self, "DataBucketName", value=self.training.bucket.bucket_name,
                   description="aws s3 sync data/ s3://<this bucket>/ starts a training run")
         CfnOutput(self, "EventBusName", value=self.training.event_bus.event_bus_name)

@@ -78,7 +78,8 @@ def example_stack(cdk_app_context):
     from segmentation_constructs.example_stack import SegmentationExampleStack
 
     app = cdk.App(context=cdk_app_context)
-    return SegmentationExampleStack(app, "PersonalizeSegmentation")
+    # Both destinations, so the snapshot and the IAM gates cover every construct.
+    return SegmentationExampleStack(app, "PersonalizeSegmentation", destinations=("pinpoint", "connect"))
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,8 @@ from aws_cdk.assertions import Match, Template
 from cdk_nag import AwsSolutionsChecks
 from cfnlint.api import ManualArgs, lint
 
-from segmentation_constructs import BatchSegmentPostprocessor, PersonalizeTrainingPipeline, PinpointSegmentImporter
+from segmentation_constructs import BatchSegmentPostprocessor, ConnectCustomerProfilesSegmentImporter, \
+    PersonalizeTrainingPipeline, PinpointSegmentImporter
 from segmentation_constructs.example_stack import SegmentationExampleStack
 
 # The one place cfn-lint findings are ignored.
@@ -80,6 +81,25 @@ def pinpoint_alone(app: cdk.App) -> cdk.Stack:
     return stack
 
 
+def connect_alone(app: cdk.App) -> cdk.Stack:
+    stack = cdk.Stack(app, "ConnectAlone")
+    ConnectCustomerProfilesSegmentImporter(
+        stack, "Connect", event_bus=events.EventBus(stack, "Bus"), data_expiry=cdk.Duration.days(30),
+        audience_bucket=s3.Bucket(stack, "Audiences", enforce_ssl=True, server_access_logs_prefix="logs/"))
+    return stack
+
+
+def connect_on_an_existing_domain(app: cdk.App) -> cdk.Stack:
+    stack = cdk.Stack(app, "ConnectByo", env=cdk.Environment(account="123456789012", region="eu-central-1"))
+    ConnectCustomerProfilesSegmentImporter(
+        stack, "Connect", event_bus=events.EventBus.from_event_bus_name(stack, "Bus", "mpewml-bus"),
+        audience_bucket=s3.Bucket.from_bucket_name(stack, "CrmAudiences", "crm-audiences"),
+        data_expiry=cdk.Duration.days(365), domain_name="amazon-connect-acme",
+        domain_encryption_key=kms.Key(stack, "DomainKey", enable_key_rotation=True),
+        user_id_target="_profile.Attributes.appUserId")
+    return stack
+
+
 STACKS: dict[str, Callable[[cdk.App], cdk.Stack]] = {
     "example stack": example,
     "PersonalizeTrainingPipeline alone": training_alone,
@@ -87,6 +107,8 @@ STACKS: dict[str, Callable[[cdk.App], cdk.Stack]] = {
     "BatchSegmentPostprocessor alone": audiences_alone,
     "BatchSegmentPostprocessor on another team's bus and buckets": audiences_on_another_teams_resources,
     "PinpointSegmentImporter alone": pinpoint_alone,
+    "ConnectCustomerProfilesSegmentImporter alone": connect_alone,
+    "ConnectCustomerProfilesSegmentImporter on an existing domain": connect_on_an_existing_domain,
 }
 
 
@@ -110,7 +132,8 @@ def test_cdk_nag_has_no_unacknowledged_finding(synthesized):
 def test_cfn_lint_reports_nothing_but_the_listed_warnings(synthesized):
     _, stack = synthesized
     template = json.dumps(Template.from_stack(stack).to_json())
-    matches = lint(template, config=ManualArgs(regions=["us-east-1", "eu-west-1"],
+    # two Regions with Personalize, Pinpoint and Customer Profiles (eu-west-1 has no Customer Profiles)
+    matches = lint(template, config=ManualArgs(regions=["us-east-1", "eu-central-1"],
                                               ignore_checks=list(CFN_LINT_IGNORED)))
     assert [f"{m.rule.id} {m.message} ({'/'.join(map(str, m.path))})" for m in matches] == []
 

@@ -89,7 +89,7 @@ def test_config_upload_under_train_starts_the_workflow(example_template):
 
 
 def test_workflows_are_standard_logged_and_traced(example_template):
-    example_template.resource_count_is("AWS::StepFunctions::StateMachine", 3)
+    example_template.resource_count_is("AWS::StepFunctions::StateMachine", 4)  # training, export, Pinpoint, Connect
     example_template.all_resources_properties("AWS::StepFunctions::StateMachine", {
         "StateMachineType": "STANDARD",
         "TracingConfiguration": {"Enabled": True},
@@ -188,7 +188,7 @@ def test_ensure_function_passes_only_the_personalize_role_to_personalize(example
 
 def test_functions_run_the_newest_python_on_arm64(example_template):
     functions = resources(example_template, "AWS::Lambda::Function")
-    assert len(functions) == 6
+    assert len(functions) == 7
     for function in functions.values():
         assert function["Properties"]["Runtime"] == "python3.14"
         assert function["Properties"]["Architectures"] == ["arm64"]

@@ -1,0 +1,131 @@
+"""ConnectCustomerProfilesSegmentImporter: each audience file becomes an Amazon Connect Customer Profiles
+segment that Connect outbound campaigns can target. AWS's successor to Pinpoint segments.
+
+Listens for ``Audience Segment Ready`` events; a Standard workflow per audience (shared with every
+destination, ``_audience_import.py``) checks the file, claims the import once per file version, uploads
+it through an upload job (``CreateUploadJob`` with the team's explicit ``DataExpiry`` → ``GetUploadJobPath``
+→ SSE-C upload → ``StartUploadJob``), polls ``GetUploadJob`` in a bounded Wait loop, then creates (or
+replaces) the segment definition, and reports ``Audience Import State Change`` events with the segment
+definition's name and ARN.
+
+How a file becomes a segment: the upload maps each user ID to a profile key (``user_id_target``,
+``_profile.AccountNumber`` by default, so the users' existing profiles are updated and unknown users get
+new profiles that expire after ``data_expiry``) and writes this import's batch marker into a profile
+attribute of the segment (``Attributes.PersonalizeSegment_<segment>``). The segment definition selects
+the profiles whose attribute holds that marker: exactly the users of the latest file of the audience.
+
+Reading order: props in ``__init__``, the domain in ``_domain``, IAM in ``_grant``; the Lambda code is
+``lambda_src/connect_import``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Optional
+
+from aws_cdk import Aws, Duration, Names, RemovalPolicy, Stack
+from aws_cdk import aws_customerprofiles as customerprofiles
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from segmentation_constructs._audience_import import OBJECT_WILDCARD_REASON, audience_import_workflow, \
+    check_poll_bound, grant_audience_files
+from segmentation_constructs._lambda import SegmentationFunction
+from segmentation_constructs._nag import acknowledge_wildcard_resources
+
+MAX_EXPIRY_DAYS = 1098  # CreateUploadJob's DataExpiry range is 1-1098 days
+USER_ID_TARGET = re.compile(r"^_profile\.(AccountNumber|Attributes\.[A-Za-z0-9_-]{1,200})$")
+
+
+class ConnectCustomerProfilesSegmentImporter(Construct):
+    """Imports audience files into Amazon Connect Customer Profiles as segments.
+
+    :param event_bus: bus carrying ``Audience Segment Ready`` events; import events are put on it.
+    :param audience_bucket: bucket of the audience files.
+    :param data_expiry: how long imported profile data is kept (1 to 1098 days). Required: Customer Profiles
+        would otherwise expire imported profiles after 14 days without saying so. Also the created domain's
+        default expiration.
+    :param audience_prefix: prefix of the audience files.
+    :param domain_name: the Customer Profiles domain (e.g. the one of your Connect instance); an encrypted
+        domain is created if omitted.
+    :param domain_encryption_key: the customer managed key of a handed-in domain, if it has one.
+    :param user_id_target: the profile field that holds your user IDs: ``_profile.AccountNumber`` (default)
+        or ``_profile.Attributes.<name>``. Users are matched on it.
+    :param topic: notified of every import's outcome, if given.
+    :param poll_interval: Wait between two ``GetUploadJob`` calls.
+    :param import_budget: time an import may take, upload included.
+    :param retry_interval: first backoff when Customer Profiles throttles.
+    """
+
+    def __init__(self, scope: Construct, id: str, *, event_bus: events.IEventBus, audience_bucket: s3.IBucket,
+                 data_expiry: Duration, audience_prefix: str = "audiences/", domain_name: Optional[str] = None,
+                 domain_encryption_key: Optional[kms.IKey] = None, user_id_target: str = "_profile.AccountNumber",
+                 topic: Optional[sns.ITopic] = None, poll_interval: Duration = Duration.seconds(30),
+                 import_budget: Duration = Duration.hours(2), retry_interval: Duration = Duration.seconds(30),
+                 removal_policy: RemovalPolicy = RemovalPolicy.RETAIN) -> None:
+        super().__init__(scope, id)
+        days = data_expiry.to_seconds() / 86400
+        if not (1 <= days <= MAX_EXPIRY_DAYS) or days != int(days):
+            raise ValueError(f"data_expiry must be a whole number of days from 1 to {MAX_EXPIRY_DAYS}; got {days:g}")
+        if not USER_ID_TARGET.match(user_id_target):
+            raise ValueError(f"user_id_target must be _profile.AccountNumber or _profile.Attributes.<name>; "
+                             f"got {user_id_target!r}")
+        check_poll_bound(import_budget, poll_interval)
+        self.event_bus, self.audience_bucket, self.topic = event_bus, audience_bucket, topic
+        self.encryption_key = domain_encryption_key
+        self.domain_name = domain_name or self._domain(int(days), removal_policy)
+        stack = Stack.of(self)
+        self.domain_arn = f"arn:{stack.partition}:profile:{stack.region}:{stack.account}:domains/{self.domain_name}"
+        self._import = SegmentationFunction(
+            self, "Importer", function_dir="connect_import",
+            description="Uploads audience files to Customer Profiles and defines their segments",
+            environment={"DOMAIN_NAME": self.domain_name, "DATA_EXPIRY_DAYS": str(int(days)),
+                         "USER_ID_TARGET": user_id_target, "AUDIENCE_BUCKET": audience_bucket.bucket_name,
+                         "AUDIENCE_PREFIX": audience_prefix, "IMPORT_BUDGET_SECONDS": str(int(import_budget.to_seconds()))},
+            timeout=Duration.minutes(15), memory_size=1024)  # streams a file of up to 1 GB through twice
+        self._grant(audience_prefix)
+        self.state_machine, self.workflow_role = audience_import_workflow(
+            self, destination="connect", label="Customer Profiles", function=self._import, event_bus=event_bus,
+            topic=topic, poll_interval=poll_interval, import_budget=import_budget, retry_interval=retry_interval,
+            removal_policy=removal_policy,
+            imported={"SegmentId": sfn.JsonPath.string_at("$.import.segmentId"),
+                      "SegmentArn": sfn.JsonPath.string_at("$.import.segmentArn"),
+                      "Size": sfn.JsonPath.number_at("$.import.size"),
+                      "FailedRecords": sfn.JsonPath.number_at("$.import.failedRecords"),
+                      "ImportJobId": sfn.JsonPath.string_at("$.import.importJobId")})
+
+    def _domain(self, expiration_days: int, removal_policy: RemovalPolicy) -> str:
+        """A domain encrypted with its own rotating key, which Customer Profiles may use for this account only."""
+        self.encryption_key = kms.Key(self, "DomainKey", enable_key_rotation=True, removal_policy=removal_policy,
+                                      description="Encrypts the Customer Profiles domain of the audiences")
+        self.encryption_key.add_to_resource_policy(iam.PolicyStatement(
+            principals=[iam.ServicePrincipal("profile.amazonaws.com")],
+            actions=["kms:GenerateDataKey", "kms:Decrypt", "kms:DescribeKey", "kms:CreateGrant"], resources=["*"],
+            conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}))
+        domain = customerprofiles.CfnDomain(
+            self, "Domain", domain_name=Names.unique_resource_name(self, max_length=64, separator="-", allowed_special_characters="-"),
+            default_expiration_days=expiration_days, default_encryption_key=self.encryption_key.key_arn)
+        domain.apply_removal_policy(removal_policy)
+        return domain.ref
+
+    def _grant(self, prefix: str) -> None:
+        role = self._import.role
+        grant_audience_files(self._import, self.audience_bucket, prefix, "connect")
+        role.add_to_policy(iam.PolicyStatement(
+            actions=["profile:CreateUploadJob", "profile:GetUploadJobPath", "profile:StartUploadJob",
+                     "profile:GetUploadJob", "profile:StopUploadJob"],
+            resources=[self.domain_arn]))
+        definitions = f"{self.domain_arn}/segment-definitions/*"
+        role.add_to_policy(iam.PolicyStatement(
+            actions=["profile:GetSegmentDefinition", "profile:CreateSegmentDefinition",
+                     "profile:DeleteSegmentDefinition"],
+            resources=[self.domain_arn, definitions]))
+        acknowledge_wildcard_resources(role, [definitions], "Segment definition names follow the audience names, "
+                                       "known at run time only; limited to this domain's segment definitions.")
+        if self.encryption_key is not None:  # Customer Profiles uses the domain key on the caller's behalf
+            self.encryption_key.grant(role, "kms:GenerateDataKey", "kms:Decrypt")

@@ -1,0 +1,160 @@
+"""ConnectCustomerProfilesSegmentImporter: its template, and its workflow run in moto's ASL interpreter."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import aws_cdk as cdk
+import boto3
+import pytest
+from aws_cdk import aws_events as events
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk.assertions import Match, Template
+
+from connect_import import handler as connect_handler
+from segmentation_constructs import ConnectCustomerProfilesSegmentImporter
+from shared import aws as lambda_clients
+from tests.fakes.customer_profiles import FakeCustomerProfiles
+from tests.fakes.environment import BUCKET, fake_aws
+from tests.fakes.workflow import MOTO_CONFIG, REGION, LambdaRouter, function_names, lambda_arn, logical_id, \
+    render_definition, run_execution
+from tests.test_batch_segment_postprocessor_construct import matches
+from tests.test_connect_import import ENVIRONMENT
+from tests.test_pinpoint_import import KEY, NAME, ready_event
+from tests.test_training_pipeline_construct import policy_statements
+
+
+def importer_stack(app: cdk.App, **props) -> cdk.Stack:
+    stack = cdk.Stack(app, "ConnectStack")
+    ConnectCustomerProfilesSegmentImporter(
+        stack, "Connect", event_bus=events.EventBus.from_event_bus_name(stack, "Bus", "bus"),
+        audience_bucket=s3.Bucket.from_bucket_name(stack, "Data", BUCKET), **{
+            "data_expiry": cdk.Duration.days(90), "poll_interval": cdk.Duration.seconds(1),
+            "retry_interval": cdk.Duration.seconds(1), "import_budget": cdk.Duration.minutes(5), **props})
+    return stack
+
+
+@pytest.fixture(scope="module")
+def template(cdk_app_context):
+    return Template.from_stack(importer_stack(cdk.App(context=cdk_app_context)))
+
+
+def test_it_creates_an_encrypted_domain_whose_profiles_expire_when_the_team_said(template):
+    template.has_resource_properties("AWS::CustomerProfiles::Domain", {
+        "DefaultExpirationDays": 90, "DefaultEncryptionKey": {"Fn::GetAtt": [Match.string_like_regexp("DomainKey"), "Arn"]},
+        "DomainName": Match.string_like_regexp("^[A-Za-z0-9-]{1,64}$")})
+    template.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True, "KeyPolicy": {"Statement": Match.array_with([
+        Match.object_like({"Principal": {"Service": "profile.amazonaws.com"},
+                           "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}})])}})
+    template.has_resource_properties("AWS::Lambda::Function", {"Environment": {"Variables": Match.object_like({
+        "DATA_EXPIRY_DAYS": "90", "USER_ID_TARGET": "_profile.AccountNumber"})}})
+
+
+def test_the_importer_may_use_only_its_domain(template):
+    statements = json.dumps(policy_statements(template, "ConnectImporterRole"))
+    assert '"profile:CreateUploadJob"' in statements and ":domains/" in statements
+    assert '"profile:*"' not in statements and '"Resource": "*"' not in statements
+
+
+def test_it_imports_every_ready_audience(template):
+    (rule,) = template.find_resources("AWS::Events::Rule").values()
+    assert matches(rule["Properties"]["EventPattern"], {**ready_event(), "resources": []})
+
+
+@pytest.mark.parametrize("props, message", [
+    ({"data_expiry": cdk.Duration.days(0)}, "data_expiry must be a whole number of days from 1 to 1098; got 0"),
+    ({"data_expiry": cdk.Duration.days(1099)}, "from 1 to 1098; got 1099"),
+    ({"data_expiry": cdk.Duration.hours(36)}, "got 1.5"),
+    ({"user_id_target": "_profile.EmailAddress"}, "user_id_target must be _profile.AccountNumber or "
+                                                  "_profile.Attributes.<name>; got '_profile.EmailAddress'"),
+    ({"import_budget": cdk.Duration.hours(10), "poll_interval": cdk.Duration.seconds(10)}, "at most 500 polls"),
+])
+def test_bad_props_fail_the_synth_saying_what_is_wrong(props, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        importer_stack(cdk.App(context={"aws:cdk:bundling-stacks": []}), **props)
+
+
+def test_a_handed_in_domain_and_key_are_used_as_they_are(cdk_app_context):
+    app = cdk.App(context=cdk_app_context)
+    stack = cdk.Stack(app, "Byo")
+    key = kms.Key.from_key_arn(stack, "Key", "arn:aws:kms:us-east-1:123456789012:key/0a1b2c3d-aaaa-bbbb-cccc-0123456789ab")
+    ConnectCustomerProfilesSegmentImporter(
+        stack, "Connect", event_bus=events.EventBus.from_event_bus_name(stack, "Bus", "bus"),
+        audience_bucket=s3.Bucket.from_bucket_name(stack, "Data", BUCKET), data_expiry=cdk.Duration.days(30),
+        domain_name="amazon-connect-acme", domain_encryption_key=key)
+    template = Template.from_stack(stack)
+    assert template.find_resources("AWS::CustomerProfiles::Domain") == {}
+    statements = json.dumps(policy_statements(template, "ConnectImporterRole"))
+    assert "domains/amazon-connect-acme" in statements and "key/0a1b2c3d-aaaa-bbbb-cccc-0123456789ab" in statements
+
+
+@pytest.fixture
+def workflow(template, monkeypatch):
+    tjson = template.to_json()
+    with fake_aws(monkeypatch, config=MOTO_CONFIG, bus_name="bus") as aws:
+        for name, value in {**ENVIRONMENT, "IMPORT_BUDGET_SECONDS": "300"}.items():
+            monkeypatch.setenv(name, value)
+        aws.profiles = FakeCustomerProfiles(lambda_clients.client("customer-profiles"))
+        LambdaRouter(monkeypatch, {lambda_arn(logical_id(tjson, "AWS::Lambda::Function", "Import")):
+                                   connect_handler.handler})
+        definition = render_definition(tjson, function_names(tjson)).replace(
+            '"EventBusName":"bus"', f'"EventBusName":"{aws.bus_arn}"')
+        aws.state_machine_arn = boto3.client("stepfunctions", region_name=REGION).create_state_machine(
+            name="connect", definition=definition, roleArn="arn:aws:iam::123456789012:role/w")["stateMachineArn"]
+        yield aws
+        aws.profiles.uploads.close()
+
+
+def imports(aws) -> list[dict]:
+    return [e["detail"] for e in aws.events() if e["detail-type"] == "Audience Import State Change"]
+
+
+def test_a_ready_audience_becomes_a_segment_reported_once(workflow):
+    workflow.s3.put_object(Bucket=BUCKET, Key=KEY, Body=b"User.UserId\nu1\nu2\nu3\n")
+    workflow.profiles.polls_to_complete = 2  # one Wait → Poll round without the job done
+    assert run_execution(workflow.state_machine_arn, ready_event())["status"] == "SUCCEEDED"
+    (imported,) = imports(workflow)
+    assert imported["Destination"] == "connect" and imported["Status"] == "IMPORTED"
+    assert imported["SegmentName"] == NAME and imported["SegmentId"] == NAME and imported["Size"] == 3
+    assert imported["FailedRecords"] == 0 and imported["SegmentArn"].endswith(f"/segment-definitions/{NAME}")
+    assert workflow.profiles.members(NAME) == {"u1", "u2", "u3"}
+    again = run_execution(workflow.state_machine_arn, ready_event())
+    assert again["status"] == "SUCCEEDED" and imports(workflow) == [] and len(workflow.profiles.jobs) == 1
+
+
+def test_the_services_failure_reason_reaches_the_event(workflow):
+    workflow.s3.put_object(Bucket=BUCKET, Key=KEY, Body=b"User.UserId\nu1\n")
+    workflow.profiles.fail[NAME] = "INTERNAL_FAILURE"
+    execution = run_execution(workflow.state_machine_arn, ready_event())
+    assert execution["status"] == "FAILED" and execution["error"] == "AudienceImportFailed"
+    (failed,) = imports(workflow)
+    assert failed["Status"] == "FAILED" and "Customer Profiles failed internally" in failed["Cause"]
+    assert workflow.profiles.definitions == {}
+
+
+def test_a_malformed_file_is_rejected_without_an_upload(workflow):
+    workflow.s3.put_object(Bucket=BUCKET, Key=KEY, Body=b"\xef\xbb\xbfUser.UserId\nu1\n")
+    execution = run_execution(workflow.state_machine_arn, ready_event())
+    assert execution["status"] == "FAILED" and execution["error"] == "AudienceFileRejected"
+    (rejected,) = imports(workflow)
+    assert rejected["Status"] == "REJECTED" and "byte-order mark" in rejected["Reason"]
+    assert workflow.profiles.jobs == {}
+
+
+def test_throttled_calls_are_retried_until_the_import_succeeds(workflow):
+    workflow.s3.put_object(Bucket=BUCKET, Key=KEY, Body=b"User.UserId\nu1\n")
+    workflow.profiles.throttle.update({"CreateUploadJob": 2, "GetUploadJob": 1, "CreateSegmentDefinition": 1})
+    assert run_execution(workflow.state_machine_arn, ready_event())["status"] == "SUCCEEDED"
+    assert len(workflow.profiles.jobs) == 1 and workflow.profiles.members(NAME) == {"u1"}
+
+
+def test_an_import_still_running_at_its_deadline_fails_with_a_timeout_event(workflow, monkeypatch):
+    workflow.s3.put_object(Bucket=BUCKET, Key=KEY, Body=b"User.UserId\nu1\n")
+    workflow.profiles.polls_to_complete = 10_000
+    monkeypatch.setenv("IMPORT_BUDGET_SECONDS", "0")
+    execution = run_execution(workflow.state_machine_arn, ready_event())
+    assert execution["status"] == "FAILED"
+    (failed,) = imports(workflow)
+    assert failed["Error"] == "PollingBudgetExceeded" and "was still IN_PROGRESS" in failed["Cause"]

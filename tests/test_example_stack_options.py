@@ -1,0 +1,42 @@
+"""The example stack's context values: which destinations it composes, and errors for bad values."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+import pytest
+
+from segmentation_constructs.example_stack import SegmentationExampleStack, context_options
+
+
+def options(**context) -> dict:
+    return context_options(cdk.App(context={"aws:cdk:bundling-stacks": [], **context}).node)
+
+
+def test_by_default_the_audiences_go_to_pinpoint_as_designed():
+    assert options() == {"notification_email": None, "destinations": ["pinpoint"], "profile_expiry_days": 90,
+                         "connect_domain_name": None}
+
+
+def test_context_selects_customer_profiles_instead_or_both():
+    assert options(destinations="connect")["destinations"] == ["connect"]
+    assert options(destinations="pinpoint, connect", profileExpiryDays="365")["destinations"] == ["pinpoint", "connect"]
+    assert options(profileExpiryDays="365")["profile_expiry_days"] == 365
+
+
+def test_connect_only_leaves_pinpoint_out():
+    app = cdk.App(context={"aws:cdk:bundling-stacks": []})
+    stack = SegmentationExampleStack(app, "ConnectOnly", destinations=["connect"], connect_domain_name="acme")
+    assert stack.connect.domain_name == "acme" and not hasattr(stack, "pinpoint")
+
+
+@pytest.mark.parametrize("context, message", [
+    ({"profileExpiryDays": "ninety"}, "-c profileExpiryDays=ninety: give a whole number of days from 1 to 1098"),
+])
+def test_a_bad_context_value_is_named(context, message):
+    with pytest.raises(ValueError, match=message):
+        options(**context)
+
+
+def test_an_unknown_destination_is_named_before_anything_is_built():
+    with pytest.raises(ValueError, match=r"destinations: unknown \['sesv2'\]; use pinpoint, connect"):
+        SegmentationExampleStack(cdk.App(), "Bad", destinations=["sesv2"])
