@@ -1,6 +1,7 @@
 """What every audience destination builds the same way (Pinpoint, Connect Customer Profiles).
 
-An ``Audience Segment Ready`` rule starts a Standard workflow per audience:
+An ``Audience Segment Ready`` rule (and, with ``drop_prefix``, an S3 ``Object Created`` rule for CSVs a
+team drops by hand) starts a Standard workflow per audience:
 
     StartImport ─┬─ REJECTED ──────────── PublishRejected → NotifyRejected → FileRejected (Fail)
                  ├─ ALREADY_IMPORTED ──── AlreadyImported (Succeed)
@@ -29,12 +30,13 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from segmentation_constructs._lambda import SegmentationFunction
-from segmentation_constructs._storage import grant_objects
+from segmentation_constructs._storage import events_from, grant_objects
 from segmentation_constructs._workflow import service_role, standard_workflow
 
 AUDIENCE_SOURCE = "segmentation.audiences"
 SEGMENT_READY = "Audience Segment Ready"
 IMPORT_STATE_CHANGE = "Audience Import State Change"
+DROPPED_JOB = "dropped"  # markers of hand-dropped files live under <prefix>dropped/_imports/
 MAX_POLLS = 500  # a Standard execution's 25,000 history events, with room for the other states
 RETRIED_ERRORS = ["ServiceLimitExceeded", "ServiceThrottled", "ImportStarting"]
 OBJECT_WILDCARD_REASON = ("Audience file names, import job IDs and markers are known at run time only; each ARN "
@@ -48,9 +50,16 @@ def check_poll_bound(import_budget: Duration, poll_interval: Duration) -> None:
                          f"{poll_interval.to_human_string()}")
 
 
-def grant_audience_files(function: SegmentationFunction, bucket: s3.IBucket, prefix: str, destination: str) -> None:
+def file_patterns(prefix: str, drop_prefix: Optional[str]) -> list[str]:
+    """The audience files an importer (and the service it hands them to) may read."""
+    return [f"{prefix}*.csv"] + ([f"{drop_prefix}*.csv"] if drop_prefix and drop_prefix != prefix else [])
+
+
+def grant_audience_files(function: SegmentationFunction, bucket: s3.IBucket, prefix: str, destination: str,
+                         drop_prefix: Optional[str] = None) -> None:
     """Read the audience files; keep this destination's import markers next to them."""
-    grant_objects(function.role, bucket, ["s3:GetObject"], f"{prefix}*.csv", wildcard_reason=OBJECT_WILDCARD_REASON)
+    grant_objects(function.role, bucket, ["s3:GetObject"], *file_patterns(prefix, drop_prefix),
+                  wildcard_reason=OBJECT_WILDCARD_REASON)
     grant_objects(function.role, bucket, ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
                   f"{prefix}*/_imports/{destination}/*", wildcard_reason=OBJECT_WILDCARD_REASON)
 
@@ -59,9 +68,11 @@ def audience_import_workflow(
     scope: Construct, *, destination: str, label: str, function: SegmentationFunction,
     event_bus: events.IEventBus, topic: Optional[sns.ITopic], poll_interval: Duration, import_budget: Duration,
     retry_interval: Duration, removal_policy: RemovalPolicy, imported: Mapping[str, Any],
+    audience_bucket: s3.IBucket, drop_prefix: Optional[str] = None,
 ) -> tuple[sfn.StateMachine, iam.Role]:
-    """The rule, the workflow and its role. ``imported``: the destination's own fields of an ``IMPORTED``
-    event, each a ``JsonPath`` into the last poll result (``$.import``)."""
+    """The rules, the workflow and its role. ``imported``: the destination's own fields of an ``IMPORTED``
+    event, each a ``JsonPath`` into the last poll result (``$.import``). With ``drop_prefix``, a CSV
+    created under that prefix of ``audience_bucket`` (a team's hand-made audience) is imported too."""
     builder = _Definition(scope, destination, label, function, event_bus, topic, poll_interval, retry_interval)
     machine, role = standard_workflow(scope, "Workflow", definition=builder.build(imported),
                                       description=f"Imports audiences into {label}",
@@ -70,10 +81,22 @@ def audience_import_workflow(
     role.add_to_policy(iam.PolicyStatement(actions=["events:PutEvents"], resources=[event_bus.event_bus_arn]))
     if topic is not None:
         role.add_to_policy(iam.PolicyStatement(actions=["sns:Publish"], resources=[topic.topic_arn]))
+    trigger_role = service_role(scope, "TriggerRole", "events.amazonaws.com", f"Starts {label} audience imports")
     events.Rule(scope, "AudienceReady", event_bus=event_bus, description="An audience file is ready: import it",
                 event_pattern=events.EventPattern(source=[AUDIENCE_SOURCE], detail_type=[SEGMENT_READY]),
-                targets=[targets.SfnStateMachine(machine, retry_attempts=10, role=service_role(
-                    scope, "TriggerRole", "events.amazonaws.com", f"Starts {label} audience imports"))])
+                targets=[targets.SfnStateMachine(machine, retry_attempts=10, role=trigger_role)])
+    if drop_prefix:
+        events_from(scope, audience_bucket)
+        key = events.EventField.from_path("$.detail.object.key")
+        events.Rule(scope, "AudienceDropped", description=f"A CSV dropped under {drop_prefix}: import it",
+                    event_pattern=events.EventPattern(source=["aws.s3"], detail_type=["Object Created"], detail={
+                        "bucket": {"name": [audience_bucket.bucket_name]},
+                        "object": {"key": [{"wildcard": f"{drop_prefix}*.csv"}]}}),
+                    targets=[targets.SfnStateMachine(machine, retry_attempts=10, role=trigger_role, input=(
+                        events.RuleTargetInput.from_object({"detail": {
+                            "jobName": DROPPED_JOB, "dropped": True,
+                            "bucket": events.EventField.from_path("$.detail.bucket.name"),
+                            "segment": {"name": key, "audienceKey": key}}})))])
     return machine, role
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from aws_cdk import Aws, Duration, RemovalPolicy, Stack
+from aws_cdk import Annotations, Aws, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -83,6 +83,21 @@ def enable_event_bridge(bucket: s3.IBucket) -> None:
                              "AWSLambdaBasicExecutionRole]",
                     "CDK's own handler that adds EventBridge delivery to a handed-in bucket while keeping its "
                     "existing notifications; the managed policy only lets it write its own logs.")
+
+
+def events_from(scope: Construct, bucket: s3.IBucket) -> None:
+    """Make sure ``bucket`` sends object events to EventBridge, for a rule that starts a workflow.
+
+    A handed-in bucket gets the setting merged in; a bucket built in the same app (``s3.Bucket``) is
+    its owner's to configure, so a synth warning says what to set.
+    """
+    if not isinstance(bucket, s3.Bucket):
+        enable_event_bridge(bucket)
+    else:
+        Annotations.of(scope).add_warning_v2(
+            "segmentation:object-trigger-needs-eventbridge",
+            "The object trigger fires only if the bucket sends events to EventBridge "
+            "(PersonalizeTrainingPipeline's bucket does; for your own s3.Bucket set event_bridge_enabled=True).")
 
 
 def grant_objects(grantee: iam.IGrantable, bucket: s3.IBucket, actions: list[str], *key_patterns: str,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from aws_cdk import Annotations, Aws, Duration, Fn, RemovalPolicy, Stack
+from aws_cdk import Aws, Duration, Fn, RemovalPolicy, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -31,7 +31,7 @@ from constructs import Construct
 
 from segmentation_constructs._lambda import SegmentationFunction, python_dependencies_layer
 from segmentation_constructs._nag import acknowledge_wildcard_resources
-from segmentation_constructs._storage import enable_event_bridge, grant_objects
+from segmentation_constructs._storage import events_from, grant_objects
 from segmentation_constructs._workflow import service_role, standard_workflow
 
 SEGMENT_JOB_DETAIL_TYPE = "Personalize Batch Segment Job State Change"
@@ -198,13 +198,7 @@ class BatchSegmentPostprocessor(Construct):
         )
         if object_trigger_prefix is None:
             return
-        if not isinstance(self.source_bucket, s3.Bucket):
-            enable_event_bridge(self.source_bucket)
-        else:
-            Annotations.of(self).add_warning_v2(
-                "segmentation:object-trigger-needs-eventbridge",
-                "The object trigger fires only if the source bucket sends events to EventBridge "
-                "(PersonalizeTrainingPipeline's bucket does; for your own s3.Bucket set event_bridge_enabled=True).")
+        events_from(self, self.source_bucket)
         events.Rule(
             self, "OutputFileCreated",
             description=f"A .out file under {object_trigger_prefix}: export its segments",

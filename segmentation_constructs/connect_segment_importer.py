@@ -51,6 +51,8 @@ class ConnectCustomerProfilesSegmentImporter(Construct):
         would otherwise expire imported profiles after 14 days without saying so. Also the created domain's
         default expiration.
     :param audience_prefix: prefix of the audience files.
+    :param drop_prefix: also import every CSV (header ``User.UserId``) a team drops under this prefix of
+        ``audience_bucket``; the segment is named after the file. Off by default.
     :param domain_name: the Customer Profiles domain (e.g. the one of your Connect instance); an encrypted
         domain is created if omitted.
     :param domain_encryption_key: the customer managed key of a handed-in domain, if it has one.
@@ -63,7 +65,8 @@ class ConnectCustomerProfilesSegmentImporter(Construct):
     """
 
     def __init__(self, scope: Construct, id: str, *, event_bus: events.IEventBus, audience_bucket: s3.IBucket,
-                 data_expiry: Duration, audience_prefix: str = "audiences/", domain_name: Optional[str] = None,
+                 data_expiry: Duration, audience_prefix: str = "audiences/", drop_prefix: Optional[str] = None,
+                 domain_name: Optional[str] = None,
                  domain_encryption_key: Optional[kms.IKey] = None, user_id_target: str = "_profile.AccountNumber",
                  topic: Optional[sns.ITopic] = None, poll_interval: Duration = Duration.seconds(30),
                  import_budget: Duration = Duration.hours(2), retry_interval: Duration = Duration.seconds(30),
@@ -88,11 +91,11 @@ class ConnectCustomerProfilesSegmentImporter(Construct):
                          "USER_ID_TARGET": user_id_target, "AUDIENCE_BUCKET": audience_bucket.bucket_name,
                          "AUDIENCE_PREFIX": audience_prefix, "IMPORT_BUDGET_SECONDS": str(int(import_budget.to_seconds()))},
             timeout=Duration.minutes(15), memory_size=1024)  # streams a file of up to 1 GB through twice
-        self._grant(audience_prefix)
+        self._grant(audience_prefix, drop_prefix)
         self.state_machine, self.workflow_role = audience_import_workflow(
             self, destination="connect", label="Customer Profiles", function=self._import, event_bus=event_bus,
             topic=topic, poll_interval=poll_interval, import_budget=import_budget, retry_interval=retry_interval,
-            removal_policy=removal_policy,
+            removal_policy=removal_policy, audience_bucket=audience_bucket, drop_prefix=drop_prefix,
             imported={"SegmentId": sfn.JsonPath.string_at("$.import.segmentId"),
                       "SegmentArn": sfn.JsonPath.string_at("$.import.segmentArn"),
                       "Size": sfn.JsonPath.number_at("$.import.size"),
@@ -113,9 +116,9 @@ class ConnectCustomerProfilesSegmentImporter(Construct):
         domain.apply_removal_policy(removal_policy)
         return domain.ref
 
-    def _grant(self, prefix: str) -> None:
+    def _grant(self, prefix: str, drop_prefix: Optional[str]) -> None:
         role = self._import.role
-        grant_audience_files(self._import, self.audience_bucket, prefix, "connect")
+        grant_audience_files(self._import, self.audience_bucket, prefix, "connect", drop_prefix)
         role.add_to_policy(iam.PolicyStatement(
             actions=["profile:CreateUploadJob", "profile:GetUploadJobPath", "profile:StartUploadJob",
                      "profile:GetUploadJob", "profile:StopUploadJob"],

@@ -27,7 +27,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from segmentation_constructs._audience_import import OBJECT_WILDCARD_REASON, audience_import_workflow, \
-    check_poll_bound, grant_audience_files
+    check_poll_bound, file_patterns, grant_audience_files
 from segmentation_constructs._lambda import SegmentationFunction
 from segmentation_constructs._nag import acknowledge_wildcard_resources
 from segmentation_constructs._storage import grant_objects
@@ -44,6 +44,8 @@ class PinpointSegmentImporter(Construct):
     :param event_bus: bus carrying ``Audience Segment Ready`` events; import events are put on it.
     :param audience_bucket: bucket of the audience files.
     :param audience_prefix: their prefix (Pinpoint may read only under it).
+    :param drop_prefix: also import every CSV (header ``User.UserId``) a team drops under this prefix of
+        ``audience_bucket``; the segment is named after the file. Off by default.
     :param application_id: the Pinpoint project; one is created if omitted.
     :param topic: notified of every import's outcome, if given.
     :param poll_interval: Wait between two ``GetImportJob`` calls.
@@ -52,7 +54,8 @@ class PinpointSegmentImporter(Construct):
     """
 
     def __init__(self, scope: Construct, id: str, *, event_bus: events.IEventBus, audience_bucket: s3.IBucket,
-                 audience_prefix: str = "audiences/", application_id: Optional[str] = None,
+                 audience_prefix: str = "audiences/", drop_prefix: Optional[str] = None,
+                 application_id: Optional[str] = None,
                  topic: Optional[sns.ITopic] = None, poll_interval: Duration = Duration.seconds(30),
                  import_budget: Duration = Duration.hours(2), retry_interval: Duration = Duration.minutes(1),
                  removal_policy: RemovalPolicy = RemovalPolicy.RETAIN) -> None:
@@ -60,7 +63,7 @@ class PinpointSegmentImporter(Construct):
         check_poll_bound(import_budget, poll_interval)
         Annotations.of(self).add_warning_v2("segmentation:pinpoint-end-of-support", END_OF_SUPPORT)
         self.event_bus, self.audience_bucket, self.topic = event_bus, audience_bucket, topic
-        self._audience_prefix = audience_prefix
+        self._audience_prefix, self._drop_prefix = audience_prefix, drop_prefix
         self.application_id = application_id or pinpoint.CfnApp(self, "App", name=f"{Stack.of(self).stack_name}-audiences").ref
         stack = Stack.of(self)
         self._app_arn = f"arn:{stack.partition}:mobiletargeting:{stack.region}:{stack.account}:apps/{self.application_id}"
@@ -77,7 +80,7 @@ class PinpointSegmentImporter(Construct):
         self.state_machine, self.workflow_role = audience_import_workflow(
             self, destination="pinpoint", label="Pinpoint", function=self._import, event_bus=event_bus, topic=topic,
             poll_interval=poll_interval, import_budget=import_budget, retry_interval=retry_interval,
-            removal_policy=removal_policy,
+            removal_policy=removal_policy, audience_bucket=audience_bucket, drop_prefix=drop_prefix,
             imported={"SegmentId": sfn.JsonPath.string_at("$.import.segmentId"),
                       "Size": sfn.JsonPath.number_at("$.import.size"),
                       "ImportJobId": sfn.JsonPath.string_at("$.import.importJobId")})
@@ -91,13 +94,14 @@ class PinpointSegmentImporter(Construct):
                                     {"aws:SourceArn": self._app_arn})
 
     def _grant(self) -> None:
-        grant_objects(self.import_role, self.audience_bucket, ["s3:GetObject"], f"{self._audience_prefix}*.csv",
+        files = file_patterns(self._audience_prefix, self._drop_prefix)
+        grant_objects(self.import_role, self.audience_bucket, ["s3:GetObject"], *files,
                       wildcard_reason=OBJECT_WILDCARD_REASON)
         self.import_role.add_to_policy(iam.PolicyStatement(
             actions=["s3:ListBucket"], resources=[self.audience_bucket.bucket_arn],
-            conditions={"StringLike": {"s3:prefix": [f"{self._audience_prefix}*"]}}))
+            conditions={"StringLike": {"s3:prefix": [f.removesuffix(".csv") for f in files]}}))
         role = self._import.role
-        grant_audience_files(self._import, self.audience_bucket, self._audience_prefix, "pinpoint")
+        grant_audience_files(self._import, self.audience_bucket, self._audience_prefix, "pinpoint", self._drop_prefix)
         role.add_to_policy(iam.PolicyStatement(actions=["mobiletargeting:CreateImportJob"],
                                                resources=[f"{self._app_arn}/jobs/import"]))
         role.add_to_policy(iam.PolicyStatement(actions=["mobiletargeting:GetImportJob"],

@@ -96,7 +96,7 @@ def connect_on_an_existing_domain(app: cdk.App) -> cdk.Stack:
         audience_bucket=s3.Bucket.from_bucket_name(stack, "CrmAudiences", "crm-audiences"),
         data_expiry=cdk.Duration.days(365), domain_name="amazon-connect-acme",
         domain_encryption_key=kms.Key(stack, "DomainKey", enable_key_rotation=True),
-        user_id_target="_profile.Attributes.appUserId")
+        user_id_target="_profile.Attributes.appUserId", drop_prefix="hand-made/")
     return stack
 
 

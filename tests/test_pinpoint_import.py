@@ -123,3 +123,18 @@ def test_a_failed_import_is_unclaimed_so_delivering_the_file_again_retries_it(aw
     retried = pinpoint_handler.handler({"action": "start", **ready_event()}, None)
     assert retried["state"] == "STARTED" and poll(retried)["state"] == "IMPORTED"
     assert len(aws.pinpoint.jobs) == 2
+
+
+def dropped_event(key: str) -> dict:
+    """What the AudienceDropped rule's input transformer makes of an S3 Object Created event."""
+    return {"detail": {"jobName": "dropped", "dropped": True, "bucket": BUCKET,
+                       "segment": {"name": key, "audienceKey": key}}}
+
+
+def test_a_csv_dropped_by_hand_is_imported_as_a_segment_named_after_the_file(aws):
+    aws.s3.put_object(Bucket=BUCKET, Key="manual/Spring Promo!.csv", Body=b"User.UserId\nu1\n")
+    started = pinpoint_handler.handler({"action": "start", **dropped_event("manual/Spring+Promo%21.csv")}, None)
+    assert started["state"] == "STARTED" and started["segmentName"] == "Spring-Promo"
+    (request,) = aws.pinpoint.created()
+    assert request["S3Url"] == f"s3://{BUCKET}/manual/Spring Promo!.csv" and request["SegmentName"] == "Spring-Promo"
+    assert started["marker"].startswith("audiences/dropped/_imports/pinpoint/Spring-Promo/")

@@ -116,3 +116,43 @@ def test_imports_queue_while_pinpoint_runs_two(workflow):
     workflow.pinpoint.busy = 2
     assert run_execution(workflow.state_machine_arn, ready_event())["status"] == "SUCCEEDED"
     assert len(workflow.pinpoint.jobs) == 1
+
+
+@pytest.fixture(scope="module")
+def dropping_template(cdk_app_context):
+    app = cdk.App(context=cdk_app_context)
+    stack = cdk.Stack(app, "DroppingStack")
+    PinpointSegmentImporter(stack, "Pinpoint", event_bus=events.EventBus.from_event_bus_name(stack, "Bus", "bus"),
+                            audience_bucket=s3.Bucket.from_bucket_name(stack, "Data", BUCKET), drop_prefix="manual/")
+    return Template.from_stack(stack).to_json()
+
+
+def s3_object_created(key: str) -> dict:
+    return {"source": "aws.s3", "detail-type": "Object Created", "resources": [],
+            "detail": {"bucket": {"name": BUCKET}, "object": {"key": key, "size": 20}}}
+
+
+def render_input(target: dict, event: dict) -> dict:
+    """What EventBridge hands the workflow: the input template with each path's value as JSON."""
+    transformer, text = target["InputTransformer"], target["InputTransformer"]["InputTemplate"]
+    for name, path in transformer["InputPathsMap"].items():
+        value = event
+        for part in path.removeprefix("$.").split("."):
+            value = value[part]
+        text = text.replace(f"<{name}>", json.dumps(value))
+    return json.loads(text)
+
+
+def test_a_csv_dropped_under_the_drop_prefix_starts_an_import_shaped_like_a_ready_audience(dropping_template):
+    from tests.test_pinpoint_import import dropped_event
+
+    (rule,) = [r for lid, r in dropping_template["Resources"].items()
+               if r["Type"] == "AWS::Events::Rule" and "AudienceDropped" in lid]
+    pattern = rule["Properties"]["EventPattern"]
+    assert matches(pattern, s3_object_created("manual/Spring Promo.csv"))
+    assert not matches(pattern, s3_object_created("manual/notes.txt"))
+    assert not matches(pattern, s3_object_created("elsewhere/Spring Promo.csv"))
+    (target,) = rule["Properties"]["Targets"]
+    assert render_input(target, s3_object_created("manual/Spring+Promo.csv")) == dropped_event("manual/Spring+Promo.csv")
+    reads = json.dumps(policy_statements(Template.from_json(dropping_template), "PinpointImportRole"))
+    assert f"{BUCKET}/manual/*.csv" in reads and f"{BUCKET}/audiences/*.csv" in reads

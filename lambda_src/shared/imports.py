@@ -1,6 +1,7 @@
 """The start and poll steps every destination's import function shares.
 
-``begin`` checks the audience file and claims the import once per file version (an S3 conditional
+``begin`` takes an ``Audience Segment Ready`` event's detail, or the same shape for a CSV a team dropped
+by hand (``dropped``: the name comes from the file name). It checks the audience file and claims the import once per file version (an S3 conditional
 write of a marker next to the file), or joins the import an earlier delivery started. ``starting``
 releases the claim if the destination's create call fails, so the retry (or a later delivery) can
 start it. ``past_deadline`` bounds the poll loop. The workflow routes on the returned ``state``
@@ -14,9 +15,13 @@ import contextlib
 import dataclasses
 import datetime as dt
 import os
+import re
 from typing import Iterator, Optional
+from urllib.parse import unquote_plus
 
-from shared.audiences import job_folder
+from botocore.exceptions import ClientError
+
+from shared.audiences import job_folder, s3
 from shared.destinations import check_audience_file, claim, read_marker, release, write_marker
 
 
@@ -44,9 +49,25 @@ class Ticket:
         return {**self.base, **state, "state": "STARTED"}
 
 
+def dropped(bucket: str, key: str) -> tuple[str, str]:
+    """(readable name, key) of a CSV a team dropped by hand: the file name without ``.csv``, made safe as
+    a segment name. S3 events may carry the key URL-encoded; then the decoded key is the file."""
+    if unquote_plus(key) != key:
+        try:
+            s3().head_object(Bucket=bucket, Key=key)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] not in ("404", "NoSuchKey", "NotFound"):
+                raise
+            key = unquote_plus(key)
+    base = key.rsplit("/", 1)[-1].removesuffix(".csv")
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", base).strip("-_")[:100] or "audience", key
+
+
 def begin(detail: dict, destination: str) -> Ticket:
     segment, bucket = detail["segment"], detail["bucket"]
     name, key = segment["name"], segment["audienceKey"]
+    if detail.get("dropped"):
+        name, key = dropped(bucket, key)
     deadline = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=int(os.environ["IMPORT_BUDGET_SECONDS"]))
     base = {"segmentName": name, "audienceKey": key, "bucket": bucket, "jobName": detail["jobName"],
             "deadline": deadline.isoformat()}
