@@ -33,7 +33,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from segmentation_constructs._audience_import import OBJECT_WILDCARD_REASON, audience_import_workflow, \
+from segmentation_constructs._audience_import import audience_import_workflow, \
     check_poll_bound, grant_audience_files
 from segmentation_constructs._lambda import SegmentationFunction
 from segmentation_constructs._nag import acknowledge_wildcard_resources

@@ -6,7 +6,6 @@ import json
 import re
 
 import aws_cdk as cdk
-import boto3
 import pytest
 from aws_cdk import aws_events as events
 from aws_cdk import aws_kms as kms
@@ -18,8 +17,7 @@ from segmentation_constructs import ConnectCustomerProfilesSegmentImporter
 from shared import aws as lambda_clients
 from tests.fakes.customer_profiles import FakeCustomerProfiles
 from tests.fakes.environment import BUCKET, fake_aws
-from tests.fakes.workflow import MOTO_CONFIG, REGION, LambdaRouter, function_names, lambda_arn, logical_id, \
-    render_definition, run_execution
+from tests.fakes.workflow import MOTO_CONFIG, import_workflow, run_execution
 from tests.test_batch_segment_postprocessor_construct import matches
 from tests.test_connect_import import ENVIRONMENT
 from tests.test_pinpoint_import import KEY, NAME, ready_event
@@ -97,31 +95,22 @@ def workflow(template, monkeypatch):
         for name, value in {**ENVIRONMENT, "IMPORT_BUDGET_SECONDS": "300"}.items():
             monkeypatch.setenv(name, value)
         aws.profiles = FakeCustomerProfiles(lambda_clients.client("customer-profiles"))
-        LambdaRouter(monkeypatch, {lambda_arn(logical_id(tjson, "AWS::Lambda::Function", "Import")):
-                                   connect_handler.handler})
-        definition = render_definition(tjson, function_names(tjson)).replace(
-            '"EventBusName":"bus"', f'"EventBusName":"{aws.bus_arn}"')
-        aws.state_machine_arn = boto3.client("stepfunctions", region_name=REGION).create_state_machine(
-            name="connect", definition=definition, roleArn="arn:aws:iam::123456789012:role/w")["stateMachineArn"]
+        aws.state_machine_arn = import_workflow(monkeypatch, tjson, aws, connect_handler.handler)
         yield aws
         aws.profiles.uploads.close()
-
-
-def imports(aws) -> list[dict]:
-    return [e["detail"] for e in aws.events() if e["detail-type"] == "Audience Import State Change"]
 
 
 def test_a_ready_audience_becomes_a_segment_reported_once(workflow):
     workflow.s3.put_object(Bucket=BUCKET, Key=KEY, Body=b"User.UserId\nu1\nu2\nu3\n")
     workflow.profiles.polls_to_complete = 2  # one Wait → Poll round without the job done
     assert run_execution(workflow.state_machine_arn, ready_event())["status"] == "SUCCEEDED"
-    (imported,) = imports(workflow)
+    (imported,) = workflow.import_events()
     assert imported["Destination"] == "connect" and imported["Status"] == "IMPORTED"
     assert imported["SegmentName"] == NAME and imported["SegmentId"] == NAME and imported["Size"] == 3
     assert imported["FailedRecords"] == 0 and imported["SegmentArn"].endswith(f"/segment-definitions/{NAME}")
     assert workflow.profiles.members(NAME) == {"u1", "u2", "u3"}
     again = run_execution(workflow.state_machine_arn, ready_event())
-    assert again["status"] == "SUCCEEDED" and imports(workflow) == [] and len(workflow.profiles.jobs) == 1
+    assert again["status"] == "SUCCEEDED" and workflow.import_events() == [] and len(workflow.profiles.jobs) == 1
 
 
 def test_the_services_failure_reason_reaches_the_event(workflow):
@@ -129,7 +118,7 @@ def test_the_services_failure_reason_reaches_the_event(workflow):
     workflow.profiles.fail[NAME] = "INTERNAL_FAILURE"
     execution = run_execution(workflow.state_machine_arn, ready_event())
     assert execution["status"] == "FAILED" and execution["error"] == "AudienceImportFailed"
-    (failed,) = imports(workflow)
+    (failed,) = workflow.import_events()
     assert failed["Status"] == "FAILED" and "Customer Profiles failed internally" in failed["Cause"]
     assert workflow.profiles.definitions == {}
 
@@ -138,7 +127,7 @@ def test_a_malformed_file_is_rejected_without_an_upload(workflow):
     workflow.s3.put_object(Bucket=BUCKET, Key=KEY, Body=b"\xef\xbb\xbfUser.UserId\nu1\n")
     execution = run_execution(workflow.state_machine_arn, ready_event())
     assert execution["status"] == "FAILED" and execution["error"] == "AudienceFileRejected"
-    (rejected,) = imports(workflow)
+    (rejected,) = workflow.import_events()
     assert rejected["Status"] == "REJECTED" and "byte-order mark" in rejected["Reason"]
     assert workflow.profiles.jobs == {}
 
@@ -156,5 +145,5 @@ def test_an_import_still_running_at_its_deadline_fails_with_a_timeout_event(work
     monkeypatch.setenv("IMPORT_BUDGET_SECONDS", "0")
     execution = run_execution(workflow.state_machine_arn, ready_event())
     assert execution["status"] == "FAILED"
-    (failed,) = imports(workflow)
+    (failed,) = workflow.import_events()
     assert failed["Error"] == "PollingBudgetExceeded" and "was still IN_PROGRESS" in failed["Cause"]

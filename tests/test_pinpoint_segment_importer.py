@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import aws_cdk as cdk
-import boto3
 import pytest
 from aws_cdk import aws_events as events
 from aws_cdk import aws_s3 as s3
@@ -16,8 +15,7 @@ from segmentation_constructs import PinpointSegmentImporter
 from shared import aws as lambda_clients
 from tests.fakes.environment import BUCKET, fake_aws
 from tests.fakes.pinpoint import FakePinpoint
-from tests.fakes.workflow import MOTO_CONFIG, REGION, LambdaRouter, function_names, lambda_arn, logical_id, \
-    render_definition, run_execution
+from tests.fakes.workflow import MOTO_CONFIG, import_workflow, logical_id, run_execution
 from tests.test_batch_segment_postprocessor_construct import matches
 from tests.test_pinpoint_import import KEY, NAME, ready_event
 from tests.test_training_pipeline_construct import policy_statements
@@ -70,27 +68,19 @@ def workflow(template, monkeypatch):
                             "IMPORT_ROLE_ARN": "arn:aws:iam::123456789012:role/pinpoint-import"}.items():
             monkeypatch.setenv(name, value)
         aws.pinpoint = FakePinpoint(lambda_clients.client("pinpoint"))
-        LambdaRouter(monkeypatch, {lambda_arn(logical_id(tjson, "AWS::Lambda::Function", "Import")):
-                                   pinpoint_handler.handler})
-        names = {**function_names(tjson), logical_id(tjson, "AWS::Pinpoint::App", "App"): "app"}
-        definition = render_definition(tjson, names).replace('"EventBusName":"bus"', f'"EventBusName":"{aws.bus_arn}"')
-        aws.state_machine_arn = boto3.client("stepfunctions", region_name=REGION).create_state_machine(
-            name="pinpoint", definition=definition, roleArn="arn:aws:iam::123456789012:role/w")["stateMachineArn"]
+        aws.state_machine_arn = import_workflow(monkeypatch, tjson, aws, pinpoint_handler.handler,
+                                                {logical_id(tjson, "AWS::Pinpoint::App", "App"): "app"})
         yield aws
-
-
-def imports(aws) -> list[dict]:
-    return [e["detail"] for e in aws.events() if e["detail-type"] == "Audience Import State Change"]
 
 
 def test_a_ready_audience_is_imported_and_reported_once(workflow):
     workflow.s3.put_object(Bucket=BUCKET, Key=KEY, Body=b"User.UserId\nu1\nu2\nu3\n")
     assert run_execution(workflow.state_machine_arn, ready_event())["status"] == "SUCCEEDED"
-    (imported,) = imports(workflow)
+    (imported,) = workflow.import_events()
     assert imported["Status"] == "IMPORTED" and imported["SegmentName"] == NAME and imported["Size"] == 3
     assert imported["SegmentId"].startswith("seg-") and imported["Destination"] == "pinpoint"
     again = run_execution(workflow.state_machine_arn, ready_event())
-    assert again["status"] == "SUCCEEDED" and imports(workflow) == [] and len(workflow.pinpoint.jobs) == 1
+    assert again["status"] == "SUCCEEDED" and workflow.import_events() == [] and len(workflow.pinpoint.jobs) == 1
 
 
 def test_pinpoints_failure_reason_reaches_the_event(workflow):
@@ -98,7 +88,7 @@ def test_pinpoints_failure_reason_reaches_the_event(workflow):
     workflow.pinpoint.fail[NAME] = "No endpoints found for the user IDs"
     execution = run_execution(workflow.state_machine_arn, ready_event())
     assert execution["status"] == "FAILED" and execution["error"] == "AudienceImportFailed"
-    (failed,) = imports(workflow)
+    (failed,) = workflow.import_events()
     assert failed["Status"] == "FAILED" and "No endpoints found for the user IDs" in failed["Cause"]
 
 
@@ -106,7 +96,7 @@ def test_a_malformed_file_is_rejected_without_an_import(workflow):
     workflow.s3.put_object(Bucket=BUCKET, Key=KEY, Body=b"id\nu1\n")
     execution = run_execution(workflow.state_machine_arn, ready_event())
     assert execution["status"] == "FAILED" and execution["error"] == "AudienceFileRejected"
-    (rejected,) = imports(workflow)
+    (rejected,) = workflow.import_events()
     assert rejected["Status"] == "REJECTED" and "must start with the header User.UserId" in rejected["Reason"]
     assert workflow.pinpoint.jobs == {}
 

@@ -74,6 +74,10 @@ class FakeAws:
     def events(self) -> list[dict]:
         return self._drain(self._events_queue)
 
+    def import_events(self) -> list[dict]:
+        """The details of the ``Audience Import State Change`` events put since the last read."""
+        return [e["detail"] for e in self.events() if e["detail-type"] == "Audience Import State Change"]
+
     def notifications(self) -> list[dict]:
         return [{"Subject": m.get("Subject"), "Message": m["Message"]} for m in self._drain(self._topic_queue)]
 

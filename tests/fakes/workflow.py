@@ -101,3 +101,13 @@ def run_execution(state_machine_arn: str, payload: dict, *, timeout: float = 60.
 def history(execution_arn: str) -> list[dict]:
     sfn = boto3.client("stepfunctions", region_name=REGION)
     return sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+
+
+def import_workflow(monkeypatch, template: dict, aws, handler: Callable, names: dict[str, str] | None = None) -> str:
+    """An importer's state machine created in moto (its Lambda answered by ``handler``, its events put
+    on the fake bus ``aws`` captures); returns the state machine ARN."""
+    LambdaRouter(monkeypatch, {lambda_arn(logical_id(template, "AWS::Lambda::Function", "Import")): handler})
+    definition = render_definition(template, {**function_names(template), **(names or {})}).replace(
+        '"EventBusName":"bus"', f'"EventBusName":"{aws.bus_arn}"')
+    return boto3.client("stepfunctions", region_name=REGION).create_state_machine(
+        name=uuid.uuid4().hex[:16], definition=definition, roleArn=f"arn:aws:iam::{ACCOUNT}:role/w")["stateMachineArn"]
