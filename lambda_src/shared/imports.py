@@ -1,10 +1,11 @@
 """The start and poll steps every destination's import function shares.
 
-``begin`` takes an ``Audience Segment Ready`` event's detail, or the same shape for a CSV a team dropped
-by hand (``dropped``: the name comes from the file name). It checks the audience file and claims the import once per file version (an S3 conditional
-write of a marker next to the file), or joins the import an earlier delivery started. ``starting``
-releases the claim if the destination's create call fails, so the retry (or a later delivery) can
-start it. ``past_deadline`` bounds the poll loop. The workflow routes on the returned ``state``
+``begin`` takes an ``Audience Segment Ready`` event's detail, or the same shape for a CSV a team
+dropped by hand (``dropped``: the name comes from the file name). It checks the audience file and
+claims the import once per file version (an S3 conditional write of a marker next to the file), or
+joins the import an earlier delivery started. ``starting`` releases the claim if starting the import
+fails, so the retry (or a later delivery) can start it; ``failed`` does the same for a failure the
+destination reports. ``past_deadline`` bounds the poll loop. The workflow routes on the returned ``state``
 (``REJECTED``, ``ALREADY_IMPORTED``, ``STARTED``) and ``done``; see
 ``segmentation_constructs/_audience_import.py``.
 """
