@@ -90,7 +90,7 @@ class ConnectCustomerProfilesSegmentImporter(Construct):
             environment={"DOMAIN_NAME": self.domain_name, "DATA_EXPIRY_DAYS": str(int(days)),
                          "USER_ID_TARGET": user_id_target, "AUDIENCE_BUCKET": audience_bucket.bucket_name,
                          "AUDIENCE_PREFIX": audience_prefix, "IMPORT_BUDGET_SECONDS": str(int(import_budget.to_seconds()))},
-            timeout=Duration.minutes(15), memory_size=1024)  # streams a file of up to 1 GB through twice
+            timeout=Duration.minutes(15), memory_size=1024)  # reads a file of up to 1 GB 3 times: check, length, body
         self._grant(audience_prefix, drop_prefix)
         self.state_machine, self.workflow_role = audience_import_workflow(
             self, destination="connect", label="Customer Profiles", function=self._import, event_bus=event_bus,
@@ -110,9 +110,9 @@ class ConnectCustomerProfilesSegmentImporter(Construct):
             principals=[iam.ServicePrincipal("profile.amazonaws.com")],
             actions=["kms:GenerateDataKey", "kms:Decrypt", "kms:DescribeKey", "kms:CreateGrant"], resources=["*"],
             conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}))
-        domain = customerprofiles.CfnDomain(
-            self, "Domain", domain_name=Names.unique_resource_name(self, max_length=64, separator="-", allowed_special_characters="-"),
-            default_expiration_days=expiration_days, default_encryption_key=self.encryption_key.key_arn)
+        name = Names.unique_resource_name(self, max_length=64, separator="-", allowed_special_characters="-")
+        domain = customerprofiles.CfnDomain(self, "Domain", domain_name=name, default_expiration_days=expiration_days,
+                                            default_encryption_key=self.encryption_key.key_arn)
         domain.apply_removal_policy(removal_policy)
         return domain.ref
 
