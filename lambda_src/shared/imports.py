@@ -81,7 +81,7 @@ def begin(detail: dict, destination: str) -> Ticket:
     previous = read_marker(marker)  # this file version was delivered before: join that import
     if previous.get("state") == "IMPORTED":
         return Ticket(base, marker, etag, {**base, **previous, "state": "ALREADY_IMPORTED"})
-    if previous.get("importJobId"):
+    if previous.get("importJobId") or previous.get("exportJobId"):
         return Ticket(base, marker, etag, {**base, **previous, "state": "STARTED"})
     raise ImportStarting(f"the import of {name} is being started by another delivery")
 

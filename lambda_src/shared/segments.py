@@ -149,6 +149,18 @@ class SeenUsers:
         self._count += len(kept)
         return kept
 
+    def __contains__(self, user: str) -> bool:
+        table, mask, h = self._table, self._mask, hash(user) | 1
+        i = h & mask
+        while table[i]:
+            if table[i] == h:
+                return True
+            i = (i + 1) & mask
+        return False
+
+    def __len__(self) -> int:
+        return self._count
+
 
 class _Replay:
     """A byte stream that first gives back what was already read from it."""

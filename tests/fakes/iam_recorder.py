@@ -22,6 +22,7 @@ ACTIONS_OF_OPERATION = {
     "s3:UploadPart": ["s3:PutObject"],
     "s3:CompleteMultipartUpload": ["s3:PutObject"],
     "s3:ListObjectsV2": ["s3:ListBucket"],
+    "s3:DeleteObjects": ["s3:DeleteObject"],
 }
 
 recorded: dict[str, set[str]] = defaultdict(set)

@@ -5,11 +5,17 @@ then (rest-json: IDs in the URL path, ``ImportJobRequest`` as the body), and eac
 against the model's output shape. Jobs go CREATED → PROCESSING → COMPLETED over ``polls_to_complete``
 GetImportJob calls; ``fail[segment_name] = reason`` makes one FAILED; ``busy = n`` answers the next n
 CreateImportJob calls with TooManyRequestsException, as Pinpoint does with 2 imports running.
+
+Export jobs (``s3`` given): ``endpoints`` are the project's endpoints. When an export completes (after
+``polls_to_complete`` GetExportJob calls) they are written under the job's ``S3UrlPrefix`` as gzipped
+JSON lines, ``per_file`` endpoints a file, as Pinpoint writes them; ``fail_exports = reason`` fails them.
+An import's size is the number of data rows of its file.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import itertools
 import json
 
@@ -18,8 +24,12 @@ from botocore.validate import ParamValidator
 
 
 class FakePinpoint:
-    def __init__(self, client, *, polls_to_complete: int = 1) -> None:
-        self.client, self.polls_to_complete = client, polls_to_complete
+    def __init__(self, client, *, polls_to_complete: int = 1, s3=None) -> None:
+        self.client, self.polls_to_complete, self.s3 = client, polls_to_complete, s3
+        self.endpoints: list[dict] = []
+        self.per_file = 2
+        self.fail_exports = ""
+        self.exports: dict[str, dict] = {}
         self.jobs: dict[str, dict] = {}
         self.polls: dict[str, int] = {}
         self.requests: list[tuple[str, dict]] = []
@@ -32,7 +42,9 @@ class FakePinpoint:
         parts = params["url_path"].strip("/").split("/")  # v1/apps/{app}/jobs/import[/{job}]
         body = json.loads(params["body"]) if params.get("body") else {}
         self.requests.append((model.name, body))
-        if model.name == "CreateImportJob":
+        if model.name in ("CreateExportJob", "GetExportJob"):
+            result = self._export(model.name, parts, body)
+        elif model.name == "CreateImportJob":
             if self.busy:
                 self.busy -= 1
                 return AWSResponse(None, 429, {}, None), {
@@ -52,7 +64,8 @@ class FakePinpoint:
                 if reason:
                     job.update(JobStatus="FAILED", Failures=[reason])
                 else:
-                    job.update(JobStatus="COMPLETED", TotalProcessed=3, CompletedPieces=1, TotalPieces=1,
+                    job.update(JobStatus="COMPLETED", TotalProcessed=self._rows(job["Definition"]["S3Url"]),
+                               CompletedPieces=1, TotalPieces=1,
                                Definition={**job["Definition"], "SegmentId": f"seg-{job['Id'][-6:]}"})
             else:
                 job["JobStatus"] = job["JobStatus"] if job["JobStatus"] in ("COMPLETED", "FAILED") else "PROCESSING"
@@ -63,6 +76,37 @@ class FakePinpoint:
         if report.has_errors():
             raise AssertionError(f"fake response to {model.name} breaks the model: {report.generate_report()}")
         return AWSResponse(None, 200, {}, None), {**result, "ResponseMetadata": {"HTTPStatusCode": 200}}
+
+    def _rows(self, url: str) -> int:
+        """Data rows of the imported file (3 when no S3 is attached)."""
+        if self.s3 is None:
+            return 3
+        bucket, _, key = url.removeprefix("s3://").partition("/")
+        return len(self.s3.get_object(Bucket=bucket, Key=key)["Body"].read().splitlines()) - 1
+
+    def _export(self, operation: str, parts: list[str], body: dict) -> dict:
+        if operation == "CreateExportJob":
+            assert body["S3UrlPrefix"].startswith("s3://") and body["S3UrlPrefix"].endswith("/"), body
+            job_id = f"{next(self._ids):032x}"
+            self.exports[job_id] = {"Id": job_id, "ApplicationId": parts[2], "JobStatus": "CREATED", "Type": "EXPORT",
+                                    "CreationDate": "2026-11-23T00:00:00Z", "Definition": dict(body)}
+            self.polls[job_id] = 0
+            return {"ExportJobResponse": self.exports[job_id]}
+        job = self.exports[parts[5]]
+        self.polls[job["Id"]] += 1
+        if job["JobStatus"] in ("COMPLETED", "FAILED") or self.polls[job["Id"]] < self.polls_to_complete:
+            job["JobStatus"] = "PROCESSING" if job["JobStatus"] == "CREATED" else job["JobStatus"]
+        elif self.fail_exports:
+            job.update(JobStatus="FAILED", Failures=[self.fail_exports])
+        else:
+            bucket, _, prefix = job["Definition"]["S3UrlPrefix"].removeprefix("s3://").partition("/")
+            pieces = [self.endpoints[i:i + self.per_file] for i in range(0, len(self.endpoints), self.per_file)]
+            for number, piece in enumerate(pieces):
+                lines = "".join(json.dumps(e) + "\n" for e in piece).encode()
+                self.s3.put_object(Bucket=bucket, Key=f"{prefix}{job['Id']}/{number}.gz", Body=gzip.compress(lines))
+            job.update(JobStatus="COMPLETED", TotalProcessed=len(self.endpoints), TotalPieces=len(pieces),
+                       CompletedPieces=len(pieces))
+        return {"ExportJobResponse": job}
 
     def created(self) -> list[dict]:
         return [body for name, body in self.requests if name == "CreateImportJob"]

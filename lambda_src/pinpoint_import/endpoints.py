@@ -1,0 +1,98 @@
+"""An audience's Pinpoint endpoint IDs, from one endpoint export joined as a stream.
+
+Pinpoint's export job writes every endpoint of the project to S3 as gzipped JSON lines. The audience's
+user IDs are held as 64-bit fingerprints (``SeenUsers``: about 67 MB for 5,000,000 users); then each
+exported endpoint is read once, and its ``Id`` kept when its ``User.UserId`` is in the audience and the
+endpoint can be messaged: ``EndpointStatus`` not INACTIVE, ``OptOut`` not ALL, and its ``ChannelType``
+one of the channels asked for (every channel if none). Nothing is looked up one user at a time, and
+neither file is held in memory. Counts only leave this module, never an ID.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import gzip
+import json
+from typing import Any, Callable, Iterable, Optional
+
+from shared.segments import SeenUsers, csv_rows
+
+HEADER = "Id"
+BATCH = 10_000
+
+
+class ExportUnreadable(Exception):
+    """A line of the endpoint export is not an endpoint (the message names the file and line, not its text)."""
+
+
+@dataclasses.dataclass
+class Resolution:
+    users: int = 0  # distinct users of the audience
+    users_matched: int = 0  # of them, with at least one endpoint kept
+    endpoints: int = 0  # endpoint IDs written
+    inactive: int = 0  # audience endpoints skipped: EndpointStatus INACTIVE
+    opted_out: int = 0  # ... OptOut ALL
+    other_channel: int = 0  # ... a channel not asked for
+
+    @property
+    def users_without_endpoints(self) -> int:
+        return self.users - self.users_matched
+
+    def as_state(self) -> dict:
+        return {**dataclasses.asdict(self), "users_without_endpoints": self.users_without_endpoints}
+
+
+def audience_users(lines: Iterable[bytes]) -> SeenUsers:
+    """The fingerprints of an audience file's users (the header, checked before, skipped)."""
+    users, batch = SeenUsers(1 << 16), []
+    reader = csv.reader(line.decode("utf-8") for line in lines)
+    next(reader, None)
+    for row in reader:
+        if row and row[0]:
+            batch.append(row[0])
+            if len(batch) >= BATCH:
+                users.keep_new(batch)
+                batch = []
+    users.keep_new(batch)
+    return users
+
+
+def export_lines(name: str, body) -> Iterable[bytes]:
+    """The lines of one export file (an S3 body), gunzipped as they are read when it is ``.gz``."""
+    return gzip.GzipFile(fileobj=body, mode="rb") if name.endswith(".gz") else body.iter_lines(chunk_size=1 << 20)
+
+
+def resolve(audience: SeenUsers, export_files: Iterable[tuple[str, Any]], write: Callable[[str], None],
+            channels: Optional[frozenset[str]] = None) -> Resolution:
+    """Write ``Id`` and one row per kept endpoint; count what was kept and skipped."""
+    result, matched, batch = Resolution(users=len(audience)), SeenUsers(1 << 16), []
+    write(HEADER + "\n")
+    for name, body in export_files:
+        for number, line in enumerate(export_lines(name, body), start=1):
+            if not line.strip():
+                continue
+            try:
+                endpoint = json.loads(line)
+                user = (endpoint.get("User") or {}).get("UserId")
+            except (ValueError, AttributeError):
+                raise ExportUnreadable(f"{name} line {number:,} is not an endpoint as JSON") from None
+            if not isinstance(user, str) or user not in audience:
+                continue
+            if endpoint.get("EndpointStatus") == "INACTIVE":
+                result.inactive += 1
+            elif endpoint.get("OptOut") == "ALL":
+                result.opted_out += 1
+            elif channels and endpoint.get("ChannelType") not in channels:
+                result.other_channel += 1
+            elif endpoint.get("Id"):
+                batch.append(endpoint["Id"])
+                matched.keep_new([user])
+                if len(batch) >= BATCH:
+                    write(csv_rows(batch))
+                    result.endpoints += len(batch)
+                    batch = []
+    write(csv_rows(batch))
+    result.endpoints += len(batch)
+    result.users_matched = len(matched)
+    return result

@@ -1,0 +1,161 @@
+"""Endpoint-ID segments: one endpoint export per import, joined with the audience as a stream.
+
+Against moto S3 and the in-process Pinpoint (requests and responses checked against botocore's model),
+which writes its export as gzipped JSON lines the way Pinpoint does.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from pinpoint_import import handler as pinpoint_handler
+from shared import aws as lambda_clients
+from shared.errors import PollingBudgetExceeded, ServiceLimitExceeded
+from shared.imports import ImportFailed, ImportStarting
+from tests.fakes.environment import BUCKET, fake_aws
+from tests.fakes.pinpoint import FakePinpoint
+from tests.test_pinpoint_import import KEY, NAME, poll, ready_event
+
+AUDIENCE = b'User.UserId\nu1\n"u,2"\nu3\nu4\n'
+
+
+def endpoint(id_: str, user: str, channel: str = "EMAIL", **extra) -> dict:
+    return {"Id": id_, "ChannelType": channel, "Address": f"{id_}@example.com", "EndpointStatus": "ACTIVE",
+            "OptOut": "NONE", "User": {"UserId": user, "UserAttributes": {}}, **extra}
+
+
+ENDPOINTS = [
+    endpoint("e1", "u1"), endpoint("e1-sms", "u1", "SMS"),
+    endpoint("e2", "u,2"), endpoint("e2-old", "u,2", EndpointStatus="INACTIVE"),
+    endpoint("e3", "u3", OptOut="ALL"),
+    endpoint("e9", "u9"),  # not in the audience
+    {"Id": "anonymous", "ChannelType": "EMAIL", "Address": "x@example.com"},  # no user
+]
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    with fake_aws(monkeypatch) as fake:
+        for name, value in {"AUDIENCE_BUCKET": BUCKET, "AUDIENCE_PREFIX": "audiences/", "IMPORT_BUDGET_SECONDS": "3600",
+                            "PINPOINT_APPLICATION_ID": "0123456789abcdef0123456789abcdef",
+                            "IMPORT_ROLE_ARN": "arn:aws:iam::123456789012:role/pinpoint-import",
+                            "EXPORT_ROLE_ARN": "arn:aws:iam::123456789012:role/pinpoint-export",
+                            "SEGMENT_KIND": "endpoint-id", "ENDPOINT_CHANNELS": ""}.items():
+            monkeypatch.setenv(name, value)
+        fake.pinpoint = FakePinpoint(lambda_clients.client("pinpoint"), s3=fake.s3)
+        fake.pinpoint.endpoints = list(ENDPOINTS)
+        yield fake
+
+
+def deliver(aws, body: bytes = AUDIENCE) -> dict:
+    aws.s3.put_object(Bucket=BUCKET, Key=KEY, Body=body)
+    return pinpoint_handler.handler({"action": "start", **ready_event()}, None)
+
+
+def keys(aws, prefix: str = "audiences/") -> list[str]:
+    return [o["Key"] for o in aws.s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", [])]
+
+
+def operations(aws) -> list[str]:
+    return [name for name, _ in aws.pinpoint.requests]
+
+
+def test_the_audiences_messageable_endpoints_become_an_endpoint_id_segment(aws, caplog):
+    caplog.set_level(logging.INFO)
+    started = deliver(aws)
+    assert started["state"] == "STARTED" and aws.pinpoint.created() == []
+    (export,) = aws.pinpoint.exports.values()
+    assert export["Definition"] == {"RoleArn": "arn:aws:iam::123456789012:role/pinpoint-export",
+                                    "S3UrlPrefix": f"s3://{BUCKET}/{started['marker'].removesuffix('.json')}/export/"}
+    resolving = poll(started)  # the export completes: joined, then the import starts
+    (request,) = aws.pinpoint.created()
+    ids_key = f"{started['marker'].removesuffix('.json')}/endpoint-ids.csv"
+    assert request == {"Format": "CSV", "S3Url": f"s3://{BUCKET}/{ids_key}", "DefineSegment": True,
+                       "SegmentName": NAME, "RegisterEndpoints": False,
+                       "RoleArn": "arn:aws:iam::123456789012:role/pinpoint-import"}
+    assert aws.s3.get_object(Bucket=BUCKET, Key=ids_key)["Body"].read() == b"Id\ne1\ne1-sms\ne2\n"
+    assert resolving["endpoints"] == 3 and resolving["usersWithoutEndpoints"] == 2  # u3 opted out, u4 has none
+    assert [k for k in keys(aws) if "/export/" in k] == []  # every address exported is gone
+    done = poll(resolving)
+    assert done["state"] == "IMPORTED" and done["size"] == 3 and done["segmentId"].startswith("seg-")
+    assert set(operations(aws)) == {"CreateExportJob", "GetExportJob", "CreateImportJob", "GetImportJob"}
+    assert not any(word in caplog.text for word in ("u1", "e1", "example.com"))
+
+
+def test_channels_keep_only_the_endpoints_of_those_channels(aws, monkeypatch):
+    monkeypatch.setenv("ENDPOINT_CHANNELS", "SMS,PUSH")
+    resolving = poll(deliver(aws))
+    key = aws.pinpoint.created()[0]["S3Url"].removeprefix(f"s3://{BUCKET}/")
+    assert aws.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() == b"Id\ne1-sms\n"
+    assert resolving["usersWithoutEndpoints"] == 3
+
+
+def test_a_file_delivered_again_during_the_export_joins_it_and_one_segment_is_imported(aws):
+    first = deliver(aws)
+    second = pinpoint_handler.handler({"action": "start", **ready_event()}, None)
+    assert second["state"] == "STARTED" and second["exportJobId"] == first["exportJobId"]
+    assert poll(first)["importJobId"] == poll(second)["importJobId"]
+    assert len(aws.pinpoint.exports) == 1 and len(aws.pinpoint.created()) == 1
+
+
+def test_a_poll_racing_the_one_resolving_waits_then_joins_its_import(aws):
+    started = deliver(aws)
+    lock = f"{started['marker'].removesuffix('.json')}/resolving"
+    aws.s3.put_object(Bucket=BUCKET, Key=lock, Body=b"{}")  # another delivery is joining right now
+    with pytest.raises(ImportStarting):
+        poll(started)
+    aws.s3.delete_object(Bucket=BUCKET, Key=lock)
+    assert poll(started)["importJobId"] and len(aws.pinpoint.created()) == 1
+
+
+def test_a_full_import_quota_after_the_join_retries_the_import_without_joining_again(aws):
+    started = deliver(aws)
+    aws.pinpoint.busy = 1
+    with pytest.raises(ServiceLimitExceeded):
+        poll(started)
+    exports_polled = operations(aws).count("GetExportJob")
+    resolving = poll(started)  # the workflow's retry
+    assert resolving["importJobId"] and operations(aws).count("GetExportJob") == exports_polled + 1
+    assert len(aws.pinpoint.jobs) == 1 and resolving["endpoints"] == 3
+
+
+def test_a_failed_export_raises_pinpoints_reason_and_a_new_delivery_exports_again(aws):
+    aws.pinpoint.fail_exports = "Access denied to s3://audiences/export/"
+    with pytest.raises(ImportFailed, match="endpoint export .* failed: Access denied"):
+        poll(deliver(aws))
+    aws.pinpoint.fail_exports = ""
+    retried = pinpoint_handler.handler({"action": "start", **ready_event()}, None)
+    assert retried["state"] == "STARTED" and poll(retried)["importJobId"]
+    assert len(aws.pinpoint.exports) == 2
+
+
+def test_an_audience_without_a_messageable_endpoint_fails_with_the_counts_and_imports_nothing(aws):
+    aws.pinpoint.endpoints = [endpoint("e3", "u3", OptOut="ALL"), endpoint("e2", "u,2", EndpointStatus="INACTIVE"),
+                              endpoint("e9", "u9")]
+    with pytest.raises(ImportFailed, match=r"none of the 4 users of .* has an endpoint Pinpoint can message "
+                                           r"\(1 inactive, 1 opted out, 0 on other channels\)"):
+        poll(deliver(aws))
+    assert aws.pinpoint.created() == [] and [k for k in keys(aws) if "/_imports/" in k] == []
+
+
+def test_an_export_line_that_is_not_an_endpoint_fails_naming_the_file_and_line(aws):
+    started = deliver(aws)
+    aws.pinpoint.endpoints = [endpoint("e1", "u1"), endpoint("e2", "u,2"), "not an endpoint"]
+    with pytest.raises(ImportFailed, match=r"/1\.gz line 1 is not an endpoint as JSON"):
+        poll(started)
+    assert aws.pinpoint.created() == []
+
+
+def test_an_export_past_the_budget_fails(aws):
+    aws.pinpoint.polls_to_complete = 100
+    started = deliver(aws)
+    assert poll(started)["done"] is False
+    with pytest.raises(PollingBudgetExceeded, match="endpoint export .* was still PROCESSING"):
+        poll({**started, "deadline": "2000-01-01T00:00:00+00:00"})
+
+
+def test_a_malformed_file_is_rejected_before_anything_is_exported(aws):
+    assert deliver(aws, b"Id\ne1\n")["state"] == "REJECTED"
+    assert aws.pinpoint.exports == {}
