@@ -11,7 +11,7 @@ from constructs import Construct
 
 from segmentation_constructs.batch_segment_postprocessor import BatchSegmentPostprocessor
 from segmentation_constructs.connect_segment_importer import ConnectCustomerProfilesSegmentImporter
-from segmentation_constructs.pinpoint_segment_importer import PinpointSegmentImporter
+from segmentation_constructs.pinpoint_segment_importer import SEGMENT_KINDS, PinpointSegmentImporter
 from segmentation_constructs.training_pipeline import PersonalizeTrainingPipeline
 
 CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
@@ -34,20 +34,26 @@ def context_options(node) -> dict[str, Any]:
     days = get("profileExpiryDays") or PROFILE_EXPIRY_DAYS
     if not str(days).isdigit():
         raise ValueError(f"-c profileExpiryDays={days}: give a whole number of days from 1 to 1098")
+    kind = get("pinpointSegments") or "user-id"
+    if kind not in SEGMENT_KINDS:
+        raise ValueError(f"-c pinpointSegments={kind}: use user-id or endpoint-id")
     return {"notification_email": get("notificationEmail"), "destinations": destinations,
-            "profile_expiry_days": int(days), "connect_domain_name": get("connectDomainName")}
+            "profile_expiry_days": int(days), "connect_domain_name": get("connectDomainName"),
+            "pinpoint_segment_kind": kind}
 
 
 class SegmentationExampleStack(Stack):
     """Training → audience export → destinations.
 
     ``destinations``: any of "pinpoint" (the default), "connect" (Amazon Connect Customer Profiles, with
-    imported profile data kept ``profile_expiry_days``), or "none".
+    imported profile data kept ``profile_expiry_days``), or "none". ``pinpoint_segment_kind``: "user-id"
+    (the default) or "endpoint-id" (see ``PinpointSegmentImporter``).
     """
 
     def __init__(self, scope: Construct, id: str, *, notification_email: Optional[str] = None,
                  destinations: Sequence[str] = DESTINATIONS, profile_expiry_days: int = PROFILE_EXPIRY_DAYS,
-                 connect_domain_name: Optional[str] = None, **kwargs) -> None:
+                 connect_domain_name: Optional[str] = None, pinpoint_segment_kind: str = "user-id",
+                 **kwargs) -> None:
         unknown = sorted(set(destinations) - set(KNOWN_DESTINATIONS))
         if unknown:
             raise ValueError(f"destinations: unknown {unknown}; use pinpoint, connect, pinpoint,connect or none")
@@ -58,7 +64,7 @@ class SegmentationExampleStack(Stack):
         if "pinpoint" in destinations:
             self.pinpoint = PinpointSegmentImporter(self, "Pinpoint", event_bus=self.training.event_bus,
                                                     audience_bucket=self.audiences.audience_bucket,
-                                                    topic=self.training.topic)
+                                                    segment_kind=pinpoint_segment_kind, topic=self.training.topic)
         if "connect" in destinations:
             self.connect = ConnectCustomerProfilesSegmentImporter(
                 self, "Connect", event_bus=self.training.event_bus, audience_bucket=self.audiences.audience_bucket,

@@ -1,4 +1,4 @@
-"""PinpointSegmentImporter: each audience file becomes an Amazon Pinpoint user-ID segment.
+"""PinpointSegmentImporter: each audience file becomes an Amazon Pinpoint user-ID or endpoint-ID segment.
 
 Amazon Pinpoint's engagement features (segments, campaigns, journeys) reached end of support on
 2026-10-30; using this construct emits a synth warning (``segmentation:pinpoint-end-of-support``) that
@@ -6,7 +6,9 @@ a team can acknowledge. Listens for ``Audience Segment Ready`` events; a Standar
 checks the file, starts ``CreateImportJob`` once per file version (queued with backoff while Pinpoint
 runs its 2 concurrent imports), polls ``GetImportJob`` in a bounded Wait loop and reports
 ``Audience Import State Change`` events (IMPORTED with segment ID and size, FAILED or REJECTED with
-the reason), and notifies a topic if given.
+the reason), and notifies a topic if given. Endpoint-ID segments (``segment_kind="endpoint-id"``) first
+export the project's endpoints once per import, into a folder next to the import marker that a separate
+export role may write, and join them with the audience (``lambda_src/pinpoint_import/endpoints.py``).
 
 Reading order: props in ``__init__``, IAM in ``_grant``; the workflow, shared with every destination, in
 ``_audience_import.py``; the Lambda
@@ -15,7 +17,9 @@ code is ``lambda_src/pinpoint_import``.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence
+
+import botocore.session
 
 from aws_cdk import Annotations, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_events as events
@@ -36,6 +40,27 @@ from segmentation_constructs._workflow import service_role
 END_OF_SUPPORT = ("Amazon Pinpoint's engagement features (imported segments, campaigns, journeys) reached end of "
                   "support on 2026-10-30. Import audiences into Amazon Connect Customer Profiles instead (the "
                   "successor AWS recommends); acknowledge this warning to keep using Pinpoint.")
+SEGMENT_KINDS = ("user-id", "endpoint-id")
+
+
+def _channel_types() -> list[str]:
+    """Pinpoint's endpoint channels, as its API model lists them."""
+    return botocore.session.get_session().get_service_model("pinpoint").shape_for("ChannelType").enum
+
+
+def check_segment_kind(segment_kind: str, endpoint_channels: Optional[Sequence[str]]) -> None:
+    if segment_kind not in SEGMENT_KINDS:
+        raise ValueError(f"segment_kind={segment_kind!r}: use 'user-id' (Pinpoint finds each user's endpoints) or "
+                         "'endpoint-id' (endpoint IDs resolved from one endpoint export)")
+    if endpoint_channels is None:
+        return
+    if segment_kind != "endpoint-id":
+        raise ValueError("endpoint_channels: only endpoint-ID segments keep some channels; set "
+                         "segment_kind='endpoint-id' or leave endpoint_channels out")
+    unknown = sorted(set(endpoint_channels) - set(_channel_types()))
+    if unknown or not endpoint_channels:
+        raise ValueError(f"endpoint_channels: unknown {unknown or 'empty list'}; use some of "
+                         f"{', '.join(_channel_types())}")
 
 
 class PinpointSegmentImporter(Construct):
@@ -47,6 +72,11 @@ class PinpointSegmentImporter(Construct):
     :param drop_prefix: also import every CSV (header ``User.UserId``) a team drops under this prefix of
         ``audience_bucket``; the segment is named after the file. Off by default.
     :param application_id: the Pinpoint project; one is created if omitted.
+    :param segment_kind: ``"user-id"`` (default): the file is imported as it is and Pinpoint finds the users'
+        endpoints. ``"endpoint-id"``: one endpoint export per import is joined with the audience, and the
+        segment holds the endpoints that can be messaged (ACTIVE, not opted out).
+    :param endpoint_channels: with ``"endpoint-id"``, keep only endpoints of these channel types (e.g.
+        ``["EMAIL"]``); every channel if omitted.
     :param topic: notified of every import's outcome, if given.
     :param poll_interval: Wait between two ``GetImportJob`` calls.
     :param import_budget: time an import may take, queueing included.
@@ -55,12 +85,15 @@ class PinpointSegmentImporter(Construct):
 
     def __init__(self, scope: Construct, id: str, *, event_bus: events.IEventBus, audience_bucket: s3.IBucket,
                  audience_prefix: str = "audiences/", drop_prefix: Optional[str] = None,
-                 application_id: Optional[str] = None,
+                 application_id: Optional[str] = None, segment_kind: str = "user-id",
+                 endpoint_channels: Optional[Sequence[str]] = None,
                  topic: Optional[sns.ITopic] = None, poll_interval: Duration = Duration.seconds(30),
                  import_budget: Duration = Duration.hours(2), retry_interval: Duration = Duration.minutes(1),
                  removal_policy: RemovalPolicy = RemovalPolicy.RETAIN) -> None:
         super().__init__(scope, id)
         check_poll_bound(import_budget, poll_interval)
+        check_segment_kind(segment_kind, endpoint_channels)
+        self.segment_kind = segment_kind
         Annotations.of(self).add_warning_v2("segmentation:pinpoint-end-of-support", END_OF_SUPPORT)
         self.event_bus, self.audience_bucket, self.topic = event_bus, audience_bucket, topic
         self._audience_prefix, self._drop_prefix = audience_prefix, drop_prefix
@@ -69,27 +102,39 @@ class PinpointSegmentImporter(Construct):
         self._app_arn = f"arn:{stack.partition}:mobiletargeting:{stack.region}:{stack.account}:apps/{self.application_id}"
         self.import_role = service_role(self, "ImportRole", "pinpoint.amazonaws.com",
                                         "Amazon Pinpoint reads audience files to import them as segments")
-        self._restrict_trust_to_app()
+        self._restrict_trust_to_app(self.import_role)
+        environment = {"PINPOINT_APPLICATION_ID": self.application_id, "IMPORT_ROLE_ARN": self.import_role.role_arn,
+                       "AUDIENCE_BUCKET": audience_bucket.bucket_name, "AUDIENCE_PREFIX": audience_prefix,
+                       "IMPORT_BUDGET_SECONDS": str(int(import_budget.to_seconds())), "SEGMENT_KIND": segment_kind}
+        self.export_role: Optional[iam.Role] = None
+        if segment_kind == "endpoint-id":
+            self.export_role = service_role(self, "ExportRole", "pinpoint.amazonaws.com",
+                                            "Amazon Pinpoint exports the project's endpoints for one audience import")
+            self._restrict_trust_to_app(self.export_role)
+            environment.update(EXPORT_ROLE_ARN=self.export_role.role_arn,
+                               ENDPOINT_CHANNELS=",".join(endpoint_channels or []))
         self._import = SegmentationFunction(
-            self, "Importer", function_dir="pinpoint_import",
-            description="Starts and follows Pinpoint segment imports of audience files",
-            environment={"PINPOINT_APPLICATION_ID": self.application_id, "IMPORT_ROLE_ARN": self.import_role.role_arn,
-                         "AUDIENCE_BUCKET": audience_bucket.bucket_name, "AUDIENCE_PREFIX": audience_prefix,
-                         "IMPORT_BUDGET_SECONDS": str(int(import_budget.to_seconds()))})
+            self, "Importer", function_dir="pinpoint_import", environment=environment,
+            description="Starts and follows Pinpoint segment imports of audience files")
         self._grant()
+        if self.export_role is not None:
+            self._grant_export()
+        endpoint_fields = {} if self.export_role is None else {
+            "ExportJobId": sfn.JsonPath.string_at("$.import.exportJobId"),
+            "UsersWithoutEndpoints": sfn.JsonPath.number_at("$.import.resolved.users_without_endpoints")}
         self.state_machine, self.workflow_role = audience_import_workflow(
             self, destination="pinpoint", label="Pinpoint", function=self._import, event_bus=event_bus, topic=topic,
             poll_interval=poll_interval, import_budget=import_budget, retry_interval=retry_interval,
             removal_policy=removal_policy, audience_bucket=audience_bucket, drop_prefix=drop_prefix,
             imported={"SegmentId": sfn.JsonPath.string_at("$.import.segmentId"),
                       "Size": sfn.JsonPath.number_at("$.import.size"),
-                      "ImportJobId": sfn.JsonPath.string_at("$.import.importJobId")})
+                      "ImportJobId": sfn.JsonPath.string_at("$.import.importJobId"), **endpoint_fields})
 
     # ------------------------------------------------------------------ IAM
 
-    def _restrict_trust_to_app(self) -> None:
-        """Pinpoint may assume the import role for this account's project only."""
-        trust = self.import_role.node.default_child
+    def _restrict_trust_to_app(self, role: iam.Role) -> None:
+        """Pinpoint may assume the role for this account's project only."""
+        trust = role.node.default_child
         trust.add_property_override("AssumeRolePolicyDocument.Statement.0.Condition.ArnLike",
                                     {"aws:SourceArn": self._app_arn})
 
@@ -108,3 +153,20 @@ class PinpointSegmentImporter(Construct):
                                                resources=[f"{self._app_arn}/jobs/import/*"]))
         self.import_role.grant_pass_role(role)
         acknowledge_wildcard_resources(role, [f"{self._app_arn}/jobs/import/*"], OBJECT_WILDCARD_REASON)
+
+    def _grant_export(self) -> None:
+        """Pinpoint writes the export into the import's work folder; the function reads, then deletes it."""
+        work = f"{self._audience_prefix}*/_imports/pinpoint/*"
+        grant_objects(self.export_role, self.audience_bucket, ["s3:PutObject", "s3:GetObject"], f"{work}/export/*",
+                      wildcard_reason=OBJECT_WILDCARD_REASON)
+        role = self._import.role
+        for grantee in (self.export_role, role):
+            grantee.add_to_policy(iam.PolicyStatement(
+                actions=["s3:ListBucket"], resources=[self.audience_bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [work]}}))
+        role.add_to_policy(iam.PolicyStatement(actions=["mobiletargeting:CreateExportJob"],
+                                               resources=[f"{self._app_arn}/jobs/export"]))
+        role.add_to_policy(iam.PolicyStatement(actions=["mobiletargeting:GetExportJob"],
+                                               resources=[f"{self._app_arn}/jobs/export/*"]))
+        self.export_role.grant_pass_role(role)
+        acknowledge_wildcard_resources(role, [f"{self._app_arn}/jobs/export/*"], OBJECT_WILDCARD_REASON)

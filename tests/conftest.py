@@ -78,8 +78,10 @@ def example_stack(cdk_app_context):
     from segmentation_constructs.example_stack import SegmentationExampleStack
 
     app = cdk.App(context=cdk_app_context)
-    # Both destinations, so the snapshot and the IAM gates cover every construct.
-    return SegmentationExampleStack(app, "PersonalizeSegmentation", destinations=("pinpoint", "connect"))
+    # Both destinations, and Pinpoint's endpoint-ID segments, so the snapshot and the IAM gates cover every
+    # construct and every grant (the default, user-ID segments, grants a subset of these).
+    return SegmentationExampleStack(app, "PersonalizeSegmentation", destinations=("pinpoint", "connect"),
+                                    pinpoint_segment_kind="endpoint-id")
 
 
 @pytest.fixture(scope="session")

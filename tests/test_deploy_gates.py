@@ -81,6 +81,18 @@ def pinpoint_alone(app: cdk.App) -> cdk.Stack:
     return stack
 
 
+def pinpoint_endpoint_segments_on_an_existing_project(app: cdk.App) -> cdk.Stack:
+    stack = cdk.Stack(app, "PinpointEndpoints", env=cdk.Environment(account="123456789012", region="us-east-1"))
+    PinpointSegmentImporter(stack, "Pinpoint", event_bus=events.EventBus(stack, "Bus"),
+                            application_id="0123456789abcdef0123456789abcdef", segment_kind="endpoint-id",
+                            endpoint_channels=["EMAIL"],
+                            audience_bucket=s3.Bucket(stack, "Audiences", enforce_ssl=True,
+                                                      encryption=s3.BucketEncryption.KMS,
+                                                      encryption_key=kms.Key(stack, "Key", enable_key_rotation=True),
+                                                      server_access_logs_prefix="logs/"))
+    return stack
+
+
 def connect_alone(app: cdk.App) -> cdk.Stack:
     stack = cdk.Stack(app, "ConnectAlone")
     ConnectCustomerProfilesSegmentImporter(
@@ -107,6 +119,7 @@ STACKS: dict[str, Callable[[cdk.App], cdk.Stack]] = {
     "BatchSegmentPostprocessor alone": audiences_alone,
     "BatchSegmentPostprocessor on another team's bus and buckets": audiences_on_another_teams_resources,
     "PinpointSegmentImporter alone": pinpoint_alone,
+    "PinpointSegmentImporter with endpoint-ID segments on an existing project": pinpoint_endpoint_segments_on_an_existing_project,
     "ConnectCustomerProfilesSegmentImporter alone": connect_alone,
     "ConnectCustomerProfilesSegmentImporter on an existing domain": connect_on_an_existing_domain,
 }

@@ -14,13 +14,14 @@ def options(**context) -> dict:
 
 def test_by_default_the_audiences_go_to_pinpoint_as_designed():
     assert options() == {"notification_email": None, "destinations": ["pinpoint"], "profile_expiry_days": 90,
-                         "connect_domain_name": None}
+                         "connect_domain_name": None, "pinpoint_segment_kind": "user-id"}
 
 
 def test_context_selects_customer_profiles_instead_or_both():
     assert options(destinations="connect")["destinations"] == ["connect"]
     assert options(destinations="pinpoint, connect", profileExpiryDays="365")["destinations"] == ["pinpoint", "connect"]
     assert options(profileExpiryDays="365")["profile_expiry_days"] == 365
+    assert options(pinpointSegments="endpoint-id")["pinpoint_segment_kind"] == "endpoint-id"
 
 
 def test_connect_only_leaves_pinpoint_out():
@@ -31,6 +32,7 @@ def test_connect_only_leaves_pinpoint_out():
 
 @pytest.mark.parametrize("context, message", [
     ({"profileExpiryDays": "ninety"}, "-c profileExpiryDays=ninety: give a whole number of days from 1 to 1098"),
+    ({"pinpointSegments": "endpoints"}, "-c pinpointSegments=endpoints: use user-id or endpoint-id"),
 ])
 def test_a_bad_context_value_is_named(context, message):
     with pytest.raises(ValueError, match=message):

@@ -1,22 +1,32 @@
 """Endpoint-ID segments: one endpoint export per import, joined with the audience as a stream.
 
+The handler, the construct's roles and props, and its workflow run in moto's ASL interpreter.
+
 Against moto S3 and the in-process Pinpoint (requests and responses checked against botocore's model),
 which writes its export as gzipped JSON lines the way Pinpoint does.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 
+import aws_cdk as cdk
 import pytest
+from aws_cdk import aws_events as events
+from aws_cdk import aws_s3 as s3
+from aws_cdk.assertions import Template
 
 from pinpoint_import import handler as pinpoint_handler
+from segmentation_constructs import PinpointSegmentImporter
 from shared import aws as lambda_clients
 from shared.errors import PollingBudgetExceeded, ServiceLimitExceeded
 from shared.imports import ImportFailed, ImportStarting
 from tests.fakes.environment import BUCKET, fake_aws
 from tests.fakes.pinpoint import FakePinpoint
+from tests.fakes.workflow import MOTO_CONFIG, import_workflow, run_execution
 from tests.test_pinpoint_import import KEY, NAME, poll, ready_event
+from tests.test_training_pipeline_construct import policy_statements
 
 AUDIENCE = b'User.UserId\nu1\n"u,2"\nu3\nu4\n'
 
@@ -76,7 +86,8 @@ def test_the_audiences_messageable_endpoints_become_an_endpoint_id_segment(aws, 
                        "SegmentName": NAME, "RegisterEndpoints": False,
                        "RoleArn": "arn:aws:iam::123456789012:role/pinpoint-import"}
     assert aws.s3.get_object(Bucket=BUCKET, Key=ids_key)["Body"].read() == b"Id\ne1\ne1-sms\ne2\n"
-    assert resolving["endpoints"] == 3 and resolving["usersWithoutEndpoints"] == 2  # u3 opted out, u4 has none
+    assert resolving["resolved"] == {"users": 4, "users_matched": 2, "endpoints": 3, "inactive": 1, "opted_out": 1,
+                                     "other_channel": 0, "users_without_endpoints": 2}  # u3 opted out, u4 has none
     assert [k for k in keys(aws) if "/export/" in k] == []  # every address exported is gone
     done = poll(resolving)
     assert done["state"] == "IMPORTED" and done["size"] == 3 and done["segmentId"].startswith("seg-")
@@ -89,7 +100,7 @@ def test_channels_keep_only_the_endpoints_of_those_channels(aws, monkeypatch):
     resolving = poll(deliver(aws))
     key = aws.pinpoint.created()[0]["S3Url"].removeprefix(f"s3://{BUCKET}/")
     assert aws.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() == b"Id\ne1-sms\n"
-    assert resolving["usersWithoutEndpoints"] == 3
+    assert resolving["resolved"]["users_without_endpoints"] == 3 and resolving["resolved"]["other_channel"] == 2
 
 
 def test_a_file_delivered_again_during_the_export_joins_it_and_one_segment_is_imported(aws):
@@ -118,7 +129,7 @@ def test_a_full_import_quota_after_the_join_retries_the_import_without_joining_a
     exports_polled = operations(aws).count("GetExportJob")
     resolving = poll(started)  # the workflow's retry
     assert resolving["importJobId"] and operations(aws).count("GetExportJob") == exports_polled + 1
-    assert len(aws.pinpoint.jobs) == 1 and resolving["endpoints"] == 3
+    assert len(aws.pinpoint.jobs) == 1 and resolving["resolved"]["endpoints"] == 3
 
 
 def test_a_failed_export_raises_pinpoints_reason_and_a_new_delivery_exports_again(aws):
@@ -159,3 +170,91 @@ def test_an_export_past_the_budget_fails(aws):
 def test_a_malformed_file_is_rejected_before_anything_is_exported(aws):
     assert deliver(aws, b"Id\ne1\n")["state"] == "REJECTED"
     assert aws.pinpoint.exports == {}
+
+
+# ---------------------------------------------------------------- the construct
+
+
+@pytest.fixture(scope="module")
+def template(cdk_app_context):
+    app = cdk.App(context=cdk_app_context)
+    stack = cdk.Stack(app, "EndpointStack")
+    PinpointSegmentImporter(stack, "Pinpoint", event_bus=events.EventBus.from_event_bus_name(stack, "Bus", "bus"),
+                            audience_bucket=s3.Bucket.from_bucket_name(stack, "Data", BUCKET),
+                            segment_kind="endpoint-id", endpoint_channels=["EMAIL", "SMS"],
+                            poll_interval=cdk.Duration.seconds(1), retry_interval=cdk.Duration.seconds(1),
+                            import_budget=cdk.Duration.minutes(5))
+    return Template.from_stack(stack)
+
+
+def test_pinpoint_may_write_the_export_only_into_import_work_folders_for_this_project(template):
+    (role_id,) = [lid for lid in template.find_resources("AWS::IAM::Role") if "ExportRole" in lid]
+    trust = template.to_json()["Resources"][role_id]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
+    assert trust["Principal"] == {"Service": "pinpoint.amazonaws.com"}
+    assert set(trust["Condition"]) == {"StringEquals", "ArnLike"}
+    statements = policy_statements(template, "PinpointExportRole")
+    objects = [s for s in statements if s["Action"] != "s3:ListBucket"]
+    assert [s["Action"] for s in objects] == [["s3:GetObject", "s3:PutObject"]]
+    assert json.dumps(objects[0]["Resource"]).endswith(f':s3:::{BUCKET}/audiences/*/_imports/pinpoint/*/export/*"]]' + "}")
+    (listing,) = [s for s in statements if s["Action"] == "s3:ListBucket"]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["audiences/*/_imports/pinpoint/*"]}}
+
+
+def test_the_importer_is_told_the_kind_channels_and_export_role_and_may_export(template):
+    (function,) = template.find_resources("AWS::Lambda::Function").values()
+    variables = function["Properties"]["Environment"]["Variables"]
+    assert variables["SEGMENT_KIND"] == "endpoint-id" and variables["ENDPOINT_CHANNELS"] == "EMAIL,SMS"
+    assert "PinpointExportRole" in json.dumps(variables["EXPORT_ROLE_ARN"])
+    actions = {json.dumps(s["Action"]) for s in policy_statements(template, "PinpointImporterRole")}
+    assert {'"mobiletargeting:CreateExportJob"', '"mobiletargeting:GetExportJob"', '"s3:ListBucket"'} <= actions
+
+
+@pytest.mark.parametrize("props, message", [
+    ({"segment_kind": "endpoints"}, "segment_kind='endpoints': use 'user-id' .* or 'endpoint-id'"),
+    ({"endpoint_channels": ["EMAIL"]}, "endpoint_channels: only endpoint-ID segments keep some channels"),
+    ({"segment_kind": "endpoint-id", "endpoint_channels": ["EMAIL", "WHATSAPP"]},
+     r"endpoint_channels: unknown \['WHATSAPP'\]; use some of .*EMAIL"),
+    ({"segment_kind": "endpoint-id", "endpoint_channels": []}, "endpoint_channels: unknown empty list"),
+])
+def test_bad_segment_props_are_named_at_synth(props, message):
+    stack = cdk.Stack(cdk.App())
+    with pytest.raises(ValueError, match=message):
+        PinpointSegmentImporter(stack, "Pinpoint", event_bus=events.EventBus.from_event_bus_name(stack, "Bus", "bus"),
+                                audience_bucket=s3.Bucket.from_bucket_name(stack, "Data", BUCKET), **props)
+
+
+@pytest.fixture
+def workflow(template, monkeypatch):
+    tjson = template.to_json()
+    with fake_aws(monkeypatch, config=MOTO_CONFIG, bus_name="bus") as aws:
+        for name, value in {"AUDIENCE_BUCKET": BUCKET, "AUDIENCE_PREFIX": "audiences/", "IMPORT_BUDGET_SECONDS": "300",
+                            "PINPOINT_APPLICATION_ID": "0123456789abcdef0123456789abcdef",
+                            "IMPORT_ROLE_ARN": "arn:aws:iam::123456789012:role/pinpoint-import",
+                            "EXPORT_ROLE_ARN": "arn:aws:iam::123456789012:role/pinpoint-export",
+                            "SEGMENT_KIND": "endpoint-id", "ENDPOINT_CHANNELS": "EMAIL,SMS"}.items():
+            monkeypatch.setenv(name, value)
+        aws.pinpoint = FakePinpoint(lambda_clients.client("pinpoint"), s3=aws.s3, polls_to_complete=2)
+        aws.pinpoint.endpoints = list(ENDPOINTS)
+        aws.state_machine_arn = import_workflow(monkeypatch, tjson, aws, pinpoint_handler.handler, {})
+        yield aws
+
+
+def test_the_workflow_exports_joins_imports_and_reports_the_users_without_endpoints(workflow):
+    workflow.s3.put_object(Bucket=BUCKET, Key=KEY, Body=AUDIENCE)
+    assert run_execution(workflow.state_machine_arn, ready_event())["status"] == "SUCCEEDED"
+    (imported,) = workflow.import_events()
+    (export_id,) = workflow.pinpoint.exports
+    assert imported["Status"] == "IMPORTED" and imported["Size"] == 3 and imported["UsersWithoutEndpoints"] == 2
+    assert imported["ExportJobId"] == export_id and imported["SegmentId"].startswith("seg-")
+    again = run_execution(workflow.state_machine_arn, ready_event())
+    assert again["status"] == "SUCCEEDED" and workflow.import_events() == [] and len(workflow.pinpoint.exports) == 1
+
+
+def test_a_failed_export_reaches_the_failed_event_with_pinpoints_reason(workflow):
+    workflow.s3.put_object(Bucket=BUCKET, Key=KEY, Body=AUDIENCE)
+    workflow.pinpoint.fail_exports = "The role cannot write to the bucket"
+    execution = run_execution(workflow.state_machine_arn, ready_event())
+    assert execution["status"] == "FAILED" and execution["error"] == "AudienceImportFailed"
+    (failed,) = workflow.import_events()
+    assert failed["Status"] == "FAILED" and "The role cannot write to the bucket" in failed["Cause"]
+    assert workflow.pinpoint.created() == []

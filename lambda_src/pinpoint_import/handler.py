@@ -143,9 +143,7 @@ def _recorded(event: dict) -> dict:
 
 def _joined(event: dict) -> dict:
     state = _recorded(event)
-    counts = state["resolved"]
-    return {**event, "importJobId": state["importJobId"], "done": False, "status": "CREATED",
-            "endpoints": counts["endpoints"], "usersWithoutEndpoints": counts["users_without_endpoints"]}
+    return {**event, "importJobId": state["importJobId"], "resolved": state["resolved"], "done": False, "status": "CREATED"}
 
 
 def _skipped(counts: dict) -> str:
