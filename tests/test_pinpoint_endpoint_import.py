@@ -172,6 +172,14 @@ def test_a_malformed_file_is_rejected_before_anything_is_exported(aws):
     assert aws.pinpoint.exports == {}
 
 
+def test_user_ids_with_quotes_and_non_ascii_letters_are_matched(aws):
+    aws.pinpoint.endpoints = [endpoint("e-quote", 'u"q'), endpoint("e-umlaut", "jürgen"), endpoint("e-other", "u")]
+    resolving = poll(deliver(aws, 'User.UserId\n"u""q"\njürgen\n'.encode()))
+    key = aws.pinpoint.created()[0]["S3Url"].removeprefix(f"s3://{BUCKET}/")
+    assert aws.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() == b"Id\ne-quote\ne-umlaut\n"
+    assert resolving["resolved"]["users_without_endpoints"] == 0
+
+
 # ---------------------------------------------------------------- the construct
 
 
@@ -258,3 +266,4 @@ def test_a_failed_export_reaches_the_failed_event_with_pinpoints_reason(workflow
     (failed,) = workflow.import_events()
     assert failed["Status"] == "FAILED" and "The role cannot write to the bucket" in failed["Cause"]
     assert workflow.pinpoint.created() == []
+
