@@ -113,9 +113,11 @@ class PinpointSegmentImporter(Construct):
             self._restrict_trust_to_app(self.export_role)
             environment.update(EXPORT_ROLE_ARN=self.export_role.role_arn,
                                ENDPOINT_CHANNELS=",".join(endpoint_channels or []))
+        # the endpoint join reads the project's whole export in one invocation: a full vCPU (1769 MB), 15 minutes
+        joins = {} if self.export_role is None else {"timeout": Duration.minutes(15), "memory_size": 1769}
         self._import = SegmentationFunction(
             self, "Importer", function_dir="pinpoint_import", environment=environment,
-            description="Starts and follows Pinpoint segment imports of audience files")
+            description="Starts and follows Pinpoint segment imports of audience files", **joins)
         self._grant()
         if self.export_role is not None:
             self._grant_export()

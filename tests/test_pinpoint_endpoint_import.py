@@ -8,6 +8,7 @@ which writes its export as gzipped JSON lines the way Pinpoint does.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 
@@ -121,6 +122,15 @@ def test_a_poll_racing_the_one_resolving_waits_then_joins_its_import(aws):
     assert poll(started)["importJobId"] and len(aws.pinpoint.created()) == 1
 
 
+def test_a_lock_left_by_an_invocation_that_timed_out_is_taken_over(aws, monkeypatch):
+    started = deliver(aws)
+    lock = f"{started['marker'].removesuffix('.json')}/resolving"
+    aws.s3.put_object(Bucket=BUCKET, Key=lock, Body=b"{}")
+    monkeypatch.setattr(pinpoint_handler, "STALE_LOCK", dt.timedelta(0))  # as if written 16 minutes ago
+    assert poll(started)["importJobId"] and len(aws.pinpoint.created()) == 1
+    assert keys(aws, lock) == []
+
+
 def test_a_full_import_quota_after_the_join_retries_the_import_without_joining_again(aws):
     started = deliver(aws)
     aws.pinpoint.busy = 1
@@ -212,6 +222,7 @@ def test_the_importer_is_told_the_kind_channels_and_export_role_and_may_export(t
     (function,) = template.find_resources("AWS::Lambda::Function").values()
     variables = function["Properties"]["Environment"]["Variables"]
     assert variables["SEGMENT_KIND"] == "endpoint-id" and variables["ENDPOINT_CHANNELS"] == "EMAIL,SMS"
+    assert function["Properties"]["Timeout"] == 900 and function["Properties"]["MemorySize"] == 1769  # the join
     assert "PinpointExportRole" in json.dumps(variables["EXPORT_ROLE_ARN"])
     actions = {json.dumps(s["Action"]) for s in policy_statements(template, "PinpointImporterRole")}
     assert {'"mobiletargeting:CreateExportJob"', '"mobiletargeting:GetExportJob"', '"s3:ListBucket"'} <= actions

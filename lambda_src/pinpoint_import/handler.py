@@ -21,6 +21,7 @@ can keep only some channels. Logs carry names, job IDs and counts, never a user 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 from typing import Iterator
 
@@ -37,6 +38,7 @@ from shared.s3_stream import MultipartWriter
 log = logger(__name__)
 DONE, FAILED = "COMPLETED", "FAILED"
 ENDPOINT_ID = "endpoint-id"
+STALE_LOCK = dt.timedelta(minutes=16)  # Lambda runs at most 15 minutes
 
 
 def _call(operation: str, **params) -> dict:
@@ -153,9 +155,16 @@ def _skipped(counts: dict) -> str:
 
 @contextlib.contextmanager
 def _exclusively(lock: str) -> Iterator[None]:
-    """One delivery at a time past this point (an S3 conditional write); the others retry, then join."""
+    """One delivery at a time past this point (an S3 conditional write); the others retry, then join.
+    A lock older than any invocation can run was left by one that timed out: it is taken over."""
     if not claim(lock):
-        raise imports.ImportStarting("another delivery of this file is resolving its endpoints")
+        held = s3().head_object(Bucket=os.environ["AUDIENCE_BUCKET"], Key=lock)["LastModified"]
+        if dt.datetime.now(dt.timezone.utc) - held < STALE_LOCK:
+            raise imports.ImportStarting("another delivery of this file is resolving its endpoints")
+        log.warning("taking over a lock left by a timed-out invocation", extra={"lock": lock})
+        release(lock)
+        if not claim(lock):
+            raise imports.ImportStarting("another delivery of this file is resolving its endpoints")
     try:
         yield
     finally:
