@@ -149,12 +149,7 @@ class PinpointSegmentImporter(Construct):
             conditions={"StringLike": {"s3:prefix": [f.removesuffix(".csv") for f in files]}}))
         role = self._import.role
         grant_audience_files(self._import, self.audience_bucket, self._audience_prefix, "pinpoint", self._drop_prefix)
-        role.add_to_policy(iam.PolicyStatement(actions=["mobiletargeting:CreateImportJob"],
-                                               resources=[f"{self._app_arn}/jobs/import"]))
-        role.add_to_policy(iam.PolicyStatement(actions=["mobiletargeting:GetImportJob"],
-                                               resources=[f"{self._app_arn}/jobs/import/*"]))
-        self.import_role.grant_pass_role(role)
-        acknowledge_wildcard_resources(role, [f"{self._app_arn}/jobs/import/*"], OBJECT_WILDCARD_REASON)
+        self._grant_jobs("Import", self.import_role)
 
     def _grant_export(self) -> None:
         """Pinpoint writes the export into the import's work folder; the function reads, then deletes it."""
@@ -166,9 +161,12 @@ class PinpointSegmentImporter(Construct):
             grantee.add_to_policy(iam.PolicyStatement(
                 actions=["s3:ListBucket"], resources=[self.audience_bucket.bucket_arn],
                 conditions={"StringLike": {"s3:prefix": [work]}}))
-        role.add_to_policy(iam.PolicyStatement(actions=["mobiletargeting:CreateExportJob"],
-                                               resources=[f"{self._app_arn}/jobs/export"]))
-        role.add_to_policy(iam.PolicyStatement(actions=["mobiletargeting:GetExportJob"],
-                                               resources=[f"{self._app_arn}/jobs/export/*"]))
-        self.export_role.grant_pass_role(role)
-        acknowledge_wildcard_resources(role, [f"{self._app_arn}/jobs/export/*"], OBJECT_WILDCARD_REASON)
+        self._grant_jobs("Export", self.export_role)
+
+    def _grant_jobs(self, kind: str, service_role: iam.Role) -> None:
+        """Create<kind>Job on this project, Get<kind>Job on its jobs, and handing Pinpoint the role for them."""
+        role, jobs = self._import.role, f"{self._app_arn}/jobs/{kind.lower()}"
+        role.add_to_policy(iam.PolicyStatement(actions=[f"mobiletargeting:Create{kind}Job"], resources=[jobs]))
+        role.add_to_policy(iam.PolicyStatement(actions=[f"mobiletargeting:Get{kind}Job"], resources=[f"{jobs}/*"]))
+        service_role.grant_pass_role(role)
+        acknowledge_wildcard_resources(role, [f"{jobs}/*"], OBJECT_WILDCARD_REASON)

@@ -44,16 +44,18 @@ ENDPOINTS = [
     endpoint("e9", "u9"),  # not in the audience
     {"Id": "anonymous", "ChannelType": "EMAIL", "Address": "x@example.com"},  # no user
 ]
+# What the construct sets for the function (the construct tests below check the kind and channels).
+ENVIRONMENT = {"AUDIENCE_BUCKET": BUCKET, "AUDIENCE_PREFIX": "audiences/",
+               "PINPOINT_APPLICATION_ID": "0123456789abcdef0123456789abcdef",
+               "IMPORT_ROLE_ARN": "arn:aws:iam::123456789012:role/pinpoint-import",
+               "EXPORT_ROLE_ARN": "arn:aws:iam::123456789012:role/pinpoint-export",
+               "SEGMENT_KIND": "endpoint-id", "ENDPOINT_CHANNELS": ""}
 
 
 @pytest.fixture
 def aws(monkeypatch):
     with fake_aws(monkeypatch) as fake:
-        for name, value in {"AUDIENCE_BUCKET": BUCKET, "AUDIENCE_PREFIX": "audiences/", "IMPORT_BUDGET_SECONDS": "3600",
-                            "PINPOINT_APPLICATION_ID": "0123456789abcdef0123456789abcdef",
-                            "IMPORT_ROLE_ARN": "arn:aws:iam::123456789012:role/pinpoint-import",
-                            "EXPORT_ROLE_ARN": "arn:aws:iam::123456789012:role/pinpoint-export",
-                            "SEGMENT_KIND": "endpoint-id", "ENDPOINT_CHANNELS": ""}.items():
+        for name, value in {**ENVIRONMENT, "IMPORT_BUDGET_SECONDS": "3600"}.items():
             monkeypatch.setenv(name, value)
         fake.pinpoint = FakePinpoint(lambda_clients.client("pinpoint"), s3=fake.s3)
         fake.pinpoint.endpoints = list(ENDPOINTS)
@@ -246,11 +248,7 @@ def test_bad_segment_props_are_named_at_synth(props, message):
 def workflow(template, monkeypatch):
     tjson = template.to_json()
     with fake_aws(monkeypatch, config=MOTO_CONFIG, bus_name="bus") as aws:
-        for name, value in {"AUDIENCE_BUCKET": BUCKET, "AUDIENCE_PREFIX": "audiences/", "IMPORT_BUDGET_SECONDS": "300",
-                            "PINPOINT_APPLICATION_ID": "0123456789abcdef0123456789abcdef",
-                            "IMPORT_ROLE_ARN": "arn:aws:iam::123456789012:role/pinpoint-import",
-                            "EXPORT_ROLE_ARN": "arn:aws:iam::123456789012:role/pinpoint-export",
-                            "SEGMENT_KIND": "endpoint-id", "ENDPOINT_CHANNELS": "EMAIL,SMS"}.items():
+        for name, value in {**ENVIRONMENT, "IMPORT_BUDGET_SECONDS": "300", "ENDPOINT_CHANNELS": "EMAIL,SMS"}.items():
             monkeypatch.setenv(name, value)
         aws.pinpoint = FakePinpoint(lambda_clients.client("pinpoint"), s3=aws.s3, polls_to_complete=2)
         aws.pinpoint.endpoints = list(ENDPOINTS)
