@@ -62,6 +62,9 @@ def grant_audience_files(function: SegmentationFunction, bucket: s3.IBucket, pre
                   wildcard_reason=OBJECT_WILDCARD_REASON)
     grant_objects(function.role, bucket, ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
                   f"{prefix}*/_imports/{destination}/*", wildcard_reason=OBJECT_WILDCARD_REASON)
+    if drop_prefix:  # a dropped file's key may arrive URL-encoded: which one exists is asked by listing
+        function.role.add_to_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn],
+                                                        conditions={"StringLike": {"s3:prefix": [f"{drop_prefix}*"]}}))
 
 
 def audience_import_workflow(

@@ -7,8 +7,9 @@ checks the file, starts ``CreateImportJob`` once per file version (queued with b
 runs its 2 concurrent imports), polls ``GetImportJob`` in a bounded Wait loop and reports
 ``Audience Import State Change`` events (IMPORTED with segment ID and size, FAILED or REJECTED with
 the reason), and notifies a topic if given. Endpoint-ID segments (``segment_kind="endpoint-id"``) first
-export the project's endpoints once per import, into a folder next to the import marker that a separate
-export role may write, and join them with the audience (``lambda_src/pinpoint_import/endpoints.py``).
+export the project's endpoints once per import, under ``<audience_prefix>_exports/pinpoint/`` (which a
+separate export role may write, and a lifecycle rule expires after a day), and join them with the
+audience (``lambda_src/pinpoint_import/endpoint_segments.py``).
 
 Reading order: props in ``__init__``, IAM in ``_grant``; the workflow, shared with every destination, in
 ``_audience_import.py``; the Lambda
@@ -21,7 +22,7 @@ from typing import Optional, Sequence
 
 import botocore.session
 
-from aws_cdk import Annotations, Duration, RemovalPolicy, Stack
+from aws_cdk import Annotations, Duration, Names, RemovalPolicy, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_pinpoint as pinpoint
@@ -152,16 +153,31 @@ class PinpointSegmentImporter(Construct):
         self._grant_jobs("Import", self.import_role)
 
     def _grant_export(self) -> None:
-        """Pinpoint writes the export into the import's work folder; the function reads, then deletes it."""
-        work = f"{self._audience_prefix}*/_imports/pinpoint/*"
-        grant_objects(self.export_role, self.audience_bucket, ["s3:PutObject", "s3:GetObject"], f"{work}/export/*",
+        """Pinpoint writes each export under ``<prefix>_exports/pinpoint/``; the function reads and deletes it
+        there, and writes the joined file next to the import's marker. Exports expire after a day."""
+        exports, work = f"{self._audience_prefix}_exports/pinpoint/*", f"{self._audience_prefix}*/_imports/pinpoint/*"
+        grant_objects(self.export_role, self.audience_bucket, ["s3:PutObject"], exports,
                       wildcard_reason=OBJECT_WILDCARD_REASON)
         role = self._import.role
-        for grantee in (self.export_role, role):
+        grant_objects(role, self.audience_bucket, ["s3:GetObject", "s3:DeleteObject"], exports,
+                      wildcard_reason=OBJECT_WILDCARD_REASON)
+        grant_objects(role, self.audience_bucket, ["s3:AbortMultipartUpload"], work,
+                      wildcard_reason=OBJECT_WILDCARD_REASON)
+        for grantee, prefixes in ((self.export_role, [exports]), (role, [exports, work])):
             grantee.add_to_policy(iam.PolicyStatement(
                 actions=["s3:ListBucket"], resources=[self.audience_bucket.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [work]}}))
+                conditions={"StringLike": {"s3:prefix": prefixes}}))
         self._grant_jobs("Export", self.export_role)
+        if isinstance(self.audience_bucket, s3.Bucket):
+            self.audience_bucket.add_lifecycle_rule(
+                id=f"ExpirePinpointEndpointExports-{Names.unique_id(self)}"[:255],
+                prefix=exports.removesuffix("*"), expiration=Duration.days(1),
+                noncurrent_version_expiration=Duration.days(1))
+        else:
+            Annotations.of(self).add_warning_v2("segmentation:pinpoint-export-lifecycle", (
+                f"Endpoint exports (every endpoint's address) are deleted once joined; add a lifecycle rule to "
+                f"the audience bucket expiring {exports.removesuffix('*')} (and its noncurrent versions) after "
+                "one day, so that what a timed-out import leaves expires too."))
 
     def _grant_jobs(self, kind: str, service_role: iam.Role) -> None:
         """Create<kind>Job on this project, Get<kind>Job on its jobs, and handing Pinpoint the role for them."""

@@ -9,6 +9,7 @@ which writes its export as gzipped JSON lines the way Pinpoint does.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 
@@ -16,13 +17,15 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_events as events
 from aws_cdk import aws_s3 as s3
-from aws_cdk.assertions import Template
+from aws_cdk.assertions import Annotations, Match, Template
 
+from pinpoint_import import endpoint_segments
 from pinpoint_import import handler as pinpoint_handler
 from segmentation_constructs import PinpointSegmentImporter
 from shared import aws as lambda_clients
 from shared.errors import PollingBudgetExceeded, ServiceLimitExceeded
 from shared.imports import ImportFailed, ImportStarting
+from shared.s3_stream import MultipartWriter
 from tests.fakes.environment import BUCKET, fake_aws
 from tests.fakes.pinpoint import FakePinpoint
 from tests.fakes.workflow import MOTO_CONFIG, import_workflow, run_execution
@@ -80,8 +83,10 @@ def test_the_audiences_messageable_endpoints_become_an_endpoint_id_segment(aws, 
     started = deliver(aws)
     assert started["state"] == "STARTED" and aws.pinpoint.created() == []
     (export,) = aws.pinpoint.exports.values()
-    assert export["Definition"] == {"RoleArn": "arn:aws:iam::123456789012:role/pinpoint-export",
-                                    "S3UrlPrefix": f"s3://{BUCKET}/{started['marker'].removesuffix('.json')}/export/"}
+    folder = started["marker"].removesuffix(".json").split("/", 2)[2]  # the import's name and file version
+    assert folder.startswith("_imports/pinpoint/" + NAME + "/")
+    assert export["Definition"] == {"RoleArn": "arn:aws:iam::123456789012:role/pinpoint-export", "S3UrlPrefix":
+                                    f"s3://{BUCKET}/audiences/_exports/pinpoint/genre-job/{folder.split('/', 2)[2]}/"}
     resolving = poll(started)  # the export completes: joined, then the import starts
     (request,) = aws.pinpoint.created()
     ids_key = f"{started['marker'].removesuffix('.json')}/endpoint-ids.csv"
@@ -91,11 +96,12 @@ def test_the_audiences_messageable_endpoints_become_an_endpoint_id_segment(aws, 
     assert aws.s3.get_object(Bucket=BUCKET, Key=ids_key)["Body"].read() == b"Id\ne1\ne1-sms\ne2\n"
     assert resolving["resolved"] == {"users": 4, "users_matched": 2, "endpoints": 3, "inactive": 1, "opted_out": 1,
                                      "other_channel": 0, "users_without_endpoints": 2}  # u3 opted out, u4 has none
-    assert [k for k in keys(aws) if "/export/" in k] == []  # every address exported is gone
+    assert keys(aws, "audiences/_exports/") == []  # every address exported is gone
     done = poll(resolving)
     assert done["state"] == "IMPORTED" and done["size"] == 3 and done["segmentId"].startswith("seg-")
     assert set(operations(aws)) == {"CreateExportJob", "GetExportJob", "CreateImportJob", "GetImportJob"}
-    assert not any(word in caplog.text for word in ("u1", "e1", "example.com"))
+    logged = caplog.text + " ".join(str(vars(record)) for record in caplog.records)  # extra= fields too
+    assert "resolved" in logged and not any(word in logged for word in ("u1", "e1", "example.com"))
 
 
 def test_channels_keep_only_the_endpoints_of_those_channels(aws, monkeypatch):
@@ -128,7 +134,7 @@ def test_a_lock_left_by_an_invocation_that_timed_out_is_taken_over(aws, monkeypa
     started = deliver(aws)
     lock = f"{started['marker'].removesuffix('.json')}/resolving"
     aws.s3.put_object(Bucket=BUCKET, Key=lock, Body=b"{}")
-    monkeypatch.setattr(pinpoint_handler, "STALE_LOCK", dt.timedelta(0))  # as if written 16 minutes ago
+    monkeypatch.setattr(endpoint_segments, "STALE_LOCK", dt.timedelta(0))  # as if written 16 minutes ago
     assert poll(started)["importJobId"] and len(aws.pinpoint.created()) == 1
     assert keys(aws, lock) == []
 
@@ -168,7 +174,35 @@ def test_an_export_line_that_is_not_an_endpoint_fails_naming_the_file_and_line(a
     aws.pinpoint.endpoints = [endpoint("e1", "u1"), endpoint("e2", "u,2"), "not an endpoint"]
     with pytest.raises(ImportFailed, match=r"/1\.gz line 1 is not an endpoint as JSON"):
         poll(started)
-    assert aws.pinpoint.created() == []
+    assert aws.pinpoint.created() == [] and keys(aws, "audiences/_exports/") == []
+    aws.pinpoint.endpoints = list(ENDPOINTS)
+    retried = pinpoint_handler.handler({"action": "start", **ready_event()}, None)  # the file delivered again
+    assert poll(retried)["resolved"]["endpoints"] == 3  # a fresh export, none of the bad one's lines
+
+
+def test_endpoint_ids_over_1_gb_fail_and_their_partial_upload_is_aborted(aws, monkeypatch):
+    monkeypatch.setattr(endpoint_segments, "MAX_BYTES", 10)  # stands for 1 GB
+    monkeypatch.setattr(endpoint_segments, "MultipartWriter", functools.partial(MultipartWriter, part_size=4))
+    with pytest.raises(ImportFailed, match=r"make 16 bytes; Pinpoint imports files under 1 GB"):
+        poll(deliver(aws))
+    assert aws.pinpoint.created() == [] and keys(aws, "audiences/_exports/") == []
+    assert aws.s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+    assert [k for k in keys(aws) if k.endswith("endpoint-ids.csv")] == []
+
+
+def test_a_delivery_that_waited_on_the_lock_while_the_import_finished_reports_it_done(aws):
+    waiting = deliver(aws)  # the export-phase state a second delivery keeps retrying with
+    poll(poll(waiting))
+    done = poll(waiting)
+    assert done["done"] is True and done["state"] == "IMPORTED" and done["resolved"]["endpoints"] == 3
+    assert done["exportJobId"] == waiting["exportJobId"] and len(aws.pinpoint.created()) == 1
+
+
+def test_a_poll_after_another_delivery_gave_the_import_up_says_so(aws):
+    started = deliver(aws)
+    aws.s3.delete_object(Bucket=BUCKET, Key=started["marker"])
+    with pytest.raises(ImportFailed, match="another delivery of .* failed and gave the import up"):
+        poll(started)
 
 
 def test_an_export_past_the_budget_fails(aws):
@@ -196,7 +230,7 @@ def test_user_ids_with_quotes_and_non_ascii_letters_are_matched(aws):
 
 
 @pytest.fixture(scope="module")
-def template(cdk_app_context):
+def template_and_stack(cdk_app_context):
     app = cdk.App(context=cdk_app_context)
     stack = cdk.Stack(app, "EndpointStack")
     PinpointSegmentImporter(stack, "Pinpoint", event_bus=events.EventBus.from_event_bus_name(stack, "Bus", "bus"),
@@ -204,20 +238,35 @@ def template(cdk_app_context):
                             segment_kind="endpoint-id", endpoint_channels=["EMAIL", "SMS"],
                             poll_interval=cdk.Duration.seconds(1), retry_interval=cdk.Duration.seconds(1),
                             import_budget=cdk.Duration.minutes(5))
-    return Template.from_stack(stack)
+    return Template.from_stack(stack), stack
 
 
-def test_pinpoint_may_write_the_export_only_into_import_work_folders_for_this_project(template):
+@pytest.fixture(scope="module")
+def template(template_and_stack):
+    return template_and_stack[0]
+
+
+def test_pinpoint_may_only_write_exports_and_only_for_this_project(template):
     (role_id,) = [lid for lid in template.find_resources("AWS::IAM::Role") if "ExportRole" in lid]
     trust = template.to_json()["Resources"][role_id]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
     assert trust["Principal"] == {"Service": "pinpoint.amazonaws.com"}
     assert set(trust["Condition"]) == {"StringEquals", "ArnLike"}
     statements = policy_statements(template, "PinpointExportRole")
-    objects = [s for s in statements if s["Action"] != "s3:ListBucket"]
-    assert [s["Action"] for s in objects] == [["s3:GetObject", "s3:PutObject"]]
-    assert json.dumps(objects[0]["Resource"]).endswith(f':s3:::{BUCKET}/audiences/*/_imports/pinpoint/*/export/*"]]' + "}")
+    (objects,) = [s for s in statements if s["Action"] != "s3:ListBucket"]
+    assert objects["Action"] == "s3:PutObject"  # it cannot read back what it exported
+    assert json.dumps(objects["Resource"]).endswith(f':s3:::{BUCKET}/audiences/_exports/pinpoint/*"]]' + "}")
     (listing,) = [s for s in statements if s["Action"] == "s3:ListBucket"]
-    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["audiences/*/_imports/pinpoint/*"]}}
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["audiences/_exports/pinpoint/*"]}}
+
+
+def test_exports_expire_after_a_day_on_a_bucket_of_the_app_and_a_handed_in_one_gets_a_warning(
+        example_template, template_and_stack):
+    (rule,) = [r for bucket in example_template.find_resources("AWS::S3::Bucket").values()
+               for r in bucket["Properties"].get("LifecycleConfiguration", {}).get("Rules", [])
+               if r.get("Prefix") == "audiences/_exports/pinpoint/"]  # on the training bucket, the audiences' too
+    assert rule["ExpirationInDays"] == 1 and rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": 1}
+    Annotations.from_stack(template_and_stack[1]).has_warning("/EndpointStack/Pinpoint", Match.string_like_regexp(
+        "lifecycle rule .* expiring audiences/_exports/pinpoint/ .*after one day"))
 
 
 def test_the_importer_is_told_the_kind_channels_and_export_role_and_may_export(template):

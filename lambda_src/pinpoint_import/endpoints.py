@@ -27,8 +27,9 @@ USER_ID = re.compile(rb'"UserId"\s*:\s*"((?:[^"\\]|\\.)*)"')
 BATCH = 10_000
 
 
-class ExportUnreadable(Exception):
-    """A line of the endpoint export is not an endpoint (the message names the file and line, not its text)."""
+class JoinFailed(Exception):
+    """The join cannot succeed by retrying, e.g. a line of the export is not an endpoint (the message names
+    the file and line, never its text)."""
 
 
 @dataclasses.dataclass
@@ -82,7 +83,7 @@ def _endpoint(name: str, number: int, line: bytes) -> dict:
     except ValueError:
         endpoint = None
     if not isinstance(endpoint, dict):
-        raise ExportUnreadable(f"{name} line {number:,} is not an endpoint as JSON")
+        raise JoinFailed(f"{name} line {number:,} is not an endpoint as JSON")
     return endpoint
 
 

@@ -55,10 +55,10 @@ def check_audience_file(bucket: str, key: str) -> tuple[Optional[str], str]:
     return None, etag
 
 
-def claim(marker_key: str) -> bool:
+def claim(marker_key: str, body: bytes = b"{}") -> bool:
     """True for the one delivery that may start this import (an S3 conditional write)."""
     try:
-        s3().put_object(Bucket=os.environ["AUDIENCE_BUCKET"], Key=marker_key, Body=b"{}", IfNoneMatch="*")
+        s3().put_object(Bucket=os.environ["AUDIENCE_BUCKET"], Key=marker_key, Body=body, IfNoneMatch="*")
         return True
     except ClientError as exc:
         if exc.response["Error"]["Code"] in ("PreconditionFailed", "ConditionalRequestConflict"):
@@ -77,3 +77,10 @@ def read_marker(marker_key: str) -> dict:
 def write_marker(marker_key: str, state: dict) -> None:
     s3().put_object(Bucket=os.environ["AUDIENCE_BUCKET"], Key=marker_key, Body=json.dumps(state).encode(),
                     ContentType="application/json")
+
+
+def exists(bucket: str, key: str) -> bool:
+    """Whether ``key`` exists, asked by listing: a function allowed to list only some prefixes gets 403,
+    not 404, for a missing key."""
+    listed = s3().list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1).get("Contents", [])
+    return bool(listed) and listed[0]["Key"] == key

@@ -20,10 +20,8 @@ import re
 from typing import Iterator, Optional
 from urllib.parse import unquote_plus
 
-from botocore.exceptions import ClientError
-
-from shared.audiences import job_folder, s3
-from shared.destinations import check_audience_file, claim, read_marker, release, write_marker
+from shared.audiences import job_folder
+from shared.destinations import check_audience_file, claim, exists, read_marker, release, write_marker
 
 
 class ImportStarting(Exception):
@@ -53,13 +51,8 @@ class Ticket:
 def dropped(bucket: str, key: str) -> tuple[str, str]:
     """(readable name, key) of a CSV a team dropped by hand: the file name without ``.csv``, made safe as
     a segment name. S3 events may carry the key URL-encoded; then the decoded key is the file."""
-    if unquote_plus(key) != key:
-        try:
-            s3().head_object(Bucket=bucket, Key=key)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] not in ("404", "NoSuchKey", "NotFound"):
-                raise
-            key = unquote_plus(key)
+    if unquote_plus(key) != key and not exists(bucket, key):
+        key = unquote_plus(key)
     base = key.rsplit("/", 1)[-1].removesuffix(".csv")
     return re.sub(r"[^A-Za-z0-9_-]+", "-", base).strip("-_")[:100] or "audience", key
 
