@@ -50,9 +50,16 @@ def check_poll_bound(import_budget: Duration, poll_interval: Duration) -> None:
                          f"{poll_interval.to_human_string()}")
 
 
+def check_drop_prefix(prefix: str, drop_prefix: Optional[str]) -> None:
+    if drop_prefix and (drop_prefix.startswith(prefix) or prefix.startswith(drop_prefix)):
+        raise ValueError(f"drop_prefix={drop_prefix!r} overlaps audience_prefix={prefix!r}: the post-processor's "
+                         "audience files and the importers' work files would be imported again as dropped CSVs; "
+                         "give hand-made CSVs a prefix of their own, e.g. 'manual/'")
+
+
 def file_patterns(prefix: str, drop_prefix: Optional[str]) -> list[str]:
     """The audience files an importer (and the service it hands them to) may read."""
-    return [f"{prefix}*.csv"] + ([f"{drop_prefix}*.csv"] if drop_prefix and drop_prefix != prefix else [])
+    return [f"{prefix}*.csv"] + ([f"{drop_prefix}*.csv"] if drop_prefix else [])
 
 
 def grant_audience_files(function: SegmentationFunction, bucket: s3.IBucket, prefix: str, destination: str,

@@ -34,7 +34,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from segmentation_constructs._audience_import import audience_import_workflow, \
-    check_poll_bound, grant_audience_files
+    check_drop_prefix, check_poll_bound, grant_audience_files
 from segmentation_constructs._lambda import SegmentationFunction
 from segmentation_constructs._nag import acknowledge_wildcard_resources
 
@@ -79,6 +79,7 @@ class ConnectCustomerProfilesSegmentImporter(Construct):
             raise ValueError(f"user_id_target must be _profile.AccountNumber or _profile.Attributes.<name>; "
                              f"got {user_id_target!r}")
         check_poll_bound(import_budget, poll_interval)
+        check_drop_prefix(audience_prefix, drop_prefix)
         self.event_bus, self.audience_bucket, self.topic = event_bus, audience_bucket, topic
         self.encryption_key = domain_encryption_key
         self.domain_name = domain_name or self._domain(int(days), removal_policy)

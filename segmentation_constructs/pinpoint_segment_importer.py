@@ -32,7 +32,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from segmentation_constructs._audience_import import OBJECT_WILDCARD_REASON, audience_import_workflow, \
-    check_poll_bound, file_patterns, grant_audience_files
+    check_drop_prefix, check_poll_bound, file_patterns, grant_audience_files
 from segmentation_constructs._lambda import SegmentationFunction
 from segmentation_constructs._nag import acknowledge_wildcard_resources
 from segmentation_constructs._storage import grant_objects
@@ -93,6 +93,7 @@ class PinpointSegmentImporter(Construct):
                  removal_policy: RemovalPolicy = RemovalPolicy.RETAIN) -> None:
         super().__init__(scope, id)
         check_poll_bound(import_budget, poll_interval)
+        check_drop_prefix(audience_prefix, drop_prefix)
         check_segment_kind(segment_kind, endpoint_channels)
         self.segment_kind = segment_kind
         Annotations.of(self).add_warning_v2("segmentation:pinpoint-end-of-support", END_OF_SUPPORT)

@@ -68,6 +68,7 @@ def test_it_imports_every_ready_audience(template):
     ({"user_id_target": "_profile.EmailAddress"}, "user_id_target must be _profile.AccountNumber or "
                                                   "_profile.Attributes.<name>; got '_profile.EmailAddress'"),
     ({"import_budget": cdk.Duration.hours(10), "poll_interval": cdk.Duration.seconds(10)}, "at most 500 polls"),
+    ({"drop_prefix": "audiences/manual/"}, "drop_prefix='audiences/manual/' overlaps audience_prefix='audiences/'"),
 ])
 def test_bad_props_fail_the_synth_saying_what_is_wrong(props, message):
     with pytest.raises(ValueError, match=re.escape(message)):

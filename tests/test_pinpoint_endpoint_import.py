@@ -12,6 +12,7 @@ import datetime as dt
 import functools
 import json
 import logging
+import re
 
 import aws_cdk as cdk
 import pytest
@@ -83,10 +84,11 @@ def test_the_audiences_messageable_endpoints_become_an_endpoint_id_segment(aws, 
     started = deliver(aws)
     assert started["state"] == "STARTED" and aws.pinpoint.created() == []
     (export,) = aws.pinpoint.exports.values()
-    folder = started["marker"].removesuffix(".json").split("/", 2)[2]  # the import's name and file version
-    assert folder.startswith("_imports/pinpoint/" + NAME + "/")
-    assert export["Definition"] == {"RoleArn": "arn:aws:iam::123456789012:role/pinpoint-export", "S3UrlPrefix":
-                                    f"s3://{BUCKET}/audiences/_exports/pinpoint/genre-job/{folder.split('/', 2)[2]}/"}
+    version = started["marker"].removesuffix(".json").rsplit("/", 1)[1]  # the file version's ETag
+    assert re.fullmatch(f"audiences/_exports/pinpoint/genre-job/{NAME}/{version}/[0-9a-f]{{16}}/",
+                        started["exportPrefix"])  # one folder per export: a later one never mixes with it
+    assert export["Definition"] == {"RoleArn": "arn:aws:iam::123456789012:role/pinpoint-export",
+                                    "S3UrlPrefix": f"s3://{BUCKET}/{started['exportPrefix']}"}
     resolving = poll(started)  # the export completes: joined, then the import starts
     (request,) = aws.pinpoint.created()
     ids_key = f"{started['marker'].removesuffix('.json')}/endpoint-ids.csv"
@@ -99,6 +101,7 @@ def test_the_audiences_messageable_endpoints_become_an_endpoint_id_segment(aws, 
     assert keys(aws, "audiences/_exports/") == []  # every address exported is gone
     done = poll(resolving)
     assert done["state"] == "IMPORTED" and done["size"] == 3 and done["segmentId"].startswith("seg-")
+    assert keys(aws, ids_key) == []  # the endpoint IDs go once imported
     assert set(operations(aws)) == {"CreateExportJob", "GetExportJob", "CreateImportJob", "GetImportJob"}
     logged = caplog.text + " ".join(str(vars(record)) for record in caplog.records)  # extra= fields too
     assert "resolved" in logged and not any(word in logged for word in ("u1", "e1", "example.com"))
@@ -205,12 +208,36 @@ def test_a_poll_after_another_delivery_gave_the_import_up_says_so(aws):
         poll(started)
 
 
-def test_an_export_past_the_budget_fails(aws):
+def test_an_export_past_the_budget_fails_and_gives_the_file_up_for_a_fresh_export(aws):
     aws.pinpoint.polls_to_complete = 100
     started = deliver(aws)
     assert poll(started)["done"] is False
     with pytest.raises(PollingBudgetExceeded, match="endpoint export .* was still PROCESSING"):
         poll({**started, "deadline": "2000-01-01T00:00:00+00:00"})
+    aws.pinpoint.polls_to_complete = 1
+    retried = pinpoint_handler.handler({"action": "start", **ready_event()}, None)
+    assert retried["exportPrefix"] != started["exportPrefix"] and len(aws.pinpoint.exports) == 2
+    assert poll(retried)["resolved"]["endpoints"] == 3
+
+
+def test_a_stale_delivery_of_a_failed_export_leaves_a_later_deliverys_import_alone(aws):
+    aws.pinpoint.fail_exports = "Access denied"
+    first = deliver(aws)
+    with pytest.raises(ImportFailed):
+        poll(first)
+    aws.pinpoint.fail_exports = ""
+    second = pinpoint_handler.handler({"action": "start", **ready_event()}, None)  # a new claim, a new export
+    with pytest.raises(ImportFailed, match="a later delivery of .* started an import of its own"):
+        poll(first)  # a delivery that had joined the first export polls it once more
+    assert aws.s3.get_object(Bucket=BUCKET, Key=second["marker"])  # the new claim stands
+    assert poll(second)["resolved"]["endpoints"] == 3 and len(aws.pinpoint.created()) == 1
+
+
+def test_an_export_that_left_no_files_fails_saying_so(aws):
+    aws.pinpoint.endpoints = []
+    with pytest.raises(ImportFailed, match="left no files under audiences/_exports/pinpoint/.*: the project has no "
+                                           "endpoints, or they expired"):
+        poll(deliver(aws))
 
 
 def test_a_malformed_file_is_rejected_before_anything_is_exported(aws):
@@ -285,6 +312,8 @@ def test_the_importer_is_told_the_kind_channels_and_export_role_and_may_export(t
     ({"segment_kind": "endpoint-id", "endpoint_channels": ["EMAIL", "WHATSAPP"]},
      r"endpoint_channels: unknown \['WHATSAPP'\]; use some of .*EMAIL"),
     ({"segment_kind": "endpoint-id", "endpoint_channels": []}, "endpoint_channels: unknown empty list"),
+    ({"drop_prefix": "audiences/"}, "drop_prefix='audiences/' overlaps audience_prefix='audiences/': the "
+                                    "post-processor's audience files and the importers' work files would be imported"),
 ])
 def test_bad_segment_props_are_named_at_synth(props, message):
     stack = cdk.Stack(cdk.App())

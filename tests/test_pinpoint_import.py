@@ -138,3 +138,17 @@ def test_a_csv_dropped_by_hand_is_imported_as_a_segment_named_after_the_file(aws
     (request,) = aws.pinpoint.created()
     assert request["S3Url"] == f"s3://{BUCKET}/manual/Spring Promo!.csv" and request["SegmentName"] == "Spring-Promo"
     assert started["marker"].startswith("audiences/dropped/_imports/pinpoint/Spring-Promo/")
+
+
+def test_a_stale_poll_of_a_failed_import_leaves_the_claim_of_a_later_delivery_alone(aws):
+    aws.pinpoint.fail[NAME] = "No endpoints found for the user IDs"
+    first = start(aws)
+    with pytest.raises(ImportFailed):
+        poll(first)
+    del aws.pinpoint.fail[NAME]
+    second = pinpoint_handler.handler({"action": "start", **ready_event()}, None)
+    with pytest.raises(ImportFailed):
+        poll(first)  # a delivery that had joined the failed import polls it once more
+    assert aws.s3.get_object(Bucket=BUCKET, Key=second["marker"])["Body"].read() != b""  # still claimed
+    assert poll(second)["state"] == "IMPORTED"
+    assert pinpoint_handler.handler({"action": "start", **ready_event()}, None)["state"] == "ALREADY_IMPORTED"

@@ -2,9 +2,9 @@
 
 For the import claimed by the marker ``<prefix><job>/_imports/pinpoint/<name>/<etag>.json``:
 
-    <prefix>_exports/pinpoint/<job>/<name>/<etag>/   Pinpoint's export (every endpoint's address): deleted
-                                                     once joined, or when the import fails; a lifecycle
-                                                     rule expires whatever a timeout leaves after a day
+    <prefix>_exports/pinpoint/<job>/<name>/<etag>/<export>/   Pinpoint's export (every endpoint's address):
+                              deleted once joined, or when the import fails; a lifecycle rule expires what
+                              a timeout, or an export still writing after its import gave up, leaves
     <marker without .json>/endpoint-ids.csv          the joined file (header ``Id``) that is imported
     <marker without .json>/resolving                 the lock under which one delivery joins and imports
 
@@ -34,7 +34,7 @@ from shared.s3_stream import MultipartWriter
 log = logger(__name__)
 EXPORTS = "_exports/pinpoint/"
 STALE_LOCK = dt.timedelta(minutes=16)  # Lambda runs at most 15 minutes
-TAKEN = ("PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey", "404")
+TAKEN = ("PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey", "404", "AccessDenied", "403")
 
 
 def bucket() -> str:
@@ -42,6 +42,7 @@ def bucket() -> str:
 
 
 def export_prefix(marker: str) -> str:
+    """Where the exports of one file version go (each export in a folder of its own below)."""
     prefix = os.environ.get("AUDIENCE_PREFIX", "audiences/")
     relative = marker.removeprefix(prefix).removesuffix(".json").replace("/_imports/pinpoint/", "/", 1)
     return f"{prefix}{EXPORTS}{relative}/"
@@ -52,16 +53,16 @@ def work(marker: str, name: str) -> str:
 
 
 def start(ticket: imports.Ticket) -> dict:
-    export = export_prefix(ticket.marker)
-    delete(export)  # what an earlier, failed import of this file version may have left
+    delete(export_prefix(ticket.marker))  # what an earlier, failed import of this file version may have left
+    export = f"{export_prefix(ticket.marker)}{uuid.uuid4().hex[:16]}/"  # never shared with an earlier export
     job = jobs.call("create_export_job", ExportJobRequest={
         "RoleArn": os.environ["EXPORT_ROLE_ARN"], "S3UrlPrefix": f"s3://{bucket()}/{export}"})["ExportJobResponse"]
     log.info("endpoint export started", extra={"segment": ticket.base["segmentName"], "exportJobId": job["Id"]})
-    return ticket.started({"exportJobId": job["Id"]})
+    return ticket.started({"exportJobId": job["Id"], "exportPrefix": export})
 
 
 def poll(event: dict) -> dict:
-    marker, export = event["marker"], export_prefix(event["marker"])
+    marker, export = event["marker"], event["exportPrefix"]
     state = recorded(event)
     if state.get("importJobId"):
         return joined(event, state)
@@ -71,8 +72,9 @@ def poll(event: dict) -> dict:
         delete(export)
         raise imports.failed(event, f"{what} failed: {jobs.failures(job)}")
     if job["JobStatus"] != jobs.DONE:
-        if imports.past_deadline(event):
+        if imports.past_deadline(event):  # give up: a new delivery exports anew, into a folder of its own
             delete(export)  # what it wrote so far; the lifecycle rule expires anything written later
+            imports.unclaim(event)
             raise PollingBudgetExceeded(f"{what} was still {job['JobStatus']}")
         return {**event, "done": False, "status": job["JobStatus"]}
     with exclusively(work(marker, "resolving")):
@@ -94,15 +96,20 @@ def poll(event: dict) -> dict:
 
 
 def recorded(event: dict) -> dict:
-    """The marker; if a failure released it meanwhile, a failure that says so."""
+    """The marker of this event's import; a failure that says so if a failure released it meanwhile, or a
+    later delivery claimed the file version for an import of its own."""
     try:
-        return read_marker(event["marker"])
+        state = read_marker(event["marker"])
     except ClientError as exc:
         if exc.response["Error"]["Code"] not in ("NoSuchKey", "404", "AccessDenied", "403") \
                 or exists(bucket(), event["marker"]):
             raise
-    raise imports.ImportFailed(f"another delivery of {event['segmentName']} failed and gave the import up; "
-                               "deliver the file again to retry")
+        raise imports.ImportFailed(f"another delivery of {event['segmentName']} failed and gave the import up; "
+                                   "deliver the file again to retry") from None
+    if not imports.ours(event, state):
+        raise imports.ImportFailed(f"a later delivery of {event['segmentName']} started an import of its own; "
+                                   "this one stops")
+    return state
 
 
 def joined(event: dict, state: dict) -> dict:
@@ -148,9 +155,13 @@ def resolve(event: dict) -> dict:
     audience = s3().get_object(Bucket=event["bucket"], Key=event["audienceKey"])["Body"]
     users = endpoints.audience_users(audience.iter_lines(chunk_size=1 << 20, keepends=True))
     channels = frozenset(c for c in os.environ.get("ENDPOINT_CHANNELS", "").split(",") if c) or None
-    files = ((key, s3().get_object(Bucket=bucket(), Key=key)["Body"]) for key in keys(export_prefix(marker)))
+    exported = list(keys(event["exportPrefix"]))
+    files = ((key, s3().get_object(Bucket=bucket(), Key=key)["Body"]) for key in exported)
     writer = MultipartWriter(s3(), bucket(), work(marker, "endpoint-ids.csv"))
     try:
+        if not exported:
+            raise endpoints.JoinFailed(f"Pinpoint's export {event['exportJobId']} left no files under "
+                                       f"{event['exportPrefix']}: the project has no endpoints, or they expired")
         result = endpoints.resolve(users, files, writer.write, channels)
         if writer.bytes_written >= MAX_BYTES:
             raise endpoints.JoinFailed(
@@ -158,7 +169,7 @@ def resolve(event: dict) -> dict:
                 "files under 1 GB (keep fewer channels, or split the audience)")
     except endpoints.JoinFailed as exc:
         writer.abort()
-        delete(export_prefix(marker))
+        delete(event["exportPrefix"])
         raise imports.failed(event, str(exc)) from None
     except Exception:
         writer.abort()
@@ -179,3 +190,8 @@ def delete(prefix: str) -> None:
     for start in range(0, len(found), 1000):
         s3().delete_objects(Bucket=bucket(), Delete={"Objects": [{"Key": k} for k in found[start:start + 1000]],
                                                      "Quiet": True})
+
+
+def finished(event: dict) -> None:
+    """The import ended: its joined file (endpoint IDs) is not needed any more."""
+    s3().delete_object(Bucket=bucket(), Key=work(event["marker"], "endpoint-ids.csv"))

@@ -44,6 +44,8 @@ def poll(event: dict) -> dict:
         return endpoint_segments.poll(event)
     job = jobs.call("get_import_job", JobId=event["importJobId"])["ImportJobResponse"]
     status, what = job["JobStatus"], f"Pinpoint import {job['Id']} of {event['segmentName']}"
+    if status in (jobs.FAILED, jobs.DONE) and event.get("exportJobId"):
+        endpoint_segments.finished(event)
     if status == jobs.FAILED:
         raise imports.failed(event, f"{what} failed: {jobs.failures(job)}")
     if status == jobs.DONE:

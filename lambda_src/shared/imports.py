@@ -20,6 +20,8 @@ import re
 from typing import Iterator, Optional
 from urllib.parse import unquote_plus
 
+from botocore.exceptions import ClientError
+
 from shared.audiences import job_folder
 from shared.destinations import check_audience_file, claim, exists, read_marker, release, write_marker
 
@@ -74,7 +76,7 @@ def begin(detail: dict, destination: str) -> Ticket:
     previous = read_marker(marker)  # this file version was delivered before: join that import
     if previous.get("state") == "IMPORTED":
         return Ticket(base, marker, etag, {**base, **previous, "state": "ALREADY_IMPORTED"})
-    if previous.get("importJobId") or previous.get("exportJobId"):
+    if any(previous.get(k) for k in JOB_KEYS):
         return Ticket(base, marker, etag, {**base, **previous, "state": "STARTED"})
     raise ImportStarting(f"the import of {name} is being started by another delivery")
 
@@ -96,9 +98,29 @@ def imported(event: dict, state: dict) -> dict:
     return {**event, **state, "done": True}
 
 
+JOB_KEYS = ("exportJobId", "importJobId")  # what an import's marker records first: the import it belongs to
+
+
+def ours(event: dict, state: dict) -> bool:
+    """Whether the marker's ``state`` is of the import this event follows (not of a later delivery's)."""
+    key = next((k for k in JOB_KEYS if event.get(k)), None)
+    return key is not None and state.get(key) == event[key]
+
+
+def unclaim(event: dict) -> None:
+    """Release the file version's claim, so delivering it again starts anew; a claim a later delivery has
+    made since is left alone."""
+    try:
+        state = read_marker(event["marker"])
+    except ClientError:  # already released
+        return
+    if ours(event, state):
+        release(event["marker"])
+
+
 def failed(event: dict, message: str) -> ImportFailed:
     """The destination reported a failure: unclaim the file version, so delivering it again retries."""
-    release(event["marker"])
+    unclaim(event)
     return ImportFailed(message)
 
 
