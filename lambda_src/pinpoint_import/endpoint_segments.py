@@ -52,6 +52,11 @@ def work(marker: str, name: str) -> str:
     return f"{marker.removesuffix('.json')}/{name}"
 
 
+def ids_key(marker: str) -> str:
+    """The joined file that is imported: header ``Id``, one endpoint a row."""
+    return work(marker, "endpoint-ids.csv")
+
+
 def start(ticket: imports.Ticket) -> dict:
     delete(export_prefix(ticket.marker))  # what an earlier, failed import of this file version may have left
     export = f"{export_prefix(ticket.marker)}{uuid.uuid4().hex[:16]}/"  # never shared with an earlier export
@@ -87,10 +92,10 @@ def poll(event: dict) -> dict:
         delete(export)  # on every pass: a retry after a failed delete removes it too
         counts = state["resolved"]
         if not counts["endpoints"]:
-            s3().delete_object(Bucket=bucket(), Key=work(marker, "endpoint-ids.csv"))
+            s3().delete_object(Bucket=bucket(), Key=ids_key(marker))
             raise imports.failed(event, f"none of the {counts['users']:,} users of {event['segmentName']} has an "
                                  f"endpoint Pinpoint can message ({skipped(counts)})")
-        state["importJobId"] = jobs.create_import(bucket(), work(marker, "endpoint-ids.csv"), event["segmentName"])
+        state["importJobId"] = jobs.create_import(bucket(), ids_key(marker), event["segmentName"])
         write_marker(marker, state)
     return joined(event, state)
 
@@ -157,7 +162,7 @@ def resolve(event: dict) -> dict:
     channels = frozenset(c for c in os.environ.get("ENDPOINT_CHANNELS", "").split(",") if c) or None
     exported = list(keys(event["exportPrefix"]))
     files = ((key, s3().get_object(Bucket=bucket(), Key=key)["Body"]) for key in exported)
-    writer = MultipartWriter(s3(), bucket(), work(marker, "endpoint-ids.csv"))
+    writer = MultipartWriter(s3(), bucket(), ids_key(marker))
     try:
         if not exported:
             raise endpoints.JoinFailed(f"Pinpoint's export {event['exportJobId']} left no files under "
@@ -194,4 +199,4 @@ def delete(prefix: str) -> None:
 
 def finished(event: dict) -> None:
     """The import ended: its joined file (endpoint IDs) is not needed any more."""
-    s3().delete_object(Bucket=bucket(), Key=work(event["marker"], "endpoint-ids.csv"))
+    s3().delete_object(Bucket=bucket(), Key=ids_key(event["marker"]))
