@@ -16,6 +16,8 @@ from typing import Callable, Iterable, Iterator
 
 import urllib3
 
+from shared.audiences import user_ids
+
 USER_COLUMN = "UserId"
 BATCH_COLUMN = "PersonalizeSegmentBatch"
 PIECE = 1024 * 1024
@@ -28,18 +30,15 @@ class UploadRejected(Exception):
 
 def rows_for_upload(lines: Iterable[bytes], batch: str) -> Iterator[bytes]:
     """``UserId,PersonalizeSegmentBatch`` then one row per user, from the lines of an audience file."""
-    reader = csv.reader(line.decode("utf-8") for line in lines)
-    next(reader, None)  # the User.UserId header, checked before
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow([USER_COLUMN, BATCH_COLUMN])
-    for row in reader:
-        if row and row[0]:
-            writer.writerow((row[0], batch))
-            if buffer.tell() >= PIECE:
-                yield buffer.getvalue().encode()
-                buffer.seek(0)
-                buffer.truncate()
+    for user in user_ids(lines):
+        writer.writerow((user, batch))
+        if buffer.tell() >= PIECE:
+            yield buffer.getvalue().encode()
+            buffer.seek(0)
+            buffer.truncate()
     yield buffer.getvalue().encode()
 
 

@@ -11,13 +11,13 @@ neither file is held in memory. Counts only leave this module, never an ID.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import gzip
 import json
 import re
 from typing import Any, Callable, Iterable, Iterator, Optional
 
+from shared.audiences import user_ids
 from shared.segments import SeenUsers, csv_rows
 
 HEADER = "Id"
@@ -52,14 +52,11 @@ class Resolution:
 def audience_users(lines: Iterable[bytes]) -> SeenUsers:
     """The fingerprints of an audience file's users (the header, checked before, skipped)."""
     users, batch = SeenUsers(1 << 16), []
-    reader = csv.reader(line.decode("utf-8") for line in lines)
-    next(reader, None)
-    for row in reader:
-        if row and row[0]:
-            batch.append(row[0])
-            if len(batch) >= BATCH:
-                users.keep_new(batch)
-                batch = []
+    for user in user_ids(lines):
+        batch.append(user)
+        if len(batch) >= BATCH:
+            users.keep_new(batch)
+            batch = []
     users.keep_new(batch)
     return users
 

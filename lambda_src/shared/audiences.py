@@ -9,8 +9,10 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import re
+from typing import Iterable, Iterator
 
 from shared.aws import client
 
@@ -21,6 +23,14 @@ SEGMENT_READY = "Audience Segment Ready"
 
 def s3():
     return client("s3")
+
+
+def user_ids(lines: Iterable[bytes]) -> Iterator[str]:
+    """The user IDs of an audience file, from its lines as read (CSV: quoted IDs unquoted); the
+    ``User.UserId`` header, checked before, is skipped, and so are empty rows."""
+    reader = csv.reader(line.decode("utf-8") for line in lines)
+    next(reader, None)
+    return (row[0] for row in reader if row and row[0])
 
 
 def audience_bucket() -> str:
