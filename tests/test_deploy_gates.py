@@ -7,21 +7,16 @@
 from __future__ import annotations
 
 import json
-from typing import Callable
 
 import aws_cdk as cdk
 import pytest
-from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
-from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Match, Template
 from cdk_nag import AwsSolutionsChecks
 from cfnlint.api import ManualArgs, lint
 
-from segmentation_constructs import BatchSegmentPostprocessor, ConnectCustomerProfilesSegmentImporter, \
-    PersonalizeTrainingPipeline, PinpointSegmentImporter
-from segmentation_constructs.example_stack import SegmentationExampleStack
+from segmentation_constructs import BatchSegmentPostprocessor, PersonalizeTrainingPipeline
+from tests.fakes.layouts import LAYOUTS, synthesize, training_alone
 
 # The one place cfn-lint findings are ignored.
 CFN_LINT_IGNORED = {
@@ -33,108 +28,14 @@ CFN_LINT_IGNORED = {
 }
 
 
-def example(app: cdk.App) -> cdk.Stack:
-    return SegmentationExampleStack(app, "Example")
-
-
-def training_alone(app: cdk.App) -> cdk.Stack:
-    stack = cdk.Stack(app, "TrainingAlone")
-    PersonalizeTrainingPipeline(stack, "Training")
-    return stack
-
-
-def training_with_handed_in_resources(app: cdk.App) -> cdk.Stack:
-    stack = cdk.Stack(app, "TrainingByo", env=cdk.Environment(account="123456789012", region="eu-west-1"))
-    PersonalizeTrainingPipeline(
-        stack, "Training",
-        bucket=s3.Bucket.from_bucket_name(stack, "Existing", "team-data-bucket"),
-        event_bus=events.EventBus.from_event_bus_name(stack, "Bus", "mpewml-bus"),
-        encryption_key=kms.Key(stack, "Key", enable_key_rotation=True),
-    )
-    return stack
-
-
-def audiences_alone(app: cdk.App) -> cdk.Stack:
-    stack = cdk.Stack(app, "AudiencesAlone")
-    BatchSegmentPostprocessor(stack, "Audiences", event_bus=events.EventBus(stack, "Bus"),
-                              source_bucket=s3.Bucket(stack, "Data", enforce_ssl=True,
-                                                      server_access_logs_prefix="logs/"))
-    return stack
-
-
-def audiences_on_another_teams_resources(app: cdk.App) -> cdk.Stack:
-    stack = cdk.Stack(app, "AudiencesByo", env=cdk.Environment(account="123456789012", region="eu-west-1"))
-    BatchSegmentPostprocessor(
-        stack, "Audiences", event_bus=events.EventBus.from_event_bus_name(stack, "Bus", "mpewml-bus"),
-        source_bucket=s3.Bucket.from_bucket_name(stack, "Data", "mpewml-data"), object_trigger_prefix="manual/",
-        audience_bucket=s3.Bucket.from_bucket_name(stack, "CrmAudiences", "crm-audiences"), holdout_percent=5,
-        suppression_list_bucket=s3.Bucket.from_bucket_name(stack, "Crm", "crm-exports"),
-        suppression_list_key="optouts.csv")
-    return stack
-
-
-def pinpoint_alone(app: cdk.App) -> cdk.Stack:
-    stack = cdk.Stack(app, "PinpointAlone")
-    PinpointSegmentImporter(stack, "Pinpoint", event_bus=events.EventBus(stack, "Bus"),
-                            audience_bucket=s3.Bucket(stack, "Audiences", enforce_ssl=True,
-                                                      server_access_logs_prefix="logs/"))
-    return stack
-
-
-def pinpoint_endpoint_segments_on_an_existing_project(app: cdk.App) -> cdk.Stack:
-    stack = cdk.Stack(app, "PinpointEndpoints", env=cdk.Environment(account="123456789012", region="us-east-1"))
-    PinpointSegmentImporter(stack, "Pinpoint", event_bus=events.EventBus(stack, "Bus"),
-                            application_id="0123456789abcdef0123456789abcdef", segment_kind="endpoint-id",
-                            endpoint_channels=["EMAIL"],
-                            audience_bucket=s3.Bucket(stack, "Audiences", enforce_ssl=True,
-                                                      encryption=s3.BucketEncryption.KMS,
-                                                      encryption_key=kms.Key(stack, "Key", enable_key_rotation=True),
-                                                      server_access_logs_prefix="logs/"))
-    return stack
-
-
-def connect_alone(app: cdk.App) -> cdk.Stack:
-    stack = cdk.Stack(app, "ConnectAlone")
-    ConnectCustomerProfilesSegmentImporter(
-        stack, "Connect", event_bus=events.EventBus(stack, "Bus"), data_expiry=cdk.Duration.days(30),
-        audience_bucket=s3.Bucket(stack, "Audiences", enforce_ssl=True, server_access_logs_prefix="logs/"))
-    return stack
-
-
-def connect_on_an_existing_domain(app: cdk.App) -> cdk.Stack:
-    stack = cdk.Stack(app, "ConnectByo", env=cdk.Environment(account="123456789012", region="eu-central-1"))
-    ConnectCustomerProfilesSegmentImporter(
-        stack, "Connect", event_bus=events.EventBus.from_event_bus_name(stack, "Bus", "mpewml-bus"),
-        audience_bucket=s3.Bucket.from_bucket_name(stack, "CrmAudiences", "crm-audiences"),
-        data_expiry=cdk.Duration.days(365), domain_name="amazon-connect-acme",
-        domain_encryption_key=kms.Key(stack, "DomainKey", enable_key_rotation=True),
-        user_id_target="_profile.Attributes.appUserId", drop_prefix="hand-made/")
-    return stack
-
-
-STACKS: dict[str, Callable[[cdk.App], cdk.Stack]] = {
-    "example stack": example,
-    "PersonalizeTrainingPipeline alone": training_alone,
-    "PersonalizeTrainingPipeline with handed-in bucket, bus and key": training_with_handed_in_resources,
-    "BatchSegmentPostprocessor alone": audiences_alone,
-    "BatchSegmentPostprocessor on another team's bus and buckets": audiences_on_another_teams_resources,
-    "PinpointSegmentImporter alone": pinpoint_alone,
-    "PinpointSegmentImporter with endpoint-ID segments on an existing project": pinpoint_endpoint_segments_on_an_existing_project,
-    "ConnectCustomerProfilesSegmentImporter alone": connect_alone,
-    "ConnectCustomerProfilesSegmentImporter on an existing domain": connect_on_an_existing_domain,
-}
-
-
 def nag_findings(app: cdk.App) -> list[str]:
     report = AwsSolutionsChecks(app).validate_scope(app)
     return sorted(f"{v.rule_name} at {r.construct_path}" for v in report.violations for r in v.violating_resources)
 
 
-@pytest.fixture(scope="module", params=list(STACKS))
+@pytest.fixture(scope="module", params=list(LAYOUTS))
 def synthesized(request, cdk_app_context):
-    app = cdk.App(context=cdk_app_context)
-    stack = STACKS[request.param](app)
-    return app, stack
+    return synthesize(request.param, cdk_app_context)
 
 
 def test_cdk_nag_has_no_unacknowledged_finding(synthesized):
@@ -143,17 +44,18 @@ def test_cdk_nag_has_no_unacknowledged_finding(synthesized):
 
 
 def test_cfn_lint_reports_nothing_but_the_listed_warnings(synthesized):
-    _, stack = synthesized
-    template = json.dumps(Template.from_stack(stack).to_json())
-    # two Regions with Personalize, Pinpoint and Customer Profiles (eu-west-1 has no Customer Profiles)
-    matches = lint(template, config=ManualArgs(regions=["us-east-1", "eu-central-1"],
-                                              ignore_checks=list(CFN_LINT_IGNORED)))
-    assert [f"{m.rule.id} {m.message} ({'/'.join(map(str, m.path))})" for m in matches] == []
+    _, stacks = synthesized
+    for stack in stacks:
+        template = json.dumps(Template.from_stack(stack).to_json())
+        # two Regions with Personalize, Pinpoint and Customer Profiles (eu-west-1 has no Customer Profiles)
+        matches = lint(template, config=ManualArgs(regions=["us-east-1", "eu-central-1"],
+                                                  ignore_checks=list(CFN_LINT_IGNORED)))
+        assert [f"{m.rule.id} {m.message} ({'/'.join(map(str, m.path))})" for m in matches] == [], stack.stack_name
 
 
 def test_cdk_nag_gate_catches_a_wildcard_that_has_a_narrower_form(cdk_app_context):
     app = cdk.App(context=cdk_app_context)
-    stack = training_alone(app)
+    (stack,) = training_alone(app)
     role = iam.Role(stack, "Careless", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
     role.add_to_policy(iam.PolicyStatement(actions=["s3:Get*"], resources=["*"]))
     assert "AwsSolutions-IAM5[Action::s3:Get*] at TrainingAlone/Careless/DefaultPolicy/Resource" in nag_findings(app)
