@@ -31,7 +31,7 @@ from constructs import Construct
 
 from segmentation_constructs._lambda import SegmentationFunction
 from segmentation_constructs._storage import events_from, grant_objects
-from segmentation_constructs._workflow import service_role, standard_workflow
+from segmentation_constructs._workflow import grant_publish, notify_then, service_role, standard_workflow
 
 AUDIENCE_SOURCE = "segmentation.audiences"
 SEGMENT_READY = "Audience Segment Ready"
@@ -90,7 +90,7 @@ def audience_import_workflow(
     role.add_to_policy(iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[function.function.function_arn]))
     role.add_to_policy(iam.PolicyStatement(actions=["events:PutEvents"], resources=[event_bus.event_bus_arn]))
     if topic is not None:
-        role.add_to_policy(iam.PolicyStatement(actions=["sns:Publish"], resources=[topic.topic_arn]))
+        grant_publish(role, topic)
     trigger_role = service_role(scope, "TriggerRole", "events.amazonaws.com", f"Starts {label} audience imports")
     events.Rule(scope, "AudienceReady", event_bus=event_bus, description="An audience file is ready: import it",
                 event_pattern=events.EventPattern(source=[AUDIENCE_SOURCE], detail_type=[SEGMENT_READY]),
@@ -124,19 +124,22 @@ class _Definition:
                        max_delay=Duration.minutes(15), jitter_strategy=sfn.JitterType.FULL)
         return task
 
-    def _outcome(self, id_: str, status: str, **detail) -> sfn.Chain:
+    def _outcome(self, id_: str, status: str, end: sfn.State, **detail) -> sfn.Chain:
+        """Publish the outcome event, notify the topic, then ``end``. The import is already decided: a
+        notification that cannot be delivered (after retries) is logged in the history and still ends in
+        ``end``, so a failed email never turns an imported audience into a failed run."""
         chain = sfn.Chain.start(tasks.EventBridgePutEvents(
             self.scope, f"Publish{id_}", result_path=sfn.JsonPath.DISCARD,
             entries=[tasks.EventBridgePutEventsEntry(
                 event_bus=self.event_bus, source=AUDIENCE_SOURCE, detail_type=IMPORT_STATE_CHANGE,
                 detail=sfn.TaskInput.from_object({"Destination": self.destination, "Status": status, **detail}))]))
         if self.topic is not None:
-            chain = chain.next(tasks.SnsPublish(
+            chain = chain.next(notify_then(tasks.SnsPublish(
                 self.scope, f"Notify{id_}", topic=self.topic, subject=f"{self.label} audience import {status.lower()}",
                 message=sfn.TaskInput.from_text(sfn.JsonPath.format(
                     f"{self.label} import of {{}}: {status}", sfn.JsonPath.string_at("$.detail.segment.name"))),
-                result_path=sfn.JsonPath.DISCARD))
-        return chain
+                result_path=sfn.JsonPath.DISCARD), end))
+        return chain.next(end)
 
     def build(self, imported: Mapping[str, Any]) -> sfn.IChainable:
         scope = self.scope
@@ -145,13 +148,13 @@ class _Definition:
         wait = sfn.Wait(scope, "WaitForImport", time=sfn.WaitTime.duration(self.poll_interval))
         segment = {"SegmentName": sfn.JsonPath.string_at("$.import.segmentName"),
                    "AudienceKey": sfn.JsonPath.string_at("$.import.audienceKey")}
-        failed = self._outcome("Failed", "FAILED", Error=sfn.JsonPath.string_at("$.failure.Error"),
+        failed = self._outcome("Failed", "FAILED", sfn.Fail(scope, "ImportFailed", error="AudienceImportFailed"),
+                               Error=sfn.JsonPath.string_at("$.failure.Error"),
                                Cause=sfn.JsonPath.string_at("$.failure.Cause"),
-                               AudienceKey=sfn.JsonPath.string_at("$.detail.segment.audienceKey")) \
-            .next(sfn.Fail(scope, "ImportFailed", error="AudienceImportFailed"))
-        rejected = self._outcome("Rejected", "REJECTED", Reason=sfn.JsonPath.string_at("$.import.reason"), **segment) \
-            .next(sfn.Fail(scope, "FileRejected", error="AudienceFileRejected"))
-        done = self._outcome("Imported", "IMPORTED", **imported, **segment).next(sfn.Succeed(scope, "Imported"))
+                               AudienceKey=sfn.JsonPath.string_at("$.detail.segment.audienceKey"))
+        rejected = self._outcome("Rejected", "REJECTED", sfn.Fail(scope, "FileRejected", error="AudienceFileRejected"),
+                                 Reason=sfn.JsonPath.string_at("$.import.reason"), **segment)
+        done = self._outcome("Imported", "IMPORTED", sfn.Succeed(scope, "Imported"), **imported, **segment)
         for task in (start, poll):
             task.add_catch(failed, errors=["States.ALL"], result_path="$.failure")
         poll.next(sfn.Choice(scope, "ImportDone?")

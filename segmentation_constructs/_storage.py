@@ -100,6 +100,27 @@ def events_from(scope: Construct, bucket: s3.IBucket) -> None:
             "(PersonalizeTrainingPipeline's bucket does; for your own s3.Bucket set event_bridge_enabled=True).")
 
 
+def with_key(scope: Construct, id: str, bucket: s3.IBucket, key: Optional[kms.IKey], prop: str) -> s3.IBucket:
+    """The handed-in ``bucket`` as its grants must see it: with its KMS key.
+
+    A bucket built with a key (``s3.Bucket(encryption_key=...)``) or imported with one already carries it.
+    A bucket imported by name carries none: with ``key`` given it is re-imported with that key; without,
+    a synth warning says that an SSE-KMS bucket needs its key handed in, or every read is denied.
+    """
+    if bucket.encryption_key is not None or isinstance(bucket, s3.Bucket):
+        return bucket
+    if key is not None:
+        return s3.Bucket.from_bucket_attributes(scope, id, bucket_arn=bucket.bucket_arn,
+                                                bucket_name=bucket.bucket_name, encryption_key=key)
+    Annotations.of(scope).add_warning_v2(
+        "segmentation:bucket-key-unknown",
+        f"{prop} was imported without its KMS key. If it is encrypted with SSE-KMS, import it with "
+        "s3.Bucket.from_bucket_attributes(..., encryption_key=<its key>) so the functions (and the service roles) "
+        "get kms:Decrypt/GenerateDataKey on that key; otherwise every read of it is denied. Acknowledge this "
+        "warning if the bucket uses SSE-S3.")
+    return bucket
+
+
 def grant_objects(grantee: iam.IGrantable, bucket: s3.IBucket, actions: list[str], *key_patterns: str,
                   wildcard_reason: Optional[str] = None) -> iam.Grant:
     """Exactly ``actions`` on objects matching ``key_patterns`` (no ``s3:GetObject*``-style wildcards),

@@ -6,7 +6,9 @@ from __future__ import annotations
 from aws_cdk import Aws, Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from segmentation_constructs._nag import acknowledge
@@ -50,3 +52,21 @@ def standard_workflow(scope: Construct, id: str, *, definition: sfn.IChainable, 
                 "Only CloudWatch Logs vended-log delivery actions (for the workflow's execution logs) and X-Ray "
                 "trace upload are granted on *; IAM authorizes those actions on * only.")
     return machine, role
+
+
+def grant_publish(role: iam.IRole, topic: sns.ITopic) -> None:
+    """``sns:Publish`` on ``topic``, and the KMS use publishing needs when the topic has a customer managed key
+    (an AWS managed key, given as its alias, needs none)."""
+    role.add_to_principal_policy(iam.PolicyStatement(actions=["sns:Publish"], resources=[topic.topic_arn]))
+    key = topic.master_key
+    if key is not None and not hasattr(key, "alias_name"):
+        key.grant(role, "kms:Decrypt", "kms:GenerateDataKey*")
+
+
+def notify_then(notify: tasks.SnsPublish, end: sfn.State) -> tasks.SnsPublish:
+    """A notification step that cannot fail the run: retried, then caught into ``end`` (the state that follows it),
+    the error kept in the execution history under ``$.notifyError``."""
+    notify.add_retry(errors=["States.ALL"], interval=Duration.seconds(2), max_attempts=3, backoff_rate=2,
+                     jitter_strategy=sfn.JitterType.FULL)
+    notify.add_catch(end, errors=["States.ALL"], result_path="$.notifyError")
+    return notify

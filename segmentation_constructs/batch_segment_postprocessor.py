@@ -31,7 +31,7 @@ from constructs import Construct
 
 from segmentation_constructs._lambda import SegmentationFunction, python_dependencies_layer
 from segmentation_constructs._nag import acknowledge_wildcard_resources
-from segmentation_constructs._storage import events_from, grant_objects
+from segmentation_constructs._storage import events_from, grant_objects, with_key
 from segmentation_constructs._workflow import service_role, standard_workflow
 
 SEGMENT_JOB_DETAIL_TYPE = "Personalize Batch Segment Job State Change"
@@ -90,8 +90,9 @@ class BatchSegmentPostprocessor(Construct):
             if not prefix.endswith("/") or prefix.startswith("/"):
                 raise ValueError(f"{name} must end with '/' and not start with it, like 'audiences/'")
         self.event_bus = event_bus
-        self.source_bucket = source_bucket
-        self.audience_bucket = audience_bucket or source_bucket
+        self.source_bucket = with_key(self, "SourceBucketWithKey", source_bucket, None, "source_bucket")
+        self.audience_bucket = audience_bucket and with_key(self, "AudienceBucketWithKey", audience_bucket, None,
+                                                            "audience_bucket") or self.source_bucket
         self.audience_prefix = audience_prefix
         # What the plan and export functions may read in the source bucket: job outputs, and .out
         # files dropped under the object trigger's prefix.

@@ -37,6 +37,7 @@ from segmentation_constructs._audience_import import audience_import_workflow, \
     check_drop_prefix, check_poll_bound, grant_audience_files
 from segmentation_constructs._lambda import SegmentationFunction
 from segmentation_constructs._nag import acknowledge_wildcard_resources
+from segmentation_constructs._storage import with_key
 
 MAX_EXPIRY_DAYS = 1098  # CreateUploadJob's DataExpiry range is 1-1098 days
 USER_ID_TARGET = re.compile(r"^_profile\.(AccountNumber|Attributes\.[A-Za-z0-9_-]{1,200})$")
@@ -80,6 +81,7 @@ class ConnectCustomerProfilesSegmentImporter(Construct):
                              f"got {user_id_target!r}")
         check_poll_bound(import_budget, poll_interval)
         check_drop_prefix(audience_prefix, drop_prefix)
+        audience_bucket = with_key(self, "AudienceBucketWithKey", audience_bucket, None, "audience_bucket")
         self.event_bus, self.audience_bucket, self.topic = event_bus, audience_bucket, topic
         self.encryption_key = domain_encryption_key
         self.domain_name = domain_name or self._domain(int(days), removal_policy)

@@ -35,7 +35,7 @@ from segmentation_constructs._audience_import import OBJECT_WILDCARD_REASON, aud
     check_drop_prefix, check_poll_bound, file_patterns, grant_audience_files
 from segmentation_constructs._lambda import SegmentationFunction
 from segmentation_constructs._nag import acknowledge_wildcard_resources
-from segmentation_constructs._storage import grant_objects
+from segmentation_constructs._storage import grant_objects, with_key
 from segmentation_constructs._workflow import service_role
 
 END_OF_SUPPORT = ("Amazon Pinpoint's engagement features (imported segments, campaigns, journeys) reached end of "
@@ -97,6 +97,7 @@ class PinpointSegmentImporter(Construct):
         check_segment_kind(segment_kind, endpoint_channels)
         self.segment_kind = segment_kind
         Annotations.of(self).add_warning_v2("segmentation:pinpoint-end-of-support", END_OF_SUPPORT)
+        audience_bucket = with_key(self, "AudienceBucketWithKey", audience_bucket, None, "audience_bucket")
         self.event_bus, self.audience_bucket, self.topic = event_bus, audience_bucket, topic
         self._audience_prefix, self._drop_prefix = audience_prefix, drop_prefix
         self.application_id = application_id or pinpoint.CfnApp(self, "App", name=f"{Stack.of(self).stack_name}-audiences").ref
@@ -181,9 +182,13 @@ class PinpointSegmentImporter(Construct):
                 "one day, so that what a timed-out import leaves expires too."))
 
     def _grant_jobs(self, kind: str, service_role: iam.Role) -> None:
-        """Create<kind>Job on this project, Get<kind>Job on its jobs, and handing Pinpoint the role for them."""
+        """Create<kind>Job on this project, Get<kind>Job on its jobs, and handing Pinpoint the role for them.
+
+        The Service Authorization Reference authorizes Create<kind>Job on the app
+        (``apps/<id>``) and Get<kind>Job on the job (``apps/<id>/jobs/<kind>/<job id>``)."""
         role, jobs = self._import.role, f"{self._app_arn}/jobs/{kind.lower()}"
-        role.add_to_policy(iam.PolicyStatement(actions=[f"mobiletargeting:Create{kind}Job"], resources=[jobs]))
+        role.add_to_policy(iam.PolicyStatement(actions=[f"mobiletargeting:Create{kind}Job"],
+                                               resources=[self._app_arn]))
         role.add_to_policy(iam.PolicyStatement(actions=[f"mobiletargeting:Get{kind}Job"], resources=[f"{jobs}/*"]))
         service_role.grant_pass_role(role)
         acknowledge_wildcard_resources(role, [f"{jobs}/*"], OBJECT_WILDCARD_REASON)

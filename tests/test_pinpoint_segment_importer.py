@@ -52,6 +52,15 @@ def test_import_role_is_trusted_by_pinpoint_for_this_account_and_project_only(te
     assert f"{BUCKET}/audiences/*.csv" in reads and '"s3:PutObject"' not in reads
 
 
+def test_import_jobs_are_created_on_the_project_and_read_on_its_jobs(template):
+    """The Service Authorization Reference: CreateImportJob on apps/<id>, GetImportJob on apps/<id>/jobs/import/<id>."""
+    statements = policy_statements(template, "PinpointImporterRole")
+    by_action = {s["Action"]: json.dumps(s["Resource"]) for s in statements if isinstance(s["Action"], str)}
+    create, get = by_action["mobiletargeting:CreateImportJob"], by_action["mobiletargeting:GetImportJob"]
+    assert create.endswith(':apps/", {"Ref": "PinpointApp530042D2"}]]}'), create
+    assert get.endswith('"/jobs/import/*"]]}'), get
+
+
 def test_it_imports_every_ready_audience(template):
     (rule,) = template.find_resources("AWS::Events::Rule").values()
     pattern = rule["Properties"]["EventPattern"]

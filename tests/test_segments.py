@@ -9,9 +9,9 @@ import json
 import pytest
 
 from shared.s3_stream import line_ranges
+from shared.audiences import csv_rows
 from shared.segments import (
     AUDIENCE_HEADER,
-    csv_rows,
     export_line,
     holdout_salt,
     in_control_group,

@@ -163,6 +163,7 @@ ONLY_ON_EVERY_RESOURCE = {
     "logs:CreateLogDelivery", "logs:DeleteLogDelivery", "logs:DescribeLogGroups", "logs:DescribeResourcePolicies",
     "logs:GetLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:UpdateLogDelivery",
     "xray:GetSamplingRules", "xray:GetSamplingTargets", "xray:PutTelemetryRecords", "xray:PutTraceSegments",
+    "personalize:TagResource",  # the Service Authorization Reference lists no resource type for it
 }
 
 
@@ -173,6 +174,15 @@ def test_no_statement_grants_every_action_or_every_resource_where_a_narrower_for
             assert not any(a == "*" or a.endswith(":*") for a in actions), statement
             if statement.get("Resource") == "*":
                 assert set(actions) <= ONLY_ON_EVERY_RESOURCE, statement
+
+
+def test_tagging_is_granted_on_every_resource_as_iam_requires_and_nothing_else_is(example_template):
+    """personalize:TagResource takes no resource-level permission: granted on an ARN, it never matches and every
+    Create* call carrying tags is denied."""
+    statements = [s for p in resources(example_template, "AWS::IAM::Policy").values()
+                  for s in p["Properties"]["PolicyDocument"]["Statement"]
+                  if "personalize:TagResource" in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])]
+    assert [(s["Action"], s["Resource"]) for s in statements] == [("personalize:TagResource", "*")]
 
 
 def test_ensure_function_passes_only_the_personalize_role_to_personalize(example_template):

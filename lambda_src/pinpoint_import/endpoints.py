@@ -17,8 +17,7 @@ import json
 import re
 from typing import Any, Callable, Iterable, Iterator, Optional
 
-from shared.audiences import user_ids
-from shared.segments import SeenUsers, csv_rows
+from shared.audiences import SeenUsers, csv_rows, user_ids
 
 HEADER = "Id"
 # An endpoint's user ID, the only "UserId" key with a string value (attribute values are lists), read

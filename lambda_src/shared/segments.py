@@ -20,16 +20,14 @@ from __future__ import annotations
 import csv
 import dataclasses
 import hashlib
-import io
 import json
 import re
-from array import array
 from itertools import islice
 from typing import BinaryIO, Callable, Iterable, Optional
 
 import ijson
 
-from shared.audiences import AUDIENCE_HEADER, MAX_USERS_PER_LINE
+from shared.audiences import AUDIENCE_HEADER, MAX_USERS_PER_LINE, SeenUsers, csv_rows
 
 USER_PREFIXES = ("output.recommendedUsers.item", "output.usersList.item")
 QUERY_PREFIXES = {"itemAttributes": "itemAttributes", "input.itemAttributes": "itemAttributes",
@@ -102,66 +100,6 @@ def load_suppression(lines: Iterable[str]) -> frozenset[int]:
     return frozenset(fingerprints)
 
 
-# ---------------------------------------------------------------- duplicates
-
-
-class SeenUsers:
-    """Duplicate detection in compact memory: an open-addressing table of 64-bit hashes,
-    8 bytes a slot, sized from the job's ``numResults`` (about 67 MB for 5,000,000 users) and
-    doubled only if a line holds more users than that. Two different IDs sharing a 64-bit hash
-    (odds about 1e-6 in a 5M segment) would count as one."""
-
-    def __init__(self, capacity: int) -> None:
-        self._allocate(1 << max(10, (max(capacity, 1) * 5 // 3).bit_length()))
-
-    def _allocate(self, size: int) -> None:
-        self._mask, self._count, self._limit = size - 1, 0, size * 7 // 10
-        self._table = array("q", bytes(8 * size))
-
-    def _grow(self) -> None:
-        old = self._table
-        self._allocate(len(old) * 2)
-        table, mask = self._table, self._mask
-        for h in old:
-            if h:
-                i = h & mask
-                while table[i]:
-                    i = (i + 1) & mask
-                table[i] = h
-                self._count += 1
-
-    def keep_new(self, users: list[str]) -> list[str]:
-        """The users of a batch not seen before, in order (the hot loop: locals only, no calls)."""
-        while self._count + len(users) >= self._limit:
-            self._grow()
-        table, mask, kept = self._table, self._mask, []
-        keep = kept.append
-        for user in users:
-            h = hash(user) | 1
-            i = h & mask
-            v = table[i]
-            while v and v != h:
-                i = (i + 1) & mask
-                v = table[i]
-            if not v:
-                table[i] = h
-                keep(user)
-        self._count += len(kept)
-        return kept
-
-    def __contains__(self, user: str) -> bool:
-        table, mask, h = self._table, self._mask, hash(user) | 1
-        i = h & mask
-        while table[i]:
-            if table[i] == h:
-                return True
-            i = (i + 1) & mask
-        return False
-
-    def __len__(self) -> int:
-        return self._count
-
-
 class _Replay:
     """A byte stream that first gives back what was already read from it."""
 
@@ -177,16 +115,6 @@ class _Replay:
 
 
 # ---------------------------------------------------------------- writing
-
-
-def csv_rows(users: list[str]) -> str:
-    """Rows for a batch: a plain join unless some ID needs RFC 4180 quoting."""
-    joined = "\n".join(users)
-    if "," not in joined and '"' not in joined and "\r" not in joined and joined.count("\n") == len(users) - 1:
-        return joined + "\n" if users else ""
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows([u] for u in users)
-    return buffer.getvalue()
 
 
 @dataclasses.dataclass
