@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
-import jsii
-from aws_cdk import BundlingOptions, DockerImage, Duration, ILocalBundling, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-LAMBDA_SRC = Path(__file__).resolve().parent.parent / "lambda_src"
+_HERE = Path(__file__).resolve().parent
+# Installed from a wheel or sdist: inside the package. In a checkout (or an editable install): beside it.
+LAMBDA_SRC = next((p for p in (_HERE / "lambda_src", _HERE.parent / "lambda_src") if p.is_dir()), _HERE / "lambda_src")
 SHARED_PACKAGE = "shared"
+ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", "**/.pytest_cache"]
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 ARCHITECTURE = lambda_.Architecture.ARM_64
 
@@ -28,39 +28,23 @@ def function_code(function_dir: str) -> lambda_.Code:
     others = sorted(p.name for p in LAMBDA_SRC.iterdir() if p.name not in keep)
     return lambda_.Code.from_asset(
         str(LAMBDA_SRC),
-        exclude=[*others, "**/__pycache__", "**/*.pyc", "**/.pytest_cache"],
+        exclude=[*others, *ASSET_EXCLUDES],
     )
 
 
-@jsii.implements(ILocalBundling)
-class _PipInstallForLambda:
-    """Installs a requirements file for the Lambda platform with pip, on this machine: no Docker.
-
-    Binary wheels are chosen for arm64 and the runtime's Python (``--platform``/``--only-binary``),
-    so C extensions such as ijson's yajl2_c backend load in Lambda.
-    """
-
-    def __init__(self, requirements: Path) -> None:
-        self._requirements = requirements
-
-    def try_bundle(self, output_dir: str, *args, **kwargs) -> bool:
-        version = RUNTIME.name.removeprefix("python")
-        subprocess.run([
-            sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--only-binary=:all:",
-            "--platform", "manylinux2014_aarch64", "--implementation", "cp", "--python-version", version,
-            "--target", str(Path(output_dir) / "python"), "-r", str(self._requirements),
-        ], check=True)
-        return True
-
-
 def python_dependencies_layer(scope: Construct, id: str, name: str) -> lambda_.LayerVersion:
-    """A layer of the pinned packages in ``lambda_src/layers/<name>/requirements.txt``."""
+    """A layer of prebuilt packages for the Lambda platform, shipped in the package: ``lambda_src/layers/<name>/``.
+
+    The folder holds ``python/`` exactly as Lambda mounts it under ``/opt`` (arm64 wheels for the runtime's
+    Python, unpacked), so synth copies files and never runs pip or reaches a package index.
+    ``scripts/build_layers.py`` rebuilds it from the pins in ``requirements.txt``.
+    """
     folder = LAMBDA_SRC / "layers" / name
+    if not (folder / "python").is_dir():
+        raise ValueError(f"no prebuilt layer in {folder / 'python'}: run scripts/build_layers.py")
     return lambda_.LayerVersion(
         scope, id,
-        code=lambda_.Code.from_asset(str(folder), bundling=BundlingOptions(
-            image=DockerImage.from_registry("no-docker-local-bundling-only"),
-            local=_PipInstallForLambda(folder / "requirements.txt"))),
+        code=lambda_.Code.from_asset(str(folder), exclude=["requirements.txt", *ASSET_EXCLUDES]),
         compatible_runtimes=[RUNTIME],
         compatible_architectures=[ARCHITECTURE],
         description=f"Python packages for the Lambda platform: {name}",

@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable
 
+import jsii
 from aws_cdk import Acknowledgment, Stack, Validations
-from constructs import IConstruct
+from constructs import IConstruct, IValidation
 
 
 def _render(value: Any) -> str:
@@ -23,6 +24,8 @@ def _render(value: Any) -> str:
     if isinstance(value, dict) and "Fn::GetAtt" in value:
         logical_id, attribute = value["Fn::GetAtt"]
         return f"<{logical_id}.{attribute}>"
+    if isinstance(value, dict) and "Fn::ImportValue" in value:  # a reference to another stack, as cdk-nag prints it
+        return _render(value["Fn::ImportValue"])
     if isinstance(value, dict) and "Fn::Join" in value:
         separator, parts = value["Fn::Join"]
         return separator.join(_render(p) for p in parts)
@@ -34,7 +37,28 @@ def acknowledge(scope: IConstruct, finding: str, reason: str) -> None:
 
 
 def acknowledge_wildcard_resources(scope: IConstruct, resources: Iterable[str], reason: str) -> None:
-    """``AwsSolutions-IAM5[Resource::...]`` for each resource ARN (a token or a string)."""
+    """``AwsSolutions-IAM5[Resource::...]`` for each resource ARN (a token or a string).
+
+    Rendered now, for a scope checked before synthesis, and again once references are resolved: when the
+    resource belongs to another stack (the constructs split across stacks), the policy names it by an
+    ``Fn::ImportValue`` that exists only after CDK has prepared the app, and cdk-nag's finding names that.
+    """
+    resources = list(resources)
     stack = Stack.of(scope)
     for resource in resources:
         acknowledge(scope, f"AwsSolutions-IAM5[Resource::{_render(stack.resolve(resource))}]", reason)
+    scope.node.add_validation(_AcknowledgeAsSynthesized(scope, resources, reason))
+
+
+@jsii.implements(IValidation)
+class _AcknowledgeAsSynthesized:
+    """Runs in CDK's validation pass, after references between stacks are resolved and before cdk-nag checks."""
+
+    def __init__(self, scope: IConstruct, resources: list[str], reason: str) -> None:
+        self._scope, self._resources, self._reason = scope, resources, reason
+
+    def validate(self) -> list[str]:
+        stack = Stack.of(self._scope)
+        for resource in self._resources:
+            acknowledge(self._scope, f"AwsSolutions-IAM5[Resource::{_render(stack.resolve(resource))}]", self._reason)
+        return []

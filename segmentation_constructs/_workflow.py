@@ -56,11 +56,11 @@ def standard_workflow(scope: Construct, id: str, *, definition: sfn.IChainable, 
 
 def grant_publish(role: iam.IRole, topic: sns.ITopic) -> None:
     """``sns:Publish`` on ``topic``, and the KMS use publishing needs when the topic has a customer managed key
-    (an AWS managed key, given as its alias, needs none)."""
+    (an AWS managed key, given as its alias, needs none). SNS calls GenerateDataKey, so no ``GenerateDataKey*``."""
     role.add_to_principal_policy(iam.PolicyStatement(actions=["sns:Publish"], resources=[topic.topic_arn]))
     key = topic.master_key
     if key is not None and not hasattr(key, "alias_name"):
-        key.grant(role, "kms:Decrypt", "kms:GenerateDataKey*")
+        key.grant(role, "kms:Decrypt", "kms:GenerateDataKey")
 
 
 def notify_then(notify: tasks.SnsPublish, end: sfn.State) -> tasks.SnsPublish:

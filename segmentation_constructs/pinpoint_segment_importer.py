@@ -20,8 +20,6 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
-import botocore.session
-
 from aws_cdk import Annotations, Duration, Names, RemovalPolicy, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
@@ -44,9 +42,10 @@ END_OF_SUPPORT = ("Amazon Pinpoint's engagement features (imported segments, cam
 SEGMENT_KINDS = ("user-id", "endpoint-id")
 
 
-def _channel_types() -> list[str]:
-    """Pinpoint's endpoint channels, as its API model lists them."""
-    return botocore.session.get_session().get_service_model("pinpoint").shape_for("ChannelType").enum
+# Pinpoint's endpoint channels: the ChannelType enum of its API model (a test keeps them equal to botocore's), written
+# out so that synth needs only aws-cdk-lib and constructs.
+CHANNEL_TYPES = ("PUSH", "GCM", "APNS", "APNS_SANDBOX", "APNS_VOIP", "APNS_VOIP_SANDBOX", "ADM", "SMS", "VOICE",
+                 "EMAIL", "BAIDU", "CUSTOM", "IN_APP")
 
 
 def check_segment_kind(segment_kind: str, endpoint_channels: Optional[Sequence[str]]) -> None:
@@ -58,10 +57,10 @@ def check_segment_kind(segment_kind: str, endpoint_channels: Optional[Sequence[s
     if segment_kind != "endpoint-id":
         raise ValueError("endpoint_channels: only endpoint-ID segments keep some channels; set "
                          "segment_kind='endpoint-id' or leave endpoint_channels out")
-    unknown = sorted(set(endpoint_channels) - set(_channel_types()))
+    unknown = sorted(set(endpoint_channels) - set(CHANNEL_TYPES))
     if unknown or not endpoint_channels:
         raise ValueError(f"endpoint_channels: unknown {unknown or 'empty list'}; use some of "
-                         f"{', '.join(_channel_types())}")
+                         f"{', '.join(CHANNEL_TYPES)}")
 
 
 class PinpointSegmentImporter(Construct):

@@ -89,3 +89,21 @@ def example_template(example_stack):
     from aws_cdk.assertions import Template
 
     return Template.from_stack(example_stack)
+
+
+@pytest.fixture(autouse=True)
+def wait_states_do_not_sleep(monkeypatch):
+    """moto's ASL interpreter really sleeps in a Wait state (a second at least: the shortest poll interval a
+    construct allows); the workflow tests need the order of the states, not the time between them. Task
+    Retry backoff still sleeps (moto's retrier calls time.sleep itself)."""
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+
+    monkeypatch.setattr(WaitFunction, "_wait_interval", lambda self, env, wait_seconds: None)
+
+
+@pytest.fixture(scope="session")
+def installed_package(tmp_path_factory):
+    """The wheel built from this checkout, installed in a new venv, and a consumer app synthesized there."""
+    from tests.fakes.package import build_and_install
+
+    return build_and_install(tmp_path_factory.mktemp("package"))

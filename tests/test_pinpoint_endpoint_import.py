@@ -296,6 +296,15 @@ def test_exports_expire_after_a_day_on_a_bucket_of_the_app_and_a_handed_in_one_g
         "lifecycle rule .* expiring audiences/_exports/pinpoint/ .*after one day"))
 
 
+def test_the_channel_types_accepted_at_synth_are_pinpoints_own():
+    import botocore.session
+
+    from segmentation_constructs.pinpoint_segment_importer import CHANNEL_TYPES
+
+    model = botocore.session.get_session().get_service_model("pinpoint")
+    assert list(CHANNEL_TYPES) == model.shape_for("ChannelType").enum
+
+
 def test_the_importer_is_told_the_kind_channels_and_export_role_and_may_export(template):
     (function,) = template.find_resources("AWS::Lambda::Function").values()
     variables = function["Properties"]["Environment"]["Variables"]

