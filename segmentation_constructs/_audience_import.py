@@ -78,7 +78,7 @@ def audience_import_workflow(
     scope: Construct, *, destination: str, label: str, function: SegmentationFunction,
     event_bus: events.IEventBus, topic: Optional[sns.ITopic], poll_interval: Duration, import_budget: Duration,
     retry_interval: Duration, removal_policy: RemovalPolicy, imported: Mapping[str, Any],
-    audience_bucket: s3.IBucket, drop_prefix: Optional[str] = None,
+    audience_bucket: s3.IBucket, audience_prefix: str, drop_prefix: Optional[str] = None,
 ) -> tuple[sfn.StateMachine, iam.Role]:
     """The rules, the workflow and its role. ``imported``: the destination's own fields of an ``IMPORTED``
     event, each a ``JsonPath`` into the last poll result (``$.import``). With ``drop_prefix``, a CSV
@@ -93,7 +93,10 @@ def audience_import_workflow(
         grant_publish(role, topic)
     trigger_role = service_role(scope, "TriggerRole", "events.amazonaws.com", f"Starts {label} audience imports")
     events.Rule(scope, "AudienceReady", event_bus=event_bus, description="An audience file is ready: import it",
-                event_pattern=events.EventPattern(source=[AUDIENCE_SOURCE], detail_type=[SEGMENT_READY]),
+                # only this importer's bucket and prefix: two post-processors (or importers) may share a bus
+                event_pattern=events.EventPattern(source=[AUDIENCE_SOURCE], detail_type=[SEGMENT_READY], detail={
+                    "bucket": [audience_bucket.bucket_name],
+                    "segment": {"audienceKey": [{"prefix": audience_prefix}]}}),
                 targets=[targets.SfnStateMachine(machine, retry_attempts=10, role=trigger_role)])
     if drop_prefix:
         events_from(scope, audience_bucket)

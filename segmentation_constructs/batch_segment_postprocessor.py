@@ -102,7 +102,9 @@ class BatchSegmentPostprocessor(Construct):
 
         environment = {"AUDIENCE_BUCKET": self.audience_bucket.bucket_name, "AUDIENCE_PREFIX": audience_prefix}
         self._plan = SegmentationFunction(
-            self, "Plan", function_dir="segment_plan", environment=environment,
+            self, "Plan", function_dir="segment_plan", environment={
+                **environment, "SOURCE_BUCKET": self.source_bucket.bucket_name,
+                "BATCH_OUTPUT_PREFIX": batch_output_prefix},
             description="Finds a batch segment job's output lines", timeout=Duration.minutes(15),
             memory_size=512)
         export_environment = {**environment, "HOLDOUT_PERCENT": str(holdout_percent)}

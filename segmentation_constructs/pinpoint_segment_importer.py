@@ -129,7 +129,8 @@ class PinpointSegmentImporter(Construct):
         self.state_machine, self.workflow_role = audience_import_workflow(
             self, destination="pinpoint", label="Pinpoint", function=self._import, event_bus=event_bus, topic=topic,
             poll_interval=poll_interval, import_budget=import_budget, retry_interval=retry_interval,
-            removal_policy=removal_policy, audience_bucket=audience_bucket, drop_prefix=drop_prefix,
+            removal_policy=removal_policy, audience_bucket=audience_bucket, audience_prefix=audience_prefix,
+            drop_prefix=drop_prefix,
             imported={"SegmentId": sfn.JsonPath.string_at("$.import.segmentId"),
                       "Size": sfn.JsonPath.number_at("$.import.size"),
                       "ImportJobId": sfn.JsonPath.string_at("$.import.importJobId"), **endpoint_fields})

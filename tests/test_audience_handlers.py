@@ -23,6 +23,8 @@ def aws(monkeypatch):
     with fake_aws(monkeypatch) as fake:
         monkeypatch.setenv("AUDIENCE_BUCKET", BUCKET)
         monkeypatch.setenv("AUDIENCE_PREFIX", "audiences/")
+        monkeypatch.setenv("SOURCE_BUCKET", BUCKET)
+        monkeypatch.setenv("BATCH_OUTPUT_PREFIX", "batch/")
         monkeypatch.setenv("HOLDOUT_PERCENT", "0")
         monkeypatch.delenv("SUPPRESSION_LIST_URI", raising=False)
         monkeypatch.setattr(export_handler, "_suppression", {})
@@ -193,6 +195,19 @@ def test_a_job_that_is_not_active_is_refused(aws):
     aws.personalize.set_status(arn, "CREATE IN_PROGRESS")
     with pytest.raises(ValueError, match="is CREATE IN_PROGRESS, not ACTIVE"):
         plan_handler.handler(job_event(arn), None)
+
+
+def test_a_job_written_outside_this_postprocessors_bucket_and_prefix_is_left_to_its_own(aws, monkeypatch):
+    """Two post-processors on one bus both hear every job; each exports only what lands where it watches."""
+    arn = segment_job(aws, {"x.out": [ACTION]})
+    monkeypatch.setenv("SOURCE_BUCKET", "another-teams-bucket")
+    assert export(job_event(arn))["skip"] is True
+    monkeypatch.setenv("SOURCE_BUCKET", BUCKET)
+    monkeypatch.setenv("BATCH_OUTPUT_PREFIX", "batch/another-group/")
+    assert export(job_event(arn))["skip"] is True
+    assert aws.s3.list_objects_v2(Bucket=BUCKET, Prefix="audiences/").get("KeyCount") == 0
+    monkeypatch.setenv("BATCH_OUTPUT_PREFIX", "batch/")
+    assert export(job_event(arn))["skip"] is False
 
 
 def test_a_job_without_output_files_is_refused(aws):

@@ -35,6 +35,8 @@ def workflow(template, monkeypatch):
     with fake_aws(monkeypatch, config=MOTO_CONFIG, bus_name="bus") as aws:
         monkeypatch.setenv("AUDIENCE_BUCKET", BUCKET)
         monkeypatch.setenv("AUDIENCE_PREFIX", "audiences/")
+        monkeypatch.setenv("SOURCE_BUCKET", BUCKET)
+        monkeypatch.setenv("BATCH_OUTPUT_PREFIX", "batch/")
         monkeypatch.setenv("HOLDOUT_PERCENT", "0")
         names = {**function_names(template)}
         LambdaRouter(monkeypatch, {

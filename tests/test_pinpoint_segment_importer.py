@@ -68,6 +68,16 @@ def test_it_imports_every_ready_audience(template):
     assert not matches(pattern, {**ready_event(), "detail-type": "Audience Export Failed"})
 
 
+def test_audiences_of_another_bucket_or_prefix_on_the_same_bus_are_not_its_own(template):
+    """Two post-processors, or an importer per team, may share one bus: each importer takes only its files."""
+    (rule,) = template.find_resources("AWS::Events::Rule").values()
+    pattern, event = rule["Properties"]["EventPattern"], ready_event()
+    elsewhere = {**event, "detail": {**event["detail"], "bucket": "another-teams-audiences"}}
+    assert not matches(pattern, {**elsewhere, "resources": []})
+    segment = {**event["detail"]["segment"], "audienceKey": "exports/" + event["detail"]["segment"]["audienceKey"]}
+    assert not matches(pattern, {**event, "resources": [], "detail": {**event["detail"], "segment": segment}})
+
+
 @pytest.fixture
 def workflow(template, monkeypatch):
     tjson = template.to_json()

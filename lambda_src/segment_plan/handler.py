@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from urllib.parse import unquote_plus
 
 from botocore.exceptions import ClientError
@@ -24,11 +25,20 @@ log = logger(__name__)
 ABSENT = ("NoSuchKey", "404", "403", "AccessDenied")
 
 
-def _job_from_arn(arn: str) -> dict:
+def _watched(bucket: str, prefix: str) -> bool:
+    """Whether a job's output lands where this post-processor watches (its source bucket and output prefix).
+    Every post-processor on a bus hears every job's event; each exports only its own jobs."""
+    return bucket == os.environ["SOURCE_BUCKET"] and prefix.startswith(os.environ["BATCH_OUTPUT_PREFIX"])
+
+
+def _job_from_arn(arn: str) -> dict | None:
     job = client("personalize").describe_batch_segment_job(batchSegmentJobArn=arn)["batchSegmentJob"]
     if job["status"] != "ACTIVE":
         raise ValueError(f"batch segment job {arn} is {job['status']}, not ACTIVE")
     bucket, prefix = split_s3_uri(job["jobOutput"]["s3DataDestination"]["path"])
+    if not _watched(bucket, prefix):
+        log.info("not this post-processor's job", extra={"jobArn": arn, "outputBucket": bucket})
+        return None
     files = []
     for page in s3().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         files += [(bucket, o["Key"], o["ETag"]) for o in page.get("Contents", []) if o["Key"].endswith(".out")]
@@ -72,6 +82,9 @@ def handler(event, context):
         job = _job_from_object(detail["bucket"]["name"], detail["object"]["key"])
     else:
         job = _job_from_arn(detail["Arn"])
+        if job is None:  # written elsewhere: another post-processor's job
+            return {"jobName": None, "jobArn": detail["Arn"], "sourceId": None, "sourceFiles": [], "skip": True,
+                    "lines": 0, "itemsKey": None, "reason": "output outside this post-processor's bucket and prefix"}
     source_id = hashlib.sha256(json.dumps(sorted(job["files"])).encode()).hexdigest()[:16]
     result = {"jobName": job["jobName"], "jobArn": job["jobArn"], "sourceId": source_id,
               "sourceFiles": [f"s3://{b}/{k}" for b, k, _ in job["files"]]}
