@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """CDK app: the example stack.
 
-``cdk deploy -c notificationEmail=you@example.com [-c destinations=pinpoint|connect|pinpoint,connect|none]
+``cdk deploy -c notificationEmail=you@example.com [-c destinations=connect|pinpoint|pinpoint,connect|none]
 [-c profileExpiryDays=90] [-c connectDomainName=<existing Customer Profiles domain>]``
 """
 

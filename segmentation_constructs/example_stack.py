@@ -22,7 +22,9 @@ def cdk_context() -> dict[str, Any]:
     return json.loads(CDK_JSON.read_text())["context"]
 
 
-DESTINATIONS = ("pinpoint",)
+# Connect Customer Profiles by default: Pinpoint's imported segments ended with its engagement features on
+# 2026-10-30 (no account can run CreateImportJob); -c destinations=pinpoint is kept for projects that still run.
+DESTINATIONS = ("connect",)
 KNOWN_DESTINATIONS = ("pinpoint", "connect", "none")
 PROFILE_EXPIRY_DAYS = 90
 
@@ -45,8 +47,8 @@ def context_options(node) -> dict[str, Any]:
 class SegmentationExampleStack(Stack):
     """Training → audience export → destinations.
 
-    ``destinations``: any of "pinpoint" (the default), "connect" (Amazon Connect Customer Profiles, with
-    imported profile data kept ``profile_expiry_days``), or "none". ``pinpoint_segment_kind``: "user-id"
+    ``destinations``: any of "connect" (the default: Amazon Connect Customer Profiles, with imported profile
+    data kept ``profile_expiry_days``), "pinpoint" (end of support since 2026-10-30), or "none". ``pinpoint_segment_kind``: "user-id"
     (the default) or "endpoint-id" (see ``PinpointSegmentImporter``).
     """
 

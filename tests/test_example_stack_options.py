@@ -12,13 +12,22 @@ def options(**context) -> dict:
     return context_options(cdk.App(context={"aws:cdk:bundling-stacks": [], **context}).node)
 
 
-def test_by_default_the_audiences_go_to_pinpoint_as_designed():
-    assert options() == {"notification_email": None, "destinations": ["pinpoint"], "profile_expiry_days": 90,
+def test_by_default_the_audiences_go_to_customer_profiles_as_pinpoint_segments_ended_on_2026_10_30():
+    assert options() == {"notification_email": None, "destinations": ["connect"], "profile_expiry_days": 90,
                          "connect_domain_name": None, "pinpoint_segment_kind": "user-id"}
 
 
-def test_context_selects_customer_profiles_instead_or_both():
-    assert options(destinations="connect")["destinations"] == ["connect"]
+def test_the_default_example_stack_deploys_no_pinpoint_resource(cdk_app_context):
+    from aws_cdk.assertions import Template
+
+    stack = SegmentationExampleStack(cdk.App(context=cdk_app_context), "Default")
+    resources = Template.from_stack(stack).to_json()["Resources"].values()
+    assert not [r for r in resources if r["Type"].startswith("AWS::Pinpoint::")]
+    assert [r for r in resources if r["Type"] == "AWS::CustomerProfiles::Domain"]
+
+
+def test_context_selects_pinpoint_instead_or_both_for_projects_that_still_run():
+    assert options(destinations="pinpoint")["destinations"] == ["pinpoint"]
     assert options(destinations="pinpoint, connect", profileExpiryDays="365")["destinations"] == ["pinpoint", "connect"]
     assert options(profileExpiryDays="365")["profile_expiry_days"] == 365
     assert options(pinpointSegments="endpoint-id")["pinpoint_segment_kind"] == "endpoint-id"

@@ -85,6 +85,25 @@ def test_validate_handler_rejects_a_missing_config(aws):
     assert result["errors"] == [f"$: s3://{BUCKET}/train/none/config.json could not be read"]
 
 
+def test_a_config_s3_cannot_decrypt_for_the_function_fails_saying_so_not_as_unreadable(aws, monkeypatch):
+    """SSE-KMS without kms:Decrypt answers AccessDenied, as a missing key does without ListBucket; the message tells
+    them apart, and a key problem is a deployment problem to name, never a rejected config."""
+    from botocore.exceptions import ClientError
+
+    from shared import aws as lambda_clients
+
+    aws.upload_sample(config={})
+    denied = {"Error": {"Code": "AccessDenied", "Message": "User: arn:aws:sts::123456789012:assumed-role/v is not "
+              "authorized to perform: kms:Decrypt on resource: arn:aws:kms:us-east-1:123456789012:key/k"}}
+
+    def get_object(**kwargs):
+        raise ClientError(denied, "GetObject")
+
+    monkeypatch.setattr(lambda_clients.client("s3"), "get_object", get_object)
+    with pytest.raises(PermissionError, match="encrypted with a KMS key this function may not use.*encryption_key="):
+        validate()
+
+
 def test_validate_handler_reports_missing_csvs(aws):
     aws.s3.upload_file(str(DATA / "train/bingewatch/config.json"), BUCKET, "train/x/config.json")
     result = validate("train/x/config.json")

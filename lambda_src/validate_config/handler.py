@@ -35,7 +35,14 @@ def read_text(bucket: str, key: str, *, max_bytes: int) -> Optional[str]:
     try:
         body = s3().get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{max_bytes - 1}")["Body"].read()
     except ClientError as exc:
-        if exc.response["Error"]["Code"] in MISSING:
+        error = exc.response["Error"]
+        if error["Code"] in ("AccessDenied", "403", "KMS.KMSInvalidStateException") and "kms" in error.get("Message", "").lower():
+            # S3 found the object and could not decrypt it: not a config mistake, a key this function may not use
+            raise PermissionError(
+                f"s3://{bucket}/{key} is encrypted with a KMS key this function may not use ({error['Message']}). "
+                "Hand the bucket to PersonalizeTrainingPipeline with its key: s3.Bucket.from_bucket_attributes(..., "
+                "encryption_key=<key>) or encryption_key=<key>, and let the key policy allow the account.") from exc
+        if error["Code"] in MISSING:
             return None
         raise
     return body.decode("utf-8", errors="replace")
