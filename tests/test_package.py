@@ -89,3 +89,19 @@ def test_cfn_lint_reports_nothing_but_the_listed_warnings_in_any_template(templa
                                                           ignore_checks=list(CFN_LINT_IGNORED)))
         findings += [f"{name}: {m.rule.id} {m.message} ({'/'.join(map(str, m.path))})" for m in matches]
     assert findings == []
+
+
+def test_the_prebuilt_layer_is_the_pinned_release_built_for_the_functions_platform():
+    """lambda_src/layers/ijson/python is what scripts/build_layers.py unpacks from the pin: arm64, the runtime's CPython."""
+    from segmentation_constructs._lambda import ARCHITECTURE, RUNTIME
+
+    layer = REPO / "lambda_src" / "layers" / "ijson"
+    (pin,) = (layer / "requirements.txt").read_text().split()
+    name, version = pin.split("==")
+    (info,) = (layer / "python").glob(f"{name}-*.dist-info")
+    assert info.name == f"{name}-{version}.dist-info"
+    wheel = (info / "WHEEL").read_text()
+    python = RUNTIME.name.removeprefix("python").replace(".", "")
+    assert f"Tag: cp{python}-cp{python}-manylinux" in wheel and "aarch64" in wheel, wheel
+    assert ARCHITECTURE.name == "arm64"
+    assert list((layer / "python" / name / "backends").glob(f"_yajl2.cpython-{python}-aarch64-linux-gnu.so"))
