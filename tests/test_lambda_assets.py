@@ -1,0 +1,296 @@
+"""The asset gate: every function of the synthesized app, as deployed, imports and runs its main path.
+
+The other handler tests import ``lambda_src`` in the dev venv, where every package is installed. Here the
+example app is synthesized as ``cdk synth`` does (every destination, endpoint-ID Pinpoint segments, so every
+function is present), and each function's staged code asset runs with its layers in a stand-in for the
+Lambda Python runtime (``tests/fakes/lambda_runtime.py``: a clean interpreter with only the standard
+library and boto3's closure), with the environment of the template, against moto and the in-process fakes.
+A module a handler imports that neither its asset nor its layers hold fails here as it would in Lambda.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from segmentation_constructs._lambda import ARCHITECTURE, RUNTIME
+from segmentation_constructs.pinpoint_segment_importer import SEGMENT_KINDS
+from shared import aws as lambda_clients
+from shared.audiences import work_key
+from tests.fakes.customer_profiles import FakeCustomerProfiles
+from tests.fakes.environment import BUCKET, DATA, fake_aws
+from tests.fakes.lambda_runtime import (
+    RUNTIME_DISTRIBUTIONS,
+    LambdaFunction,
+    LambdaRuntime,
+    Synthesis,
+    native_extension_problems,
+    resolve_environment,
+    runtime_distribution_closure,
+)
+from tests.fakes.personalize import ACCOUNT, REGION
+from tests.fakes.pinpoint import FakePinpoint
+from tests.test_audience_handlers import ACTION, COMEDY, OUTPUT_PREFIX, job_event, segment_job
+from tests.test_pinpoint_import import KEY, NAME, ready_event
+
+# As `cdk synth -c destinations=pinpoint,connect -c pinpointSegments=endpoint-id`: every function.
+SYNTH_CONTEXT = {"destinations": "pinpoint,connect", "pinpointSegments": "endpoint-id"}
+PINPOINT_APP_ID = "0123456789abcdef0123456789abcdef"
+DOMAIN_NAME = "audiences-domain"
+STARTED = "2026-11-23T10:00:00.000Z"
+JOB = "genre-segments-1a2b3c4d"
+SOURCE_ID = "00112233aabbccdd"
+AUDIENCE = b'User.UserId\nu1\n"u,2"\nu3\n'
+
+
+@pytest.fixture(scope="module", autouse=True)
+def synthesis(tmp_path_factory):
+    """Started with the module's first test, in the background: the stand-in's own tests run meanwhile."""
+    synthesis = Synthesis(tmp_path_factory.mktemp("cdk.out"), SYNTH_CONTEXT)
+    yield synthesis
+    synthesis.close()
+
+
+@pytest.fixture(scope="module")
+def functions(synthesis) -> list[LambdaFunction]:
+    return synthesis.functions()
+
+
+@pytest.fixture(scope="module")
+def runtime(tmp_path_factory) -> LambdaRuntime:
+    return LambdaRuntime(tmp_path_factory.mktemp("lambda-runtime"))
+
+
+def the_function(functions: list[LambdaFunction], handler: str) -> LambdaFunction:
+    found = [f for f in functions if f.handler == handler]
+    assert len(found) == 1, f"{len(found)} functions with handler {handler} in the assembly: {found}"
+    return found[0]
+
+
+def fake_names(aws) -> dict:
+    """The fake behind each resource a template's environment refers to (by CloudFormation type)."""
+    return {"AWS::S3::Bucket": BUCKET, "AWS::Events::EventBus": aws.bus_name, "AWS::SNS::Topic": aws.topic_arn,
+            "AWS::Pinpoint::App": PINPOINT_APP_ID, "AWS::CustomerProfiles::Domain": DOMAIN_NAME}
+
+
+# ---------------------------------------------------------------- the stand-in itself
+
+
+def throwaway_function(tmp_path: Path, source: str, *, layers: tuple[Path, ...] = ()) -> LambdaFunction:
+    """A function of one handler module ``probe/handler.py``, with the library's runtime and CPU."""
+    (tmp_path / "probe").mkdir()
+    (tmp_path / "probe" / "handler.py").write_text(textwrap.dedent(source))
+    return LambdaFunction(stack="Throwaway", logical_id="Probe", handler="probe.handler.handler", runtime=RUNTIME.name,
+                          architecture=ARCHITECTURE.name, code_dir=tmp_path, layer_dirs=layers, environment={},
+                          timeout=30)
+
+
+PROBE = """
+    import importlib
+    import sys
+
+    def handler(event, context):
+        found = {}
+        for name in event["modules"]:
+            try:
+                importlib.import_module(name)
+                found[name] = True
+            except ImportError:
+                found[name] = False
+        return {"found": found, "path": sys.path, "remaining": context.get_remaining_time_in_millis()}
+"""
+
+
+def test_the_stand_in_holds_only_the_standard_library_boto3_and_the_asset(tmp_path, runtime):
+    assert runtime_distribution_closure("boto3") == set(RUNTIME_DISTRIBUTIONS)
+    runtime_modules = ["boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3", "json", "ssl"]
+    dev_modules = ["moto", "pytest", "ijson", "yaml", "aws_cdk", "cffi", "certifi", "requests", "shared",
+                   "segmentation_constructs", "tests"]
+    function = throwaway_function(tmp_path, PROBE)
+    invocation = runtime.invoke(function, {"modules": runtime_modules + dev_modules}, environment={})
+    result = invocation.check()
+    assert result["found"] == {**{m: True for m in runtime_modules}, **{m: False for m in dev_modules}}
+    assert result["path"][:2] == [str(tmp_path), str(runtime.boto3_dir)]
+    assert not any(p.startswith(sys.prefix) or "site-packages" in p for p in result["path"]), result["path"]
+    assert invocation.interpreter["no_site"] and invocation.interpreter["isolated"]
+    assert not invocation.interpreter["site_imported"]
+    assert 0 < result["remaining"] <= 30_000
+
+
+def test_the_gate_fails_a_handler_that_imports_a_package_no_layer_provides(tmp_path, runtime):
+    function = throwaway_function(tmp_path, "import ijson\n\ndef handler(event, context):\n    return {}\n")
+    invocation = runtime.invoke(function, {}, environment={})
+    assert invocation.outcome == "import_failed"
+    assert invocation.error["type"] == "builtins.ModuleNotFoundError" and invocation.error["module"] == "ijson"
+    with pytest.raises(AssertionError, match=r"Throwaway/Probe .*module 'ijson' could not be imported.*\n"
+                                             r"The Lambda runtime would fail the same way"):
+        invocation.check()
+
+
+# ---------------------------------------------------------------- one invocation per function, its main path
+
+
+def validate_config(aws, invoke):
+    aws.upload_sample()
+    result = invoke({"bucket": BUCKET, "key": "train/bingewatch/config.json", "executionStartTime": STARTED})
+    assert result["valid"] is True and result["errors"] == [], result
+    assert result["plan"]["bucket"] == BUCKET and result["plan"]["datasetGroup"]["name"] == "bingewatch"
+
+
+def personalize_ensure(aws, invoke):
+    spec = json.loads((DATA / "train/bingewatch/config.json").read_text())["datasetGroup"]["serviceConfig"]
+    result = invoke({"kind": "datasetGroup", "spec": spec, "parents": {}, "current": {},
+                     "deadline": "2099-01-01T00:00:00+00:00"})
+    assert result["arn"] == f"arn:aws:personalize:{REGION}:{ACCOUNT}:dataset-group/bingewatch", result
+    assert [operation for operation, _ in aws.personalize.created()] == ["CreateDatasetGroup"]
+    assert "Personalize Dataset Group State Change" in {e["detail-type"] for e in aws.events()}
+
+
+def segment_plan(aws, invoke):
+    arn = segment_job(aws, {"job_config.json.out": [ACTION, COMEDY]}, name=JOB)
+    result = invoke(job_event(arn))
+    assert result["skip"] is False and result["lines"] == 2 and result["jobArn"] == arn, result
+    items = json.loads(aws.s3.get_object(Bucket=BUCKET, Key=result["itemsKey"])["Body"].read())
+    assert [(i["line"], i["ordinal"]) for i in items] == [(1, 1), (2, 2)]
+
+
+def segment_export(aws, invoke):
+    line = json.dumps(ACTION).encode()
+    key = f"{OUTPUT_PREFIX}job_config.json.out"
+    aws.s3.put_object(Bucket=BUCKET, Key=key, Body=line + b"\n" + json.dumps(COMEDY).encode() + b"\n")
+    result = invoke({"bucket": BUCKET, "key": key, "line": 1, "start": 0, "end": len(line), "ordinal": 1,
+                     "jobName": JOB, "capacity": 1000, "sourceId": SOURCE_ID})
+    assert result["userCount"] == 3 and result["error"] is None, result
+    written = [o["Key"] for o in aws.s3.list_objects_v2(Bucket=BUCKET, Prefix="audiences/").get("Contents", [])]
+    (audience,) = [k for k in written if k.endswith(f"/{result['name']}.csv")]
+    assert aws.s3.get_object(Bucket=BUCKET, Key=audience)["Body"].read() == b"User.UserId\nu1\nu2\nu3\n"
+
+
+def segment_publish(aws, invoke):
+    name = f"{JOB}-genres-action-0a1b2c3d"
+    entry = {"line": 1, "ordinal": 1, "source": f"s3://{BUCKET}/{OUTPUT_PREFIX}job_config.json.out",
+             "queryKind": "itemAttributes", "query": 'ITEMS.GENRES = "Action"', "name": name,
+             "audienceKey": f"audiences/{JOB}/{name}.csv", "controlKey": None, "userCount": 3, "controlCount": 0,
+             "suppressedCount": 0, "duplicateCount": 0, "error": None}
+    aws.s3.put_object(Bucket=BUCKET, Key=work_key(JOB, f"{SOURCE_ID}/entries/000001.json"),
+                      Body=json.dumps(entry).encode())
+    job_arn = f"arn:aws:personalize:{REGION}:{ACCOUNT}:batch-segment-job/{JOB}"
+    result = invoke({"jobName": JOB, "jobArn": job_arn, "sourceId": SOURCE_ID, "skip": False, "lines": 1,
+                     "sourceFiles": [entry["source"]], "itemsKey": work_key(JOB, f"items-{SOURCE_ID}.json")})
+    assert result == {"manifestUri": f"s3://{BUCKET}/audiences/{JOB}/manifest.json", "segments": 1, "ready": 1,
+                      "errors": 0, "announced": 1}
+    ready = [e for e in aws.events() if e["detail-type"] == "Audience Segment Ready"]
+    assert [e["detail"]["segment"]["name"] for e in ready] == [name]
+
+
+def pinpoint_endpoint_ids(aws, invoke):
+    aws.pinpoint = FakePinpoint(lambda_clients.client("pinpoint"), s3=aws.s3)
+    aws.s3.put_object(Bucket=BUCKET, Key=KEY, Body=AUDIENCE)
+    result = invoke({"action": "start", **ready_event()})
+    assert result["state"] == "STARTED" and result["exportJobId"] in aws.pinpoint.exports, result
+    assert aws.pinpoint.created() == []  # the import starts once the export is joined
+
+
+def pinpoint_user_ids(aws, invoke):
+    aws.pinpoint = FakePinpoint(lambda_clients.client("pinpoint"), s3=aws.s3)
+    aws.s3.put_object(Bucket=BUCKET, Key=KEY, Body=AUDIENCE)
+    # The template is of endpoint-ID segments; the user-ID kind differs in this variable only (the export role
+    # and channels it also sets are not read by the user-ID path).
+    assert "user-id" in SEGMENT_KINDS
+    result = invoke({"action": "start", **ready_event()}, SEGMENT_KIND="user-id")
+    assert result["state"] == "STARTED" and result["importJobId"], result
+    (request,) = aws.pinpoint.created()
+    assert request["SegmentName"] == NAME and request["S3Url"] == f"s3://{BUCKET}/{KEY}"
+
+
+def connect_import(aws, invoke):
+    profiles = FakeCustomerProfiles(lambda_clients.client("customer-profiles"))
+    try:
+        aws.s3.put_object(Bucket=BUCKET, Key=KEY, Body=AUDIENCE)
+        result = invoke({"action": "start", **ready_event()})
+        assert result["state"] == "STARTED" and result["importJobId"] in profiles.jobs, result
+        (uploaded,) = profiles.uploads.files.values()  # PUT by the function to the pre-signed URL's server
+        assert uploaded.decode().splitlines()[0] == "UserId,PersonalizeSegmentBatch"
+        assert profiles.jobs[result["importJobId"]]["Status"] == "IN_PROGRESS"
+    finally:
+        profiles.uploads.close()
+
+
+SCENARIOS = {
+    "validate_config": ("validate_config.handler.handler", validate_config),
+    "personalize_ensure": ("personalize_ensure.handler.handler", personalize_ensure),
+    "segment_plan": ("segment_plan.handler.handler", segment_plan),
+    "segment_export": ("segment_export.handler.handler", segment_export),
+    "segment_publish": ("segment_publish.handler.handler", segment_publish),
+    "pinpoint_import[endpoint-id]": ("pinpoint_import.handler.handler", pinpoint_endpoint_ids),
+    "pinpoint_import[user-id]": ("pinpoint_import.handler.handler", pinpoint_user_ids),
+    "connect_import": ("connect_import.handler.handler", connect_import),
+}
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+def test_the_function_imports_and_runs_its_main_path_in_the_lambda_runtime(scenario, functions, runtime, monkeypatch):
+    handler, run = SCENARIOS[scenario]
+    function = the_function(functions, handler)
+    with fake_aws(monkeypatch) as aws:
+        environment = resolve_environment(function, fake_names(aws), region=REGION, account=ACCOUNT)
+        for name, value in environment.items():  # test helpers reading it (shared.audiences) agree with the function
+            monkeypatch.setenv(name, value)
+
+        # The handlers' clients as the handler tests have them (fakes attached); moto's services by the fake's own.
+        ready = {"s3": aws.s3, "events": aws.events_client, "sns": aws.sns, "sqs": aws.sqs}
+
+        def clients(service: str):
+            return ready.get(service) or lambda_clients.client(service)
+
+        def invoke(event: dict, **overrides: str):
+            invocation = runtime.invoke(function, event, environment={**environment, **overrides}, clients=clients,
+                                        absent=() if function.layer_dirs else ("ijson",))
+            print(invocation.summary())
+            result = invocation.check()
+            if invocation.ijson_file:
+                assert any(invocation.ijson_file.startswith(str(layer)) for layer in function.layer_dirs), \
+                    f"{function.name}: ijson came from {invocation.ijson_file}, not from a layer"
+            return result
+
+        run(aws, invoke)
+
+
+def test_every_python_function_of_the_app_is_invoked_by_the_gate(functions):
+    assert sorted({f.handler for f in functions}) == sorted({handler for handler, _ in SCENARIOS.values()})
+    assert all(f.code_dir.is_dir() and (f.code_dir / f.module.split(".")[0]).is_dir() for f in functions)
+
+
+def test_native_code_in_assets_and_layers_fits_each_functions_cpu_and_python(functions):
+    """What the stand-in cannot load (this machine is x86_64, Python 3.11) is checked by its ELF header."""
+    problems = {f.name: native_extension_problems(f) for f in functions}
+    assert {name: found for name, found in problems.items() if found} == {}
+
+
+def test_the_native_code_check_catches_an_extension_built_for_this_machine():
+    import ijson.backends  # the dev venv's: x86_64, CPython 3.11
+
+    venv_ijson = Path(ijson.backends.__file__).parent.parent
+    function = LambdaFunction(stack="Throwaway", logical_id="VenvIjson", handler="ijson.handler", runtime="python3.14",
+                              architecture="arm64", code_dir=venv_ijson, layer_dirs=(), environment={})
+    problems = native_extension_problems(function)
+    assert any("built for x86_64, the function runs on arm64" in p for p in problems), problems
+    assert any("built for CPython 311, the function runs python3.14" in p for p in problems), problems
+
+
+def test_with_the_ijson_layer_the_same_handler_imports_the_layers_ijson(tmp_path, functions, runtime):
+    layers = the_function(functions, "segment_export.handler.handler").layer_dirs
+    assert layers, "the export function has no layer"
+    function = throwaway_function(tmp_path, "import ijson\n\ndef handler(event, context):\n    return ijson.backend\n",
+                                  layers=layers)
+    invocation = runtime.invoke(function, {}, environment={})
+    backend = invocation.check()
+    print(f"ijson from the layer: backend {backend} ({invocation.ijson_file})")
+    assert invocation.ijson_file.startswith(str(layers[0]))
+    # Here (x86_64, Python 3.11) the layer's C extension (arm64, the runtime's Python) cannot load, so ijson
+    # falls back to its pure-Python backend; in Lambda it is yajl2_c.
+    assert backend in ("yajl2_c", "python")
