@@ -1,37 +1,226 @@
-"""Records the AWS API actions each Lambda handler makes during the tests.
+"""Records the AWS API calls each Lambda handler makes during the tests: the IAM action, the ARN it is
+authorized on and the request-context values conditions look at.
 
-A call is credited to the function whose ``lambda_src/<function>/handler.py``
-is on the call stack, so shared code counts for every function that uses it.
-Installed for the whole session by conftest; read by the IAM coverage gate.
+A call is credited to the function whose ``lambda_src/<function>/handler.py`` is on the call stack, so
+shared code counts for every function that uses it; a call a fake makes while answering another (FakePinpoint
+writing an export) is not the function's, and a call from a worker thread (MultipartWriter's UploadPart) has no
+handler on its stack (the CreateMultipartUpload and CompleteMultipartUpload of the same key are recorded).
+Installed for the whole session by conftest; read by the IAM coverage gates (tests/test_iam_coverage.py).
+
+Each operation a handler calls needs an entry in ``OPERATIONS`` (how its parameters name the resources it
+is authorized on). An operation without one is recorded with no resource, which the gates report: a new
+call fails them loudly instead of passing unchecked.
+
+With ``IAM_RECORD_DIR`` set (pytest-xdist: one process per worker), every record is also appended as a JSON
+line to ``$IAM_RECORD_DIR/iam-calls-<pid>.jsonl``; ``load()`` reads what this process recorded and every
+file there.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 from collections import defaultdict
 from pathlib import Path
+from typing import Callable, Iterator, NamedTuple, Optional
 
 import botocore.client
 
 LAMBDA_SRC = Path(__file__).resolve().parents[2] / "lambda_src"
-# API operations authorized by actions of other names.
-ACTIONS_OF_OPERATION = {
-    "s3:HeadObject": ["s3:GetObject"],
-    "s3:CopyObject": ["s3:GetObject", "s3:PutObject"],
-    "s3:CreateMultipartUpload": ["s3:PutObject"],
-    "s3:UploadPart": ["s3:PutObject"],
-    "s3:CompleteMultipartUpload": ["s3:PutObject"],
-    "s3:ListObjectsV2": ["s3:ListBucket"],
-    "s3:DeleteObjects": ["s3:DeleteObject"],
+RECORD_DIR_VARIABLE = "IAM_RECORD_DIR"
+# The account of the ARNs built here: the fakes' (moto's) account. The gates put a layout's own Region and
+# account in place of the recorded ones.
+TEST_ACCOUNT = "123456789012"
+# What the functions are configured with; recorded with each call, so a gate can put a layout's values in
+# place of the test's (bucket, bus, domain and project names, role ARNs, prefixes) and skip calls of a
+# configuration the layout does not use.
+CONFIGURATION = ("AUDIENCE_BUCKET", "AUDIENCE_PREFIX", "SOURCE_BUCKET", "BATCH_OUTPUT_PREFIX", "EVENT_BUS_NAME",
+                 "DOMAIN_NAME", "PINPOINT_APPLICATION_ID", "SEGMENT_KIND", "SUPPRESSION_LIST_URI",
+                 "PERSONALIZE_ROLE_ARN", "IMPORT_ROLE_ARN", "EXPORT_ROLE_ARN")
+
+
+class Call(NamedTuple):
+    """One (action, resource) a handler's API call is authorized on."""
+
+    function: str
+    operation: str  # "s3:ListObjectsV2": the IAM prefix and the API operation
+    action: str  # "s3:ListBucket"
+    resource: Optional[str]  # the ARN; "*" for an action without resource types; None: no OPERATIONS entry
+    context: tuple[tuple[str, str], ...] = ()  # request-context keys conditions look at, e.g. s3:prefix
+    environment: tuple[tuple[str, str], ...] = ()  # the function's CONFIGURATION when it made the call
+
+    def to_json(self) -> str:
+        return json.dumps({**self._asdict(), "context": dict(self.context), "environment": dict(self.environment)},
+                          sort_keys=True)
+
+    @classmethod
+    def from_json(cls, line: str) -> "Call":
+        data = json.loads(line)
+        return cls(**{**data, "context": tuple(sorted(data["context"].items())),
+                      "environment": tuple(sorted(data["environment"].items()))})
+
+
+# ------------------------------------------------------------------ what each operation is authorized on
+
+Grant = tuple[str, str, dict]  # (action, resource ARN, request context)
+Params = dict
+
+
+def _s3_object(bucket: str, key: str) -> str:
+    return f"arn:aws:s3:::{bucket}/{key}"
+
+
+def _s3_object_grants(*actions: str) -> Callable[[Params, "_Where"], list[Grant]]:
+    def grants(p: Params, where: "_Where") -> list[Grant]:
+        extra = (["s3:GetObjectVersion"] if p.get("VersionId") else []) + \
+                (["s3:PutObjectTagging"] if p.get("Tagging") else []) + (["s3:PutObjectAcl"] if p.get("ACL") else [])
+        return [(a, _s3_object(p["Bucket"], p["Key"]), {}) for a in (*actions, *extra)]
+    return grants
+
+
+def _copy_object(p: Params, where: "_Where") -> list[Grant]:
+    source = p["CopySource"]
+    if isinstance(source, str):
+        bucket, _, key = source.lstrip("/").partition("/")
+    else:
+        bucket, key = source["Bucket"], source["Key"]
+    return [("s3:GetObject", _s3_object(bucket, key), {}), *_s3_object_grants("s3:PutObject")(p, where)]
+
+
+def _list_objects(p: Params, where: "_Where") -> list[Grant]:
+    context = {"s3:prefix": p.get("Prefix", "")}
+    context.update({k: str(p[n]) for k, n in (("s3:delimiter", "Delimiter"), ("s3:max-keys", "MaxKeys")) if n in p})
+    return [("s3:ListBucket", f"arn:aws:s3:::{p['Bucket']}", context)]
+
+
+def _delete_objects(p: Params, where: "_Where") -> list[Grant]:
+    return [("s3:DeleteObject", _s3_object(p["Bucket"], o["Key"]), {}) for o in p["Delete"]["Objects"]]
+
+
+def _put_events(p: Params, where: "_Where") -> list[Grant]:
+    grants = []
+    for entry in p["Entries"]:
+        bus = entry.get("EventBusName", "default")
+        arn = bus if bus.startswith("arn:") else where.arn("events", f"event-bus/{bus}")
+        grants.append(("events:PutEvents", arn, {"events:source": entry["Source"],
+                                                  "events:detail-type": entry["DetailType"]}))
+    return grants
+
+
+class _Where:
+    """Region and account of the ARNs an operation builds from names."""
+
+    def __init__(self, region: str, params: Params) -> None:
+        self.region = region
+        # an ARN among the parameters names the account (Personalize parents); else the fakes' account
+        found = [v.split(":")[4] for v in params.values() if isinstance(v, str) and v.startswith("arn:")
+                 and len(v.split(":")) > 5 and v.split(":")[4]]
+        self.account = found[0] if found else TEST_ACCOUNT
+
+    def arn(self, service: str, resource: str) -> str:
+        return f"arn:aws:{service}:{self.region}:{self.account}:{resource}"
+
+
+def _personalize_describe(arn_param: str) -> Callable[[Params, _Where], list[Grant]]:
+    return lambda p, where: [(None, p[arn_param], {})]
+
+
+def _personalize_create(path: Callable[[Params], str]) -> Callable[[Params, _Where], list[Grant]]:
+    """The ARN of what is created; handing it a role (``roleArn``) and tagging it on create are checked too."""
+    def grants(p: Params, where: _Where) -> list[Grant]:
+        result: list[Grant] = [(None, where.arn("personalize", path(p)), {})]
+        if p.get("roleArn"):
+            result.append(("iam:PassRole", p["roleArn"], {"iam:PassedToService": "personalize.amazonaws.com"}))
+        if p.get("tags"):  # no resource type in the Service Authorization Reference: matched on "*" only
+            result.append(("personalize:TagResource", "*", {}))
+        return result
+    return grants
+
+
+def _pinpoint(path: Callable[[Params], str], role_in: Optional[str] = None):
+    def grants(p: Params, where: _Where) -> list[Grant]:
+        result: list[Grant] = [(None, where.arn("mobiletargeting", f"apps/{p['ApplicationId']}{path(p)}"), {})]
+        if role_in and p[role_in].get("RoleArn"):
+            result.append(("iam:PassRole", p[role_in]["RoleArn"], {"iam:PassedToService": "pinpoint.amazonaws.com"}))
+        return result
+    return grants
+
+
+def _profile_domain(p: Params, where: _Where) -> list[Grant]:
+    return [(None, where.arn("profile", f"domains/{p['DomainName']}"), {})]
+
+
+def _profile_segment_definition(p: Params, where: _Where) -> list[Grant]:
+    # both resource types are required by the Service Authorization Reference
+    domain = f"domains/{p['DomainName']}"
+    return [(None, where.arn("profile", domain), {}),
+            (None, where.arn("profile", f"{domain}/segment-definitions/{p['SegmentDefinitionName']}"), {})]
+
+
+# "<IAM prefix>:<operation>" -> the grants it needs; an action of None is the operation's own name.
+OPERATIONS: dict[str, Callable[[Params, _Where], list[Grant]]] = {
+    "s3:GetObject": _s3_object_grants("s3:GetObject"),
+    "s3:HeadObject": _s3_object_grants("s3:GetObject"),
+    "s3:PutObject": _s3_object_grants("s3:PutObject"),
+    "s3:DeleteObject": _s3_object_grants("s3:DeleteObject"),
+    "s3:CopyObject": _copy_object,
+    "s3:CreateMultipartUpload": _s3_object_grants("s3:PutObject"),
+    "s3:UploadPart": _s3_object_grants("s3:PutObject"),
+    "s3:CompleteMultipartUpload": _s3_object_grants("s3:PutObject"),
+    "s3:AbortMultipartUpload": _s3_object_grants("s3:AbortMultipartUpload"),
+    "s3:ListObjectsV2": _list_objects,
+    "s3:DeleteObjects": _delete_objects,
+    "events:PutEvents": _put_events,
+    **{f"personalize:Describe{kind}": _personalize_describe(f"{kind[0].lower()}{kind[1:]}Arn") for kind in (
+        "DatasetGroup", "Schema", "Dataset", "DatasetImportJob", "Solution", "SolutionVersion",
+        "BatchSegmentJob")},
+    "personalize:CreateDatasetGroup": _personalize_create(lambda p: f"dataset-group/{p['name']}"),
+    "personalize:CreateSchema": _personalize_create(lambda p: f"schema/{p['name']}"),
+    "personalize:CreateDataset": _personalize_create(  # dataset/<dataset group name>/<dataset type>
+        lambda p: f"dataset/{p['datasetGroupArn'].rsplit('/', 1)[-1]}/{p['datasetType'].upper()}"),
+    "personalize:CreateDatasetImportJob": _personalize_create(lambda p: f"dataset-import-job/{p['jobName']}"),
+    "personalize:CreateSolution": _personalize_create(lambda p: f"solution/{p['name']}"),
+    # the Service Authorization Reference authorizes it on the solution
+    "personalize:CreateSolutionVersion": _personalize_create(lambda p: p["solutionArn"].split(":", 5)[5]),
+    "personalize:CreateBatchSegmentJob": _personalize_create(lambda p: f"batch-segment-job/{p['jobName']}"),
+    # Create<kind>Job on the project, Get<kind>Job on the job
+    "mobiletargeting:CreateImportJob": _pinpoint(lambda p: "", "ImportJobRequest"),
+    "mobiletargeting:GetImportJob": _pinpoint(lambda p: f"/jobs/import/{p['JobId']}"),
+    "mobiletargeting:CreateExportJob": _pinpoint(lambda p: "", "ExportJobRequest"),
+    "mobiletargeting:GetExportJob": _pinpoint(lambda p: f"/jobs/export/{p['JobId']}"),
+    **{f"profile:{op}": _profile_domain for op in (
+        "CreateUploadJob", "GetUploadJobPath", "StartUploadJob", "GetUploadJob", "StopUploadJob")},
+    **{f"profile:{op}": _profile_segment_definition for op in (
+        "GetSegmentDefinition", "CreateSegmentDefinition", "DeleteSegmentDefinition")},
 }
 
-recorded: dict[str, set[str]] = defaultdict(set)
+
+def calls_of(function: str, operation: str, params: Params, region: str,
+             environment: Optional[dict] = None) -> list[Call]:
+    """The records of one API call: an action and ARN per grant it needs, or one unmapped record."""
+    env = tuple(sorted((k, v) for k, v in (environment or {}).items() if k in CONFIGURATION))
+    table = OPERATIONS.get(operation)
+    if table is None:
+        return [Call(function, operation, operation, None, (), env)]
+    return [Call(function, operation, action or operation, resource, tuple(sorted(context.items())), env)
+            for action, resource, context in table(params, _Where(region, params))]
+
+
+# ------------------------------------------------------------------ recording
+
+recorded: dict[str, set[str]] = defaultdict(set)  # function -> actions (this process)
+calls: set[Call] = set()  # this process
 _original = botocore.client.BaseClient._make_api_call
 
 
 def _calling_function() -> str | None:
+    """The function whose handler made this call; None for a call a fake makes while answering another one
+    (FakePinpoint writing an export to S3 is Pinpoint's doing, under its role, not the function's)."""
     frame = sys._getframe(2)
     while frame is not None:
+        if frame.f_code is _recording_call.__code__:
+            return None
         path = Path(frame.f_code.co_filename)
         if path.name == "handler.py" and path.parent.parent == LAMBDA_SRC:
             return path.parent.name
@@ -39,11 +228,51 @@ def _calling_function() -> str | None:
     return None
 
 
+def record(new: list[Call]) -> None:
+    fresh = [c for c in new if c not in calls]
+    for call in fresh:
+        calls.add(call)
+        recorded[call.function].add(call.action)
+    directory = os.environ.get(RECORD_DIR_VARIABLE)
+    if fresh and directory:
+        append(Path(directory), fresh)
+
+
+def append(directory: Path, new: list[Call]) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / f"iam-calls-{os.getpid()}.jsonl", "a", encoding="utf-8") as out:
+        out.write("".join(c.to_json() + "\n" for c in new))
+
+
+def read(directory: Path) -> Iterator[Call]:
+    for path in sorted(directory.glob("iam-calls-*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                yield Call.from_json(line)
+
+
+def load() -> tuple[dict[str, set[str]], set[Call]]:
+    """(function -> actions, calls) recorded by this process and by every process that wrote to
+    ``$IAM_RECORD_DIR``."""
+    every = set(calls)
+    directory = os.environ.get(RECORD_DIR_VARIABLE)
+    if directory and Path(directory).is_dir():
+        every.update(read(Path(directory)))
+    actions: dict[str, set[str]] = defaultdict(set)
+    for call in every:
+        actions[call.function].add(call.action)
+    return actions, every
+
+
 def _recording_call(self, operation_name, api_params):
     function = _calling_function()
     if function:
-        action = f"{self.meta.service_model.signing_name}:{operation_name}"  # the IAM prefix (mobiletargeting for pinpoint)
-        recorded[function].update(ACTIONS_OF_OPERATION.get(action, [action]))
+        operation = f"{self.meta.service_model.signing_name}:{operation_name}"  # IAM prefix (mobiletargeting)
+        try:
+            new = calls_of(function, operation, api_params, self.meta.region_name, dict(os.environ))
+        except (KeyError, TypeError, AttributeError, IndexError) as exc:  # parameters the table did not expect
+            new = [Call(function, operation, operation, None, (("error", f"{type(exc).__name__}: {exc}"),))]
+        record(new)
     return _original(self, operation_name, api_params)
 
 
