@@ -26,8 +26,13 @@ synth: setup
 	npx cdk synth --quiet --no-notices
 	@echo "Synthesized into cdk.out/: $$(ls cdk.out/*.template.json)"
 
+# Both cores: the tests run in two pytest-xdist workers (tests sharing a session fixture, such as the package
+# gate's installed wheel, stay on one worker: --dist loadgroup). Each worker records the AWS calls its handler
+# tests make under .iam-calls/; the IAM coverage gates then run once, over every worker's records.
 test: setup
-	pytest
+	rm -rf .iam-calls && mkdir .iam-calls
+	IAM_RECORD_DIR=$(CURDIR)/.iam-calls pytest -n 2 --dist loadgroup -m "not after_all_tests"
+	IAM_RECORD_DIR=$(CURDIR)/.iam-calls pytest -m after_all_tests
 
 clean:
-	rm -rf cdk.out $(VENV) node_modules
+	rm -rf cdk.out $(VENV) node_modules .iam-calls build *.egg-info

@@ -7,6 +7,8 @@ checked by all of them.
 
 from __future__ import annotations
 
+import functools
+import json
 from typing import Callable
 
 import aws_cdk as cdk
@@ -188,5 +190,11 @@ LAYOUTS: dict[str, Callable[[cdk.App], list[cdk.Stack]]] = {
 
 
 def synthesize(name: str, context: dict) -> tuple[cdk.App, list[cdk.Stack]]:
-    app = cdk.App(context=context)
+    """The layout's app and stacks, built once per test process (the gates only read them)."""
+    return _synthesized(name, json.dumps(context, sort_keys=True))
+
+
+@functools.lru_cache(maxsize=None)
+def _synthesized(name: str, context_json: str) -> tuple[cdk.App, list[cdk.Stack]]:
+    app = cdk.App(context=json.loads(context_json))
     return app, LAYOUTS[name](app)
