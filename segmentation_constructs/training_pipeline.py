@@ -36,8 +36,9 @@ from constructs import Construct
 
 from segmentation_constructs._lambda import SegmentationFunction
 from segmentation_constructs._nag import acknowledge, acknowledge_wildcard_resources
-from segmentation_constructs._storage import access_log_bucket, enable_event_bridge, grant_objects, secure_bucket
-from segmentation_constructs._workflow import service_role, standard_workflow
+from segmentation_constructs._storage import access_log_bucket, enable_event_bridge, grant_objects, secure_bucket, \
+    with_key
+from segmentation_constructs._workflow import grant_publish, notify_then, service_role, standard_workflow
 
 TRAIN_PREFIX = "train/"
 BATCH_PREFIX = "batch/"
@@ -55,24 +56,27 @@ RUNTIME_NAMES = ("Personalize resource names come from the uploaded config at ru
                  "this account, this Region and one resource type.")
 
 PERSONALIZE_ACTIONS = {
-    # action: ARN resource parts it is called on (Personalize names come from the config at run time)
+    # action: the ARN resource part IAM authorizes it on, as the Service Authorization Reference lists it (only the
+    # resource the call creates or describes: the parents a request names, such as the dataset group of a new
+    # dataset, are not authorized separately). Names come from the config at run time.
     "CreateDatasetGroup": ["dataset-group/*"],
     "DescribeDatasetGroup": ["dataset-group/*"],
     "CreateSchema": ["schema/*"],
     "DescribeSchema": ["schema/*"],
-    "CreateDataset": ["dataset/*", "dataset-group/*", "schema/*"],
+    "CreateDataset": ["dataset/*"],
     "DescribeDataset": ["dataset/*"],
-    "CreateDatasetImportJob": ["dataset-import-job/*", "dataset/*"],
+    "CreateDatasetImportJob": ["dataset-import-job/*"],
     "DescribeDatasetImportJob": ["dataset-import-job/*"],
-    "CreateSolution": ["solution/*", "dataset-group/*"],
+    "CreateSolution": ["solution/*"],
     "DescribeSolution": ["solution/*"],
     "CreateSolutionVersion": ["solution/*"],
     "DescribeSolutionVersion": ["solution/*"],
-    "CreateBatchSegmentJob": ["batch-segment-job/*", "solution/*", "filter/*"],
+    "CreateBatchSegmentJob": ["batch-segment-job/*"],
     "DescribeBatchSegmentJob": ["batch-segment-job/*"],
-    "TagResource": ["dataset-group/*", "schema/*", "dataset/*", "dataset-import-job/*", "solution/*",
-                    "batch-segment-job/*"],
 }
+# Create* calls carry the config's tags; the Service Authorization Reference lists no resource type for
+# TagResource, so IAM matches it only on "*" (an ARN there would deny every tagged create).
+UNSCOPED_ACTIONS = ["personalize:TagResource"]
 
 
 class PersonalizeTrainingPipeline(Construct):
@@ -80,7 +84,8 @@ class PersonalizeTrainingPipeline(Construct):
 
     :param bucket: data bucket to watch; created (encrypted, TLS-only, private, access-logged, retained) if omitted.
         A handed-in bucket keeps its existing notifications; its owner must allow Personalize in its bucket policy.
-    :param encryption_key: KMS key for the bucket and topic it creates and for the Personalize role to use.
+    :param encryption_key: KMS key for the bucket and topic it creates. With a handed-in bucket imported by name,
+        that bucket's key (a bucket built or imported with its key needs none: its own is used).
     :param event_bus: bus for state-change events; created if omitted.
     :param topic: topic for human notifications; created (encrypted) if omitted.
     :param notification_email: subscribes this address to the topic.
@@ -121,7 +126,6 @@ class PersonalizeTrainingPipeline(Construct):
         self._poll_interval = poll_interval
         self._upload_settle_time = upload_settle_time
         self._retry_interval = retry_interval
-        self.encryption_key = encryption_key
 
         if bucket is None:
             logs_bucket = access_log_bucket(self, "AccessLogs", removal_policy=removal_policy)
@@ -133,8 +137,10 @@ class PersonalizeTrainingPipeline(Construct):
                     event_bridge_configuration=s3.CfnBucket.EventBridgeConfigurationProperty(
                         event_bridge_enabled=True))
         else:
-            self.bucket = bucket
+            self.bucket = with_key(self, "DataBucketWithKey", bucket, encryption_key, "bucket")
             enable_event_bridge(bucket)
+        # The key Personalize and the functions use for the data: the bucket's own, else the one handed in.
+        self.encryption_key: Optional[kms.IKey] = self.bucket.encryption_key or encryption_key
 
         self.event_bus: events.IEventBus = event_bus or events.EventBus(self, "EventBus")
         self.topic: sns.ITopic = topic or sns.Topic(
@@ -236,14 +242,13 @@ class PersonalizeTrainingPipeline(Construct):
                 actions=actions,
                 resources=[f"arn:{Aws.PARTITION}:personalize:{region}:{account}:{p}" for p in parts],
             ))
-        role.add_to_principal_policy(iam.PolicyStatement(
-            actions=["personalize:CreateSolution"],
-            resources=[f"arn:{Aws.PARTITION}:personalize:::recipe/aws-item-attribute-affinity",
-                       f"arn:{Aws.PARTITION}:personalize:::recipe/aws-item-affinity"],
-        ))
+        role.add_to_principal_policy(iam.PolicyStatement(actions=UNSCOPED_ACTIONS, resources=["*"]))
         acknowledge_wildcard_resources(
             role, {f"arn:{Aws.PARTITION}:personalize:{region}:{account}:{p}"
                    for parts in PERSONALIZE_ACTIONS.values() for p in parts}, RUNTIME_NAMES)
+        acknowledge(role, "AwsSolutions-IAM5[Resource::*]",
+                    "Only personalize:TagResource, which the Service Authorization Reference lists with no resource "
+                    "type (IAM matches it on * only); Create* calls need it to carry the config's tags.")
         self.personalize_role.grant_pass_role(role)
         # HeadObject for ETags (GetObject permission) and PutObject for inline segment queries.
         read, write = [f"{TRAIN_PREFIX}*.csv", f"{BATCH_PREFIX}*/job_config.json"], [f"{BATCH_PREFIX}*/input/job_config.json"]
@@ -258,9 +263,7 @@ class PersonalizeTrainingPipeline(Construct):
             resources=[self._validate.function.function_arn, self._ensure.function.function_arn]))
         role.add_to_policy(iam.PolicyStatement(actions=["events:PutEvents"],
                                                resources=[self.event_bus.event_bus_arn]))
-        role.add_to_policy(iam.PolicyStatement(actions=["sns:Publish"], resources=[self.topic.topic_arn]))
-        if self.encryption_key:
-            self.encryption_key.grant(role, "kms:Decrypt", "kms:GenerateDataKey")
+        grant_publish(role, self.topic)
 
     # ------------------------------------------------------------------ trigger
 
@@ -367,21 +370,24 @@ class PersonalizeTrainingPipeline(Construct):
                 result_path=sfn.JsonPath.DISCARD,
             )
 
-        def notify(id_: str, subject: str, message: str, *paths: str) -> tasks.SnsPublish:
-            return tasks.SnsPublish(
+        def notify(id_: str, then: sfn.State, subject: str, message: str, *paths: str) -> tasks.SnsPublish:
+            """A notification that cannot fail the run: retried, then caught into ``then``, the state after it."""
+            return notify_then(tasks.SnsPublish(
                 self, id_, topic=self.topic, subject=subject,
                 message=sfn.TaskInput.from_text(sfn.JsonPath.format(
                     message, *(sfn.JsonPath.string_at(p) if p.startswith("$.") else p for p in paths))),
                 result_path=sfn.JsonPath.DISCARD,
-            )
+            ), then)
 
         # Rejected config: event, notification, stop. Nothing was created.
+        config_rejected = sfn.Fail(self, "ConfigRejected", error="ConfigRejected",
+                                   cause="The training config failed validation")
         rejected = run_event("PublishRejected", "REJECTED",
                              Errors=sfn.JsonPath.list_at("$.validation.errors")).next(
-            notify("NotifyRejected", "Personalize training config rejected",
+            notify("NotifyRejected", config_rejected, "Personalize training config rejected",
                    "The training config {} was rejected; nothing was created. Fix these and upload it again:\n{}",
                    "$.configUri", sfn.JsonPath.json_to_string(sfn.JsonPath.list_at("$.validation.errors")))
-        ).next(sfn.Fail(self, "ConfigRejected", error="ConfigRejected", cause="The training config failed validation"))
+        ).next(config_rejected)
 
         # Datasets: schema -> dataset -> import job, for each dataset in parallel.
         dataset_ready = sfn.Pass(self, "DatasetReady", parameters={
@@ -397,7 +403,7 @@ class PersonalizeTrainingPipeline(Construct):
                                       then=dataset_loop)
         datasets = sfn.Map(
             self, "Datasets",
-            items_path="$.validation.plan.datasets",
+            items_path="$.plan.datasets",
             item_selector={
                 "spec": sfn.JsonPath.object_at("$$.Map.Item.Value"),
                 "datasetGroupArn": sfn.JsonPath.string_at("$.datasetGroup.arn"),
@@ -423,12 +429,12 @@ class PersonalizeTrainingPipeline(Construct):
             "datasetGroupArn": sfn.JsonPath.string_at("$.datasetGroupArn")}, then=version_loop)
         solutions = sfn.Map(
             self, "Solutions",
-            items_path="$.validation.plan.solutions",
+            items_path="$.plan.solutions",
             item_selector={
                 "spec": sfn.JsonPath.object_at("$$.Map.Item.Value"),
                 "datasetGroupArn": sfn.JsonPath.string_at("$.datasetGroup.arn"),
-                "datasetGroupName": sfn.JsonPath.string_at("$.validation.plan.datasetGroup.name"),
-                "bucket": sfn.JsonPath.string_at("$.validation.plan.bucket"),
+                "datasetGroupName": sfn.JsonPath.string_at("$.plan.datasetGroup.name"),
+                "bucket": sfn.JsonPath.string_at("$.plan.bucket"),
                 "importsUpdatedAt": sfn.JsonPath.list_at("$.datasets[*].importUpdatedAt"),
                 "deadline": sfn.JsonPath.string_at("$.deadline"),
             },
@@ -439,31 +445,39 @@ class PersonalizeTrainingPipeline(Construct):
         solutions.item_processor(solution_loop)
 
         # One branch, for one Catch around all the work; its single result is unwrapped with an intrinsic.
+        # The branch ends with its results only: the state keeps one copy of the plan, which the validator
+        # sizes so that it fits Step Functions' 256 KiB state quota together with the results.
+        done = sfn.Pass(self, "TrainingDone", parameters={"solutions": sfn.JsonPath.list_at("$.solutions")})
         training = sfn.Parallel(self, "Train", result_selector={
             "run": sfn.JsonPath.array_get_item(sfn.JsonPath.list_at("$"), 0)}, result_path="$.training")
-        training.branch(
-            sfn.Pass(self, "SetDeadline", parameters={
-                "validation": sfn.JsonPath.object_at("$.validation"),
-                "deadline": sfn.JsonPath.string_at("$.validation.run.deadline")})
-            .next(self._poll_loop("DatasetGroup", "datasetGroup", "datasetGroup",
-                                  spec="$.validation.plan.datasetGroup", parents={}, then=datasets.next(solutions)))
-        )
+        training.branch(self._poll_loop("DatasetGroup", "datasetGroup", "datasetGroup", spec="$.plan.datasetGroup",
+                                        parents={}, then=datasets.next(solutions).next(done)))
+        run_failed = sfn.Fail(self, "RunFailed", error="TrainingRunFailed", cause="See the failure event and notification")
         failed = run_event("PublishFailed", "FAILED", Error=sfn.JsonPath.string_at("$.failure.Error"),
                            Cause=sfn.JsonPath.string_at("$.failure.Cause")).next(
-            notify("NotifyFailed", "Personalize training run failed", "The training run for {} failed: {}\n{}",
-                   "$.configUri", "$.failure.Error", "$.failure.Cause")
-        ).next(sfn.Fail(self, "RunFailed", error="TrainingRunFailed", cause="See the failure event and notification"))
+            notify("NotifyFailed", run_failed, "Personalize training run failed",
+                   "The training run for {} failed: {}\n{}", "$.configUri", "$.failure.Error", "$.failure.Cause")
+        ).next(run_failed)
         training.add_catch(failed, errors=["States.ALL"], result_path="$.failure")
 
+        run_done = sfn.Succeed(self, "Done")
         succeeded = run_event("PublishSucceeded", "SUCCEEDED",
                               Solutions=sfn.JsonPath.list_at("$.training.run.solutions")).next(
-            notify("NotifySucceeded", "Personalize training run succeeded",
+            notify("NotifySucceeded", run_done, "Personalize training run succeeded",
                    "The training run for {} succeeded. Batch segment jobs:\n{}", "$.configUri",
                    sfn.JsonPath.json_to_string(sfn.JsonPath.list_at("$.training.run.solutions")))
-        ).next(sfn.Succeed(self, "Done"))
+        ).next(run_done)
 
-        started = run_event("PublishStarted", "STARTED").next(
-            notify("NotifyStarted", "Personalize training run started",
+        # The run carries the plan and its deadline, not the whole validation: its warnings (one per
+        # ignored workflowConfig) grow with the config, not with the plan the validator bounds.
+        planned = sfn.Pass(self, "Planned", parameters={
+            "bucket": sfn.JsonPath.string_at("$.bucket"),
+            "key": sfn.JsonPath.string_at("$.key"),
+            "configUri": sfn.JsonPath.string_at("$.configUri"),
+            "plan": sfn.JsonPath.object_at("$.validation.plan"),
+            "deadline": sfn.JsonPath.string_at("$.validation.run.deadline")})
+        started = planned.next(run_event("PublishStarted", "STARTED")).next(
+            notify("NotifyStarted", training, "Personalize training run started",
                    "A training run started for {}. You will be notified when it ends.", "$.configUri")
         ).next(training).next(succeeded)
 

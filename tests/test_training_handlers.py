@@ -104,6 +104,16 @@ def test_a_config_s3_cannot_decrypt_for_the_function_fails_saying_so_not_as_unre
         validate()
 
 
+def test_a_rejection_fits_the_workflow_state_however_many_mistakes_the_config_has(aws):
+    """30,000 empty solutions give 90,000 messages (5.5 MB); the workflow would die before reporting them."""
+    aws.upload_sample(config={"datasetGroup": {"serviceConfig": {"name": "x" * 5000}}, "solutions": [{}] * 30_000})
+    result = validate()
+    assert result["valid"] is False and len(result["errors"]) == 51
+    assert result["errors"][-1].startswith("$: … and ") and "more" in result["errors"][-1]
+    assert all(len(e) <= 1000 for e in result["errors"])
+    assert len(json.dumps(result).encode()) < 64 * 1024
+
+
 def test_validate_handler_reports_missing_csvs(aws):
     aws.s3.upload_file(str(DATA / "train/bingewatch/config.json"), BUCKET, "train/x/config.json")
     result = validate("train/x/config.json")

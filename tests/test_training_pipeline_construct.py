@@ -138,6 +138,19 @@ def test_run_events_and_notifications_cover_start_success_failure_and_rejection(
     assert asl["States"]["ConfigValid?"]["Default"] == "PublishRejected"
 
 
+@pytest.mark.parametrize("workflow", ["TrainingWorkflow", "PinpointWorkflow", "ConnectWorkflow"])
+def test_a_notification_that_cannot_be_sent_never_fails_the_run_it_reports(example_template, workflow):
+    """The outcome is decided and its event published before the email: SNS throttling, or a topic key the role
+    may not use, is retried and then caught into the state the notification leads to."""
+    notifies = {n: s for n, s in all_states(definition(example_template, workflow)).items()
+                if s.get("Resource", "").endswith(":sns:publish")}
+    assert notifies
+    for name, state in notifies.items():
+        assert state["Retry"][0]["ErrorEquals"] == ["States.ALL"], name
+        (catch,) = state["Catch"]
+        assert catch["ErrorEquals"] == ["States.ALL"] and catch["Next"] == state["Next"], name
+
+
 def test_personalize_role_is_trusted_only_from_this_account(example_template):
     example_template.has_resource_properties("AWS::IAM::Role", {
         "AssumeRolePolicyDocument": {"Statement": [{

@@ -28,6 +28,14 @@ HASH_SUFFIX_LEN = 9  # "-" + 8 hex characters appended to generated job names
 MAX_ATTRIBUTE_QUERIES = 10  # aws-item-attribute-affinity, per input file
 MAX_ITEM_IDS = 500  # aws-item-affinity, per input file
 MAX_NUM_RESULTS = 5_000_000
+# The plan travels in the training workflow's state, and Step Functions fails a run, with no Catch, when a state's
+# input or output passes 256 KiB (262,144 bytes). tests/test_workflow_state_size.py runs the workflow with plans as
+# large as this limit in the shapes that make the state largest for its plan: one solution with ~420 batch segment
+# jobs of one short query each, every name at its longest (a job's ARN and output path outweigh its part of the
+# plan), reached 3.48 times the plan's size as the Solutions map ends (the plan and every job's result at once);
+# plans of long inline query lists reach 1.02 times. 262,144 / (3.48 x 1.1, a margin for longer Region and
+# partition names in ARNs) = 68,480, rounded down. Measure again before raising it: that test fails if not.
+MAX_PLAN_BYTES = 68_000
 
 SEGMENTATION_RECIPES = {  # by recipe name, in any partition (arn:aws:, arn:aws-cn:, ...)
     "aws-item-attribute-affinity": "itemAttributes",
@@ -486,6 +494,13 @@ def validate(
         "datasets": planned_datasets,
         "solutions": planned_solutions,
     }
+    size = len(json.dumps(plan))
+    if size > MAX_PLAN_BYTES:
+        report.error("$", f"the planned run is {size:,} bytes; it travels in the workflow's state with the run's "
+                          f"results, which Step Functions caps at 256 KiB, so it may be at most {MAX_PLAN_BYTES:,}: "
+                          "split the config, or use fewer batch segment jobs or fewer, shorter queries (those in "
+                          "job_config.json files count too)")
+        return Validation(report.errors, report.warnings, None)
     return Validation(report.errors, report.warnings, plan)
 
 

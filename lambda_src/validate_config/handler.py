@@ -9,7 +9,6 @@ JSON path, ``warnings``, the ``plan`` the workflow executes and the run's
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 from typing import Optional
 from urllib.parse import unquote_plus
@@ -20,7 +19,9 @@ from shared.aws import client, logger
 from shared.training_config import validate
 
 MAX_CONFIG_BYTES = 1_000_000
-MAX_PLAN_BYTES = 200_000  # the plan travels in the workflow's state (256 KB at most, with room for results)
+# A rejection travels in the workflow's state, its event and its notification: at most this many messages,
+# each cut to this many characters, whatever the config (tests/test_workflow_state_size.py).
+MAX_MESSAGES, MAX_MESSAGE_CHARS = 50, 1_000
 HEADER_BYTES = 65_536  # a CSV header row is far shorter; never read the data itself
 MISSING = {"NoSuchKey", "404", "403", "AccessDenied", "InvalidRange"}
 
@@ -72,18 +73,14 @@ def handler(event, context):
     # Paths and messages describe the config's structure; CSV contents are never read past the header.
     log.info("validated", extra={"config": run["configUri"], "errors": len(result.errors),
                                     "warnings": len(result.warnings)})
-    output = {
-        "valid": result.valid,
-        "errors": [str(p) for p in result.errors],
-        "warnings": [str(p) for p in result.warnings],
-        "run": run,
-    }
-    if result.valid:
-        size = len(json.dumps(result.plan))
-        if size > MAX_PLAN_BYTES:
-            output.update(valid=False, errors=[
-                f"$: the planned run is {size:,} bytes; Step Functions passes at most 256 KB between states, so "
-                f"keep it under {MAX_PLAN_BYTES:,}: move long query lists into job_config.json files"])
-        else:
-            output["plan"] = result.plan
-    return output
+    return {"valid": result.valid, "errors": bounded(result.errors), "warnings": bounded(result.warnings),
+            "run": run, **({"plan": result.plan} if result.valid else {})}
+
+
+def bounded(messages: list) -> list[str]:
+    """The first MAX_MESSAGES messages, each at most MAX_MESSAGE_CHARS, and how many more there were."""
+    shown = [text if len(text := str(m)) <= MAX_MESSAGE_CHARS else text[:MAX_MESSAGE_CHARS - 1] + "…"
+             for m in messages[:MAX_MESSAGES]]
+    if len(messages) > MAX_MESSAGES:
+        shown.append(f"$: … and {len(messages) - MAX_MESSAGES:,} more (fix these and upload the config again)")
+    return shown
