@@ -99,8 +99,11 @@ def run_execution(state_machine_arn: str, payload: dict, *, timeout: float = 60.
 
 
 def history(execution_arn: str) -> list[dict]:
-    sfn = boto3.client("stepfunctions", region_name=REGION)
-    return sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+    """Every event of the execution, read from moto's interpreter as GetExecutionHistory returns them (its events
+    have the API's shape), without serializing thousands of events through the API for each read."""
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    return list(stepfunctions_parser_backends[ACCOUNT][REGION].get_execution_history(execution_arn)["events"])
 
 
 def import_workflow(monkeypatch, template: dict, aws, handler: Callable, names: dict[str, str] | None = None) -> str:
