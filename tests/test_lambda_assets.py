@@ -37,6 +37,8 @@ from tests.fakes.pinpoint import FakePinpoint
 from tests.test_audience_handlers import ACTION, COMEDY, OUTPUT_PREFIX, job_event, segment_job
 from tests.test_pinpoint_import import KEY, NAME, ready_event
 
+pytestmark = pytest.mark.xdist_group("assets")  # one synthesis, on one worker
+
 # As `cdk synth -c destinations=pinpoint,connect -c pinpointSegments=endpoint-id`: every function.
 SYNTH_CONTEXT = {"destinations": "pinpoint,connect", "pinpointSegments": "endpoint-id"}
 PINPOINT_APP_ID = "0123456789abcdef0123456789abcdef"

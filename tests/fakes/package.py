@@ -89,10 +89,18 @@ def _link(distribution: metadata.Distribution, site_packages: Path) -> None:
 
 
 def build_and_install(root: Path) -> InstalledPackage:
-    dist, unpacked, env, app = root / "dist", root / "unpacked", root / "venv", root / "consumer"
+    checkout, dist, unpacked, env, app = (root / "checkout", root / "dist", root / "unpacked", root / "venv",
+                                          root / "consumer")
     dist.mkdir()
+    # What `pip install git+<repo>` sees: the files git knows (tracked, or new and not ignored), as they are in
+    # the working tree; never build output, caches or the venv. Built there, not in the repository.
+    listed = _run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO).stdout
+    for name in filter(None, listed.split("\0")):
+        if (REPO / name).is_file():
+            (checkout / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, checkout / name)
     sdist = dist / _run([sys.executable, "-c", "import sys; from setuptools import build_meta as b; "
-                         "print(b.build_sdist(sys.argv[1]))", dist], cwd=REPO).stdout.split()[-1]
+                         "print(b.build_sdist(sys.argv[1]))", dist], cwd=checkout).stdout.split()[-1]
     with tarfile.open(sdist) as archive:
         archive.extractall(unpacked, filter="data")
     (source,) = unpacked.iterdir()

@@ -10,7 +10,10 @@ from layouts import LAYOUTS
 
 # The one feature flag its own buckets need (access logs by bucket policy, as `cdk init` sets it); the library's
 # constructs depend on none of them.
-app = cdk.App(context={"@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": True})
+# CDK's built-in CloudFormation validation is off, as the README advises: the package gate runs cfn-lint over
+# every template this app writes.
+app = cdk.App(context={"@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": True,
+                       "@aws-cdk/core:validateAgainstDefaultRules": False})
 for build in LAYOUTS.values():
     build(app)
 cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
