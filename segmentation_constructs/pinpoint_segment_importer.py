@@ -150,7 +150,6 @@ class PinpointSegmentImporter(Construct):
         self.import_role.add_to_policy(iam.PolicyStatement(
             actions=["s3:ListBucket"], resources=[self.audience_bucket.bucket_arn],
             conditions={"StringLike": {"s3:prefix": [f.removesuffix(".csv") for f in files]}}))
-        role = self._import.role
         grant_audience_files(self._import, self.audience_bucket, self._audience_prefix, "pinpoint", self._drop_prefix)
         self._grant_jobs("Import", self.import_role)
 

@@ -18,7 +18,10 @@ from cfnlint.api import ManualArgs, lint
 
 from segmentation_constructs import BatchSegmentPostprocessor, PersonalizeTrainingPipeline
 from tests.fakes.layouts import LAYOUTS, synthesize, training_alone
-from tests.test_package import CFN_LINT_IGNORED
+from tests.fakes.package import CFN_LINT_IGNORED
+
+# Every layout is synthesized once per process: the modules that read them share one worker.
+pytestmark = pytest.mark.xdist_group("layouts")
 
 def nag_findings(app: cdk.App) -> list[str]:
     report = AwsSolutionsChecks(app).validate_scope(app)

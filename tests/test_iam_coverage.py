@@ -12,8 +12,10 @@
 - KMS: in those layouts, a role allowed to read or write objects of a bucket that has a KMS key (in the
   template, or handed in with the bucket) may use that key (kms:Decrypt; kms:GenerateDataKey to write).
 
-These tests run after all others (marker ``after_all_tests``); run alone they have nothing recorded
-and say so. Under pytest-xdist they read what every worker recorded (``IAM_RECORD_DIR``, see iam_recorder).
+The gates that read the records run after all other tests (marker ``after_all_tests``; ``make test`` runs them
+in a second pytest process over every worker's records, with the layouts the first run saved); run alone they
+have nothing recorded and say so. The checks that need no records, and the proofs that each gate can fail, run
+with the rest of the suite. Under pytest-xdist they read what every worker recorded (``IAM_RECORD_DIR``, see iam_recorder).
 """
 
 from __future__ import annotations
@@ -30,7 +32,10 @@ from aws_cdk import aws_lambda as lambda_
 
 from tests.fakes import arns, iam_recorder
 
-pytestmark = pytest.mark.after_all_tests
+# Every layout is synthesized once per process: the modules that read them share one worker.
+pytestmark = pytest.mark.xdist_group("layouts")
+
+EXAMPLE = "example stack with every destination"  # every function and every grant of the example stack
 
 # Granted actions no recorded API call shows, each with why it is needed anyway.
 IMPLIED = {
@@ -83,8 +88,9 @@ def function_roles(template: dict) -> dict[str, str]:
     return roles
 
 
-def test_each_function_is_granted_every_action_its_code_calls(example_template):
-    template = example_template.to_json()
+@pytest.mark.after_all_tests
+def test_each_function_is_granted_every_action_its_code_calls(example_layout):
+    (template,) = example_layout.templates.values()
     roles = function_roles(template)
     recorded, _ = iam_recorder.load()
     assert set(recorded) == set(roles), (
@@ -96,8 +102,9 @@ def test_each_function_is_granted_every_action_its_code_calls(example_template):
     assert sorted(missing) == []
 
 
-def test_no_function_is_granted_an_action_no_code_path_uses(example_template):
-    template = example_template.to_json()
+@pytest.mark.after_all_tests
+def test_no_function_is_granted_an_action_no_code_path_uses(example_layout):
+    (template,) = example_layout.templates.values()
     recorded, _ = iam_recorder.load()
     unused = {f"{function} (role {role}): {action}"
               for function, role in function_roles(template).items()
@@ -299,11 +306,17 @@ def denied(layout: arns.Layout, calls: set[iam_recorder.Call]) -> tuple[list[str
     return sorted(problems), checked
 
 
+@pytest.fixture(scope="module")
+def example_layout(cdk_app_context) -> arns.Layout:
+    return arns.load_layout(EXAMPLE, cdk_app_context)
+
+
 @pytest.fixture(scope="module", params=ARN_LAYOUTS)
 def arn_layout(request, cdk_app_context) -> arns.Layout:
     return arns.load_layout(request.param, cdk_app_context)
 
 
+@pytest.mark.after_all_tests
 def test_every_call_made_names_the_resources_it_is_authorized_on():
     _, calls = iam_recorder.load()
     unmapped = sorted({f"{c.function}: {c.operation} {dict(c.context)}".rstrip(" {}")
@@ -311,6 +324,7 @@ def test_every_call_made_names_the_resources_it_is_authorized_on():
     assert unmapped == [], "add these operations to iam_recorder.OPERATIONS (the ARNs their parameters name)"
 
 
+@pytest.mark.after_all_tests
 def test_each_call_is_allowed_on_its_arn_by_the_role_that_runs_it(arn_layout):
     _, calls = iam_recorder.load()
     functions = {f.directory for f in layout_functions(arn_layout)}

@@ -22,6 +22,9 @@ from aws_cdk import aws_iam as iam
 from tests.fakes import arns
 from tests.fakes.layouts import LAYOUTS
 
+# Every layout is synthesized once per process: the modules that read them share one worker.
+pytestmark = pytest.mark.xdist_group("layouts")
+
 PINNED_POLICY_SENTRY = "0.15.2"
 
 

@@ -13,6 +13,9 @@ from aws_cdk.assertions import Annotations, Match, Template
 
 from tests.fakes.layouts import EXISTING_KEY_ARN, synthesize
 
+# Every layout is synthesized once per process: the modules that read them share one worker.
+pytestmark = pytest.mark.xdist_group("layouts")
+
 
 def statements_of(template: dict, role_fragment: str) -> list[dict]:
     found = []

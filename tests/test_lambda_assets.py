@@ -1,8 +1,9 @@
 """The asset gate: every function of the synthesized app, as deployed, imports and runs its main path.
 
 The other handler tests import ``lambda_src`` in the dev venv, where every package is installed. Here the
-example app is synthesized as ``cdk synth`` does (every destination, endpoint-ID Pinpoint segments, so every
-function is present), and each function's staged code asset runs with its layers in a stand-in for the
+example stack (every destination, endpoint-ID Pinpoint segments, so every function is present), as the package
+gate's consumer app synthesized it from the installed wheel (tests/fakes/package.py), has each function's
+staged code asset run with its layers in a stand-in for the
 Lambda Python runtime (``tests/fakes/lambda_runtime.py``: a clean interpreter with only the standard
 library and boto3's closure), with the environment of the template, against moto and the in-process fakes.
 A module a handler imports that neither its asset nor its layers hold fails here as it would in Lambda.
@@ -27,7 +28,7 @@ from tests.fakes.lambda_runtime import (
     RUNTIME_DISTRIBUTIONS,
     LambdaFunction,
     LambdaRuntime,
-    Synthesis,
+    read_assembly,
     native_extension_problems,
     resolve_environment,
     runtime_distribution_closure,
@@ -37,10 +38,11 @@ from tests.fakes.pinpoint import FakePinpoint
 from tests.test_audience_handlers import ACTION, COMEDY, OUTPUT_PREFIX, job_event, segment_job
 from tests.test_pinpoint_import import KEY, NAME, ready_event
 
-pytestmark = pytest.mark.xdist_group("assets")  # one synthesis, on one worker
+pytestmark = pytest.mark.xdist_group("package")  # the package gate's assembly, on the worker that built it
 
-# As `cdk synth -c destinations=pinpoint,connect -c pinpointSegments=endpoint-id`: every function.
-SYNTH_CONTEXT = {"destinations": "pinpoint,connect", "pinpointSegments": "endpoint-id"}
+# The example stack with every destination and endpoint-ID Pinpoint segments (every function), as the consumer
+# app of the package gate synthesized it from the installed wheel, offline: the assets are what ships.
+STACK = "ExampleAll"
 PINPOINT_APP_ID = "0123456789abcdef0123456789abcdef"
 DOMAIN_NAME = "audiences-domain"
 STARTED = "2026-11-23T10:00:00.000Z"
@@ -49,17 +51,11 @@ SOURCE_ID = "00112233aabbccdd"
 AUDIENCE = b'User.UserId\nu1\n"u,2"\nu3\n'
 
 
-@pytest.fixture(scope="module", autouse=True)
-def synthesis(tmp_path_factory):
-    """Started with the module's first test, in the background: the stand-in's own tests run meanwhile."""
-    synthesis = Synthesis(tmp_path_factory.mktemp("cdk.out"), SYNTH_CONTEXT)
-    yield synthesis
-    synthesis.close()
-
-
 @pytest.fixture(scope="module")
-def functions(synthesis) -> list[LambdaFunction]:
-    return synthesis.functions()
+def functions(installed_package) -> list[LambdaFunction]:
+    synth = installed_package.synth
+    assert synth.returncode == 0, synth.stderr[-4000:]
+    return read_assembly(installed_package.cdk_out, {STACK})
 
 
 @pytest.fixture(scope="module")

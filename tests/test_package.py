@@ -17,18 +17,10 @@ import pytest
 from cfnlint.api import ManualArgs, lint
 from packaging.requirements import Requirement
 
-from tests.fakes.package import REPO
+from tests.fakes.package import CFN_LINT_IGNORED, REPO
 
 pytestmark = pytest.mark.xdist_group("package")
 
-# The one place cfn-lint findings are ignored.
-CFN_LINT_IGNORED = {
-    "W3005": "CDK writes DependsOn from a function or state machine to its role's default policy next to the "
-             "GetAtt of the role, so the policy exists before first use; the repeated dependency is harmless.",
-    "W3696": "AWS::Pinpoint::App (end of support 2026-10-30) is created only by PinpointSegmentImporter, which "
-             "itself warns at synth (segmentation:pinpoint-end-of-support) naming the date and the Connect "
-             "Customer Profiles alternative.",
-}
 FUNCTIONS = sorted(p.parent.name for p in (REPO / "lambda_src").glob("*/handler.py"))
 
 

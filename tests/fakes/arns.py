@@ -23,6 +23,7 @@ import functools
 import hashlib
 import importlib.metadata
 import json
+import os
 import re
 import uuid
 from pathlib import Path
@@ -242,8 +243,29 @@ def _load(name: str, context_json: str) -> Layout:
 
 
 def load_layout(name: str, context: dict) -> Layout:
-    """The layout named in ``LAYOUTS``, synthesized once per process."""
-    return _load(name, json.dumps(context, sort_keys=True))
+    """The layout named in ``LAYOUTS``, synthesized once per process.
+
+    With ``IAM_RECORD_DIR`` set (``make test``), it is also saved there as JSON the first time any worker
+    synthesizes it, and read from there afterwards: the IAM coverage gates, which run after the rest of the
+    suite in a process of their own, then need no synthesis.
+    """
+    context_json = json.dumps(context, sort_keys=True)
+    folder = os.environ.get("IAM_RECORD_DIR")
+    if not folder:
+        return _load(name, context_json)
+    digest = hashlib.sha256(f"{name}\0{context_json}".encode()).hexdigest()[:16]
+    saved = Path(folder) / "layouts" / f"{digest}.json"
+    if saved.is_file():
+        data = json.loads(saved.read_text())
+        return Layout(data["name"], data["templates"], {k: tuple(v) for k, v in data["envs"].items()},
+                      data["bucket_keys"])
+    layout = _load(name, context_json)
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    partial = saved.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_text(json.dumps({"name": layout.name, "templates": layout.templates, "envs": layout.envs,
+                                   "bucket_keys": layout.bucket_keys}))
+    partial.replace(saved)  # atomic: two workers may save the same layout
+    return layout
 
 
 # ------------------------------------------------------------------ rendering intrinsics

@@ -4,9 +4,8 @@ The handler tests import ``lambda_src`` in the dev venv, where every package is 
 function has only the standard library, boto3 and its dependencies (what the runtime ships), its own
 asset (``/var/task``) and its layers (``/opt/python``). This module:
 
-- ``Synthesis`` (``synthesize``): runs ``python app.py`` as ``cdk synth`` does (``CDK_OUTDIR``,
-  ``CDK_CONTEXT_JSON`` with the CLI's defaults), in the background, and ``read_assembly`` reads every Python
-  function of the cloud assembly: handler, runtime, architecture, environment (as the template has it,
+- ``read_assembly`` reads every Python function of a cloud assembly (the package gate's, synthesized from
+  the installed wheel): handler, runtime, architecture, environment (as the template has it,
   tokens included; ``resolve_environment`` names the fakes instead), code asset directory and its layers'
   asset directories (``aws:asset:path`` metadata, else the asset manifest);
 - ``boto3_runtime_dir``: a directory of symlinks to boto3 and its dependency closure only, standing in
@@ -31,7 +30,6 @@ from __future__ import annotations
 import dataclasses
 import importlib.metadata
 import json
-import os
 import re
 import socket
 import subprocess
@@ -52,11 +50,7 @@ RUNTIME_DISTRIBUTIONS = ("boto3", "botocore", "s3transfer", "jmespath", "python-
 # Importable in the dev venv, never in a deployed function: the child checks each is absent.
 DEV_ONLY_MODULES = ("moto", "pytest", "aws_cdk", "jsii", "constructs", "cfnlint", "yaml", "requests",
                     "segmentation_constructs", "tests")
-# `cdk synth` passes these besides the app's own context (the CLI's defaults).
-CLI_CONTEXT = {"aws:cdk:enable-path-metadata": True, "aws:cdk:enable-asset-metadata": True,
-               "aws:cdk:version-reporting": True, "aws:cdk:bundling-stacks": ["**"]}
 ELF_MACHINES = {"arm64": 183, "x86_64": 62}  # EM_AARCH64, EM_X86_64
-
 
 # ---------------------------------------------------------------------------- the cloud assembly
 
@@ -103,52 +97,9 @@ OFFLINE = {"PIP_NO_INDEX": "1", "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY
            "http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9", "NO_PROXY": "", "no_proxy": ""}
 
 
-class Synthesis:
-    """``python app.py`` into ``outdir`` with ``context`` (as ``cdk synth -c k=v`` runs it), started in the
-    background; ``functions()`` waits for it and reads the Python functions of the assembly."""
-
-    def __init__(self, outdir: Path, context: dict[str, Any], *, app_dir: Path = REPO) -> None:
-        self.outdir, self.context, self.seconds = outdir, context, 0.0
-        env = {**os.environ, "CDK_OUTDIR": str(outdir), "CDK_CONTEXT_JSON": json.dumps({**CLI_CONTEXT, **context}),
-               "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",  # node for jsii
-               # offline, as a consumer's synth must be: no package index, and any HTTP(S) request fails
-               **OFFLINE}
-        self._log = tempfile.TemporaryFile()
-        self._started = time.monotonic()
-        self._process = subprocess.Popen([sys.executable, "app.py"], cwd=app_dir, env=env, stdin=subprocess.DEVNULL,
-                                         stdout=self._log, stderr=subprocess.STDOUT)
-        self._functions: Optional[list[LambdaFunction]] = None
-
-    def functions(self, timeout: float = 600) -> list[LambdaFunction]:
-        if self._functions is None:
-            code = self._process.wait(timeout)
-            self.seconds = time.monotonic() - self._started
-            self._log.seek(0)
-            output = self._log.read().decode("utf-8", "replace")
-            if code != 0:
-                raise AssertionError(f"python app.py (context {self.context}) failed with exit code {code}:\n"
-                                     f"{output[-4000:]}")
-            self._functions = read_assembly(self.outdir)
-        return self._functions
-
-    def close(self) -> None:
-        if self._process.poll() is None:
-            self._process.kill()
-            self._process.wait()
-        self._log.close()
-
-
-def synthesize(outdir: Path, context: dict[str, Any], *, app_dir: Path = REPO) -> list[LambdaFunction]:
-    """``python app.py`` as ``cdk synth -c k=v`` runs it; the Python functions of the assembly."""
-    synthesis = Synthesis(outdir, context, app_dir=app_dir)
-    try:
-        return synthesis.functions()
-    finally:
-        synthesis.close()
-
-
-def read_assembly(outdir: Path) -> list[LambdaFunction]:
-    """Every function with a Python runtime in the assembly at ``outdir`` (nested assemblies included)."""
+def read_assembly(outdir: Path, stacks: Optional[set[str]] = None) -> list[LambdaFunction]:
+    """Every function with a Python runtime in the assembly at ``outdir`` (nested assemblies included), or in
+    the named stacks only."""
     manifest = json.loads((outdir / "manifest.json").read_text())
     artifacts = manifest.get("artifacts", {})
     asset_files: dict[str, dict] = {}
@@ -158,8 +109,8 @@ def read_assembly(outdir: Path) -> list[LambdaFunction]:
     functions = []
     for stack_name, artifact in artifacts.items():
         if artifact["type"] == "cdk:cloud-assembly":
-            functions += read_assembly(outdir / artifact["properties"]["directoryName"])
-        if artifact["type"] != "aws:cloudformation:stack":
+            functions += read_assembly(outdir / artifact["properties"]["directoryName"], stacks)
+        if artifact["type"] != "aws:cloudformation:stack" or (stacks is not None and stack_name not in stacks):
             continue
         template = json.loads((outdir / artifact["properties"]["templateFile"]).read_text())
         resources = template.get("Resources", {})
