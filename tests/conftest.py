@@ -101,13 +101,17 @@ def example_template(example_stack):
 
 
 @pytest.fixture(autouse=True)
-def wait_states_do_not_sleep(monkeypatch):
+def workflows_do_not_sleep(monkeypatch):
     """moto's ASL interpreter really sleeps in a Wait state (a second at least: the shortest poll interval a
-    construct allows); the workflow tests need the order of the states, not the time between them. Task
-    Retry backoff still sleeps (moto's retrier calls time.sleep itself)."""
+    construct allows), and between Retry attempts (its retrier calls time.sleep); the workflow tests need the
+    order of the states, not the time between them."""
+    from types import SimpleNamespace
+
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
     from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 
     monkeypatch.setattr(WaitFunction, "_wait_interval", lambda self, env, wait_seconds: None)
+    monkeypatch.setattr(retrier_decl, "time", SimpleNamespace(sleep=lambda seconds: None))
 
 
 @pytest.fixture(scope="session")

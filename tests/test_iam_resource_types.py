@@ -1,7 +1,8 @@
 """IAM resource-type gate: every resource a policy names is of a type IAM evaluates its action on.
 
 For every identity policy (AWS::IAM::Policy, AWS::IAM::ManagedPolicy, inline policies of AWS::IAM::Role) of
-every layout in tests/fakes/layouts.py, each Allow (action, resource) pair is checked against the Service
+every layout in tests/fakes/layouts.py, as the package gate's consumer app synthesized them from the installed
+wheel (tests/fakes/package.py), each Allow (action, resource) pair is checked against the Service
 Authorization Reference: the resource, its intrinsics rendered to concrete-looking values
 (tests/fakes/arns.py), must be able to match the ARN format of a resource type the Reference lists for the
 action. An ARN of another type is never matched by IAM, so the grant does nothing (and the call it was meant
@@ -20,10 +21,8 @@ import pytest
 from aws_cdk import aws_iam as iam
 
 from tests.fakes import arns
-from tests.fakes.layouts import LAYOUTS
 
-# Every layout is synthesized once per process: the modules that read them share one worker.
-pytestmark = pytest.mark.xdist_group("layouts")
+pytestmark = pytest.mark.xdist_group("package")  # the package gate's assembly, on the worker that built it
 
 PINNED_POLICY_SENTRY = "0.15.2"
 
@@ -44,9 +43,11 @@ def findings(layout: arns.Layout) -> list[str]:
     return found
 
 
-@pytest.fixture(scope="module", params=list(LAYOUTS))
-def layout(request, cdk_app_context) -> arns.Layout:
-    return arns.load_layout(request.param, cdk_app_context)
+@pytest.fixture(scope="module")
+def layout(installed_package) -> arns.Layout:
+    """Every stack of every layout (tests/fakes/layouts.py), as the consumer app of the package gate wrote them."""
+    assert installed_package.synth.returncode == 0, installed_package.synth.stderr[-4000:]
+    return arns.from_assembly(installed_package.cdk_out, "consumer app")
 
 
 def test_the_reference_is_the_pinned_copy():
@@ -55,6 +56,7 @@ def test_the_reference_is_the_pinned_copy():
 
 
 def test_every_allowed_resource_is_of_a_type_its_action_is_authorized_on(layout):
+    assert len(layout.templates) >= 15, sorted(layout.templates)  # every layout, both stacks of the Stage
     assert findings(layout) == []
 
 

@@ -234,6 +234,26 @@ def from_stacks(name: str, app, stacks) -> Layout:
     return layout
 
 
+def from_assembly(outdir: Path, name: str) -> Layout:
+    """Every stack of a synthesized cloud assembly (nested assemblies, i.e. Stages, included) as one layout, so
+    references between its stacks resolve; keyed by artifact ID, with each stack's environment or the defaults.
+    No bucket keys: those come from the construct tree (``from_stacks``)."""
+    layout = Layout(name, {}, {})
+
+    def walk(folder: Path) -> None:
+        for artifact_id, artifact in json.loads((folder / "manifest.json").read_text())["artifacts"].items():
+            if artifact["type"] == "cdk:cloud-assembly":
+                walk(folder / artifact["properties"]["directoryName"])
+            elif artifact["type"] == "aws:cloudformation:stack":
+                layout.templates[artifact_id] = json.loads((folder / artifact["properties"]["templateFile"]).read_text())
+                account, region = artifact["environment"].removeprefix("aws://").split("/")
+                layout.envs[artifact_id] = (DEFAULT_REGION if region.startswith("unknown") else region,
+                                            DEFAULT_ACCOUNT if account.startswith("unknown") else account)
+
+    walk(outdir)
+    return layout
+
+
 @functools.lru_cache(maxsize=None)
 def _load(name: str, context_json: str) -> Layout:
     from tests.fakes.layouts import synthesize
