@@ -18,9 +18,11 @@ file there.
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 import sys
+import threading
 from collections import defaultdict
 from pathlib import Path
 from typing import Callable, Iterator, NamedTuple, Optional
@@ -214,10 +216,14 @@ calls: set[Call] = set()  # this process
 _original = botocore.client.BaseClient._make_api_call
 
 
-def _calling_function() -> str | None:
+_thread_function = threading.local()  # the function a worker thread works for (see _submit)
+
+
+def _calling_function(depth: int = 2) -> str | None:
     """The function whose handler made this call; None for a call a fake makes while answering another one
-    (FakePinpoint writing an export to S3 is Pinpoint's doing, under its role, not the function's)."""
-    frame = sys._getframe(2)
+    (FakePinpoint writing an export to S3 is Pinpoint's doing, under its role, not the function's). A call
+    from a worker thread a handler started (the multipart upload's parts) is credited to that handler."""
+    frame = sys._getframe(depth)
     while frame is not None:
         if frame.f_code is _recording_call.__code__:
             return None
@@ -225,7 +231,26 @@ def _calling_function() -> str | None:
         if path.name == "handler.py" and path.parent.parent == LAMBDA_SRC:
             return path.parent.name
         frame = frame.f_back
-    return None
+    return getattr(_thread_function, "name", None)
+
+
+_original_submit = concurrent.futures.ThreadPoolExecutor.submit
+
+
+def _submit(self, fn, /, *args, **kwargs):
+    """Work a handler hands to a thread pool runs under that handler's name."""
+    function = _calling_function(depth=2)
+    if function is None:
+        return _original_submit(self, fn, *args, **kwargs)
+
+    def attributed(*a, **k):
+        _thread_function.name = function
+        try:
+            return fn(*a, **k)
+        finally:
+            _thread_function.name = None
+
+    return _original_submit(self, attributed, *args, **kwargs)
 
 
 def record(new: list[Call]) -> None:
@@ -278,3 +303,4 @@ def _recording_call(self, operation_name, api_params):
 
 def install() -> None:
     botocore.client.BaseClient._make_api_call = _recording_call
+    concurrent.futures.ThreadPoolExecutor.submit = _submit
