@@ -3,6 +3,8 @@ role whose statements are written out by its construct, started by a source-acco
 
 from __future__ import annotations
 
+from typing import Optional
+
 from aws_cdk import Aws, Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
@@ -20,10 +22,21 @@ XRAY_ACTIONS = ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSa
                 "xray:GetSamplingTargets"]
 
 
-def service_role(scope: Construct, id: str, service: str, description: str) -> iam.Role:
-    """A role only ``service`` acting for this account can assume (confused-deputy protection)."""
-    return iam.Role(scope, id, description=description, assumed_by=iam.ServicePrincipal(
-        service, conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}))
+def service_role(scope: Construct, id: str, service: str, description: str,
+                 source_arn: Optional[str] = None) -> iam.Role:
+    """A role only ``service`` acting for this account (and, with ``source_arn``, for those resources) can
+    assume: confused-deputy protection."""
+    conditions = {"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}
+    if source_arn:
+        conditions["ArnLike"] = {"aws:SourceArn": source_arn}
+    return iam.Role(scope, id, description=description, assumed_by=iam.ServicePrincipal(service, conditions=conditions))
+
+
+def grant_pass_role(grantee: iam.IRole, role: iam.IRole, service: str) -> None:
+    """``iam:PassRole`` on ``role``, to ``service`` only (``iam:PassedToService``)."""
+    grantee.add_to_principal_policy(iam.PolicyStatement(
+        actions=["iam:PassRole"], resources=[role.role_arn],
+        conditions={"StringEquals": {"iam:PassedToService": service}}))
 
 
 def standard_workflow(scope: Construct, id: str, *, definition: sfn.IChainable, description: str,

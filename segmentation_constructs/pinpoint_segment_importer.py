@@ -34,7 +34,7 @@ from segmentation_constructs._audience_import import OBJECT_WILDCARD_REASON, aud
 from segmentation_constructs._lambda import SegmentationFunction
 from segmentation_constructs._nag import acknowledge_wildcard_resources
 from segmentation_constructs._storage import grant_objects, with_key
-from segmentation_constructs._workflow import service_role
+from segmentation_constructs._workflow import grant_pass_role, service_role
 
 END_OF_SUPPORT = ("Amazon Pinpoint's engagement features (imported segments, campaigns, journeys) reached end of "
                   "support on 2026-10-30. Import audiences into Amazon Connect Customer Profiles instead (the "
@@ -189,5 +189,5 @@ class PinpointSegmentImporter(Construct):
         role.add_to_policy(iam.PolicyStatement(actions=[f"mobiletargeting:Create{kind}Job"],
                                                resources=[self._app_arn]))
         role.add_to_policy(iam.PolicyStatement(actions=[f"mobiletargeting:Get{kind}Job"], resources=[f"{jobs}/*"]))
-        service_role.grant_pass_role(role)
+        grant_pass_role(role, service_role, "pinpoint.amazonaws.com")
         acknowledge_wildcard_resources(role, [f"{jobs}/*"], OBJECT_WILDCARD_REASON)

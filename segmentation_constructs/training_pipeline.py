@@ -38,7 +38,8 @@ from segmentation_constructs._lambda import SegmentationFunction
 from segmentation_constructs._nag import acknowledge, acknowledge_wildcard_resources
 from segmentation_constructs._storage import access_log_bucket, enable_event_bridge, grant_objects, secure_bucket, \
     with_key
-from segmentation_constructs._workflow import grant_publish, notify_then, service_role, standard_workflow
+from segmentation_constructs._workflow import grant_pass_role, grant_publish, notify_then, service_role, \
+    standard_workflow
 
 TRAIN_PREFIX = "train/"
 BATCH_PREFIX = "batch/"
@@ -177,8 +178,10 @@ class PersonalizeTrainingPipeline(Construct):
 
     def _personalize_role(self) -> iam.Role:
         """Assumed by Personalize in this account only: reads training data and job input, writes job output."""
+        stack = Stack.of(self)
         role = service_role(self, "PersonalizeRole", "personalize.amazonaws.com",
-                             "Amazon Personalize reads training data and writes batch segment output")
+                             "Amazon Personalize reads training data and writes batch segment output",
+                             source_arn=f"arn:{stack.partition}:personalize:{stack.region}:{stack.account}:*")
         statements = self._personalize_s3_statements()
         for statement in statements:
             role.add_to_principal_policy(statement)
@@ -249,7 +252,7 @@ class PersonalizeTrainingPipeline(Construct):
         acknowledge(role, "AwsSolutions-IAM5[Resource::*]",
                     "Only personalize:TagResource, which the Service Authorization Reference lists with no resource "
                     "type (IAM matches it on * only); Create* calls need it to carry the config's tags.")
-        self.personalize_role.grant_pass_role(role)
+        grant_pass_role(role, self.personalize_role, "personalize.amazonaws.com")
         # HeadObject for ETags (GetObject permission) and PutObject for inline segment queries.
         read, write = [f"{TRAIN_PREFIX}*.csv", f"{BATCH_PREFIX}*/job_config.json"], [f"{BATCH_PREFIX}*/input/job_config.json"]
         grant_objects(role, self.bucket, ["s3:GetObject"], *read, wildcard_reason=UPLOAD_NAMES)

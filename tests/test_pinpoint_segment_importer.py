@@ -59,6 +59,8 @@ def test_import_jobs_are_created_on_the_project_and_read_on_its_jobs(template):
     create, get = by_action["mobiletargeting:CreateImportJob"], by_action["mobiletargeting:GetImportJob"]
     assert create.endswith(':apps/", {"Ref": "PinpointApp530042D2"}]]}'), create
     assert get.endswith('"/jobs/import/*"]]}'), get
+    (pass_role,) = [s for s in statements if s["Action"] == "iam:PassRole"]
+    assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "pinpoint.amazonaws.com"}}
 
 
 def test_it_imports_every_ready_audience(template):

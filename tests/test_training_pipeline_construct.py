@@ -151,12 +151,15 @@ def test_a_notification_that_cannot_be_sent_never_fails_the_run_it_reports(examp
         assert catch["ErrorEquals"] == ["States.ALL"] and catch["Next"] == state["Next"], name
 
 
-def test_personalize_role_is_trusted_only_from_this_account(example_template):
+def test_personalize_role_is_trusted_only_from_this_account_and_its_personalize_resources(example_template):
     example_template.has_resource_properties("AWS::IAM::Role", {
         "AssumeRolePolicyDocument": {"Statement": [{
             "Action": "sts:AssumeRole", "Effect": "Allow",
             "Principal": {"Service": "personalize.amazonaws.com"},
-            "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}},
+            "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+                          "ArnLike": {"aws:SourceArn": {"Fn::Join": ["", [
+                              "arn:", {"Ref": "AWS::Partition"}, ":personalize:", {"Ref": "AWS::Region"}, ":",
+                              {"Ref": "AWS::AccountId"}, ":*"]]}}},
         }]},
     })
 
@@ -201,6 +204,7 @@ def test_tagging_is_granted_on_every_resource_as_iam_requires_and_nothing_else_i
 def test_ensure_function_passes_only_the_personalize_role_to_personalize(example_template):
     statements = policy_statements(example_template, "TrainingEnsureResourceRole")
     (pass_role,) = [s for s in statements if s["Action"] == "iam:PassRole"]
+    assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "personalize.amazonaws.com"}}
     assert pass_role["Resource"] == {"Fn::GetAtt": [Match.string_like_regexp("TrainingPersonalizeRole"), "Arn"]} \
         or "TrainingPersonalizeRole" in json.dumps(pass_role["Resource"])
     personalize = [a for s in statements for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
