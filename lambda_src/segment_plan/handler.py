@@ -23,6 +23,7 @@ from shared.aws import client, logger
 
 log = logger(__name__)
 ABSENT = ("NoSuchKey", "404", "403", "AccessDenied")
+NOTHING_TO_EXPORT = {"skip": True, "lines": 0, "itemsKey": None}  # the workflow's AlreadyExported? choice
 
 
 def _watched(bucket: str, prefix: str) -> bool:
@@ -83,14 +84,14 @@ def handler(event, context):
     else:
         job = _job_from_arn(detail["Arn"])
         if job is None:  # written elsewhere: another post-processor's job
-            return {"jobName": None, "jobArn": detail["Arn"], "sourceId": None, "sourceFiles": [], "skip": True,
-                    "lines": 0, "itemsKey": None, "reason": "output outside this post-processor's bucket and prefix"}
+            return {"jobName": None, "jobArn": detail["Arn"], "sourceId": None, "sourceFiles": [], **NOTHING_TO_EXPORT,
+                    "reason": "output outside this post-processor's bucket and prefix"}
     source_id = hashlib.sha256(json.dumps(sorted(job["files"])).encode()).hexdigest()[:16]
     result = {"jobName": job["jobName"], "jobArn": job["jobArn"], "sourceId": source_id,
               "sourceFiles": [f"s3://{b}/{k}" for b, k, _ in job["files"]]}
     if _already_exported(job["jobName"], source_id):
         log.info("already exported", extra={"job": job["jobName"], "sourceId": source_id})
-        return {**result, "skip": True, "lines": 0, "itemsKey": None}
+        return {**result, **NOTHING_TO_EXPORT}
     items = []
     for bucket, key, _ in job["files"]:
         body = s3().get_object(Bucket=bucket, Key=key)["Body"]

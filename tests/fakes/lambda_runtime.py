@@ -44,6 +44,8 @@ from typing import Any, Callable, Iterable, Optional
 import botocore.exceptions
 import botocore.response
 
+from tests.fakes import distributions
+
 REPO = Path(__file__).resolve().parents[2]
 # What the Lambda Python runtime provides besides the standard library.
 RUNTIME_DISTRIBUTIONS = ("boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six", "urllib3")
@@ -92,9 +94,6 @@ class LambdaFunction:
                     path.append(str(candidate))
         return path
 
-
-OFFLINE = {"PIP_NO_INDEX": "1", "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9",
-           "http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9", "NO_PROXY": "", "no_proxy": ""}
 
 
 def read_assembly(outdir: Path, stacks: Optional[set[str]] = None) -> list[LambdaFunction]:
@@ -233,34 +232,13 @@ def resolve_environment(function: LambdaFunction, names: dict, *, region: str = 
 
 def runtime_distribution_closure(root: str = "boto3") -> set[str]:
     """The installed distributions ``root`` needs (extras left out), by their metadata."""
-    seen, todo = set(), [root]
-    while todo:
-        name = re.sub(r"[-_.]+", "-", todo.pop()).lower()
-        if name in seen:
-            continue
-        seen.add(name)
-        for requirement in importlib.metadata.requires(name) or []:
-            if "extra ==" not in requirement.partition(";")[2].replace("extra==", "extra =="):
-                todo.append(re.match(r"[A-Za-z0-9._-]+", requirement).group())
-    return seen
+    return set(distributions.closure([root]))
 
 
-def boto3_runtime_dir(target: Path, distributions: Iterable[str] = RUNTIME_DISTRIBUTIONS) -> Path:
-    """``target`` holding symlinks to the top-level packages and modules (and the metadata) of
-    ``distributions`` as installed here: nothing else of site-packages."""
-    target.mkdir(parents=True, exist_ok=True)
-    for name in distributions:
-        distribution = importlib.metadata.distribution(name)
-        tops = {file.parts[0] for file in distribution.files or []
-                if file.parts[0] not in ("..", "__pycache__") and not file.parts[0].endswith(".pth")}
-        if not tops:
-            raise AssertionError(f"{name}: no files listed in its metadata")
-        for top in tops:
-            source = Path(distribution.locate_file(top))
-            link = target / top
-            if source.exists() and not link.exists():
-                link.symlink_to(source, target_is_directory=source.is_dir())
-    return target
+def boto3_runtime_dir(target: Path, names: Iterable[str] = RUNTIME_DISTRIBUTIONS) -> Path:
+    """``target`` holding symlinks to the top-level packages and modules (and the metadata) of the
+    distributions ``names`` as installed here: nothing else of site-packages."""
+    return distributions.link((importlib.metadata.distribution(n) for n in names), target)
 
 
 # ---------------------------------------------------------------------------- native extensions

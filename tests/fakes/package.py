@@ -10,7 +10,6 @@ wheel's own ``Requires-Dist`` (never the whole site-packages), so an undeclared 
 from __future__ import annotations
 
 import dataclasses
-import importlib.metadata as metadata
 import os
 import shutil
 import subprocess
@@ -21,9 +20,7 @@ import zipfile
 from email.parser import Parser
 from pathlib import Path
 
-from packaging.requirements import Requirement
-
-from tests.fakes.lambda_runtime import OFFLINE
+from tests.fakes import distributions
 
 REPO = Path(__file__).resolve().parents[2]
 # The one place cfn-lint findings are ignored.
@@ -34,7 +31,10 @@ CFN_LINT_IGNORED = {
              "itself warns at synth (segmentation:pinpoint-end-of-support) naming the date and the Connect "
              "Customer Profiles alternative.",
 }
-CONSUMER_EXTRAS = ["cdk-nag"]  # what the consumer app itself installs besides the library
+CONSUMER_EXTRAS = ["cdk-nag"]
+# A consumer's synth must work offline: no package index, and any HTTP(S) request fails.
+OFFLINE = {"PIP_NO_INDEX": "1", "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9",
+           "http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9", "NO_PROXY": "", "no_proxy": ""}  # what the consumer app itself installs besides the library
 
 
 @dataclasses.dataclass
@@ -72,30 +72,6 @@ def _run(args: list, **kwargs) -> subprocess.CompletedProcess:
     return result
 
 
-def _closure(requirements: list[str]) -> dict[str, metadata.Distribution]:
-    """The distributions these requirements pull in (markers evaluated, no extras), from this environment."""
-    found: dict[str, metadata.Distribution] = {}
-    todo = [Requirement(r) for r in requirements]
-    while todo:
-        requirement = todo.pop()
-        if requirement.marker and not requirement.marker.evaluate({"extra": ""}):
-            continue
-        key = requirement.name.lower().replace("_", "-")
-        if key in found:
-            continue
-        found[key] = distribution = metadata.distribution(requirement.name)
-        todo += [Requirement(r) for r in distribution.requires or []]
-    return found
-
-
-def _link(distribution: metadata.Distribution, site_packages: Path) -> None:
-    """Each top-level file or folder of ``distribution`` linked into ``site_packages``."""
-    for top in sorted({f.parts[0] for f in distribution.files or [] if f.parts[0] != ".."}):
-        target = site_packages / top
-        if not target.exists():
-            target.symlink_to(Path(distribution.locate_file(top)))
-
-
 def build_and_install(root: Path) -> InstalledPackage:
     checkout, dist, unpacked, env, app = (root / "checkout", root / "dist", root / "unpacked", root / "venv",
                                           root / "consumer")
@@ -121,8 +97,7 @@ def build_and_install(root: Path) -> InstalledPackage:
     _run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", "--target", site_packages, wheel])
     installed = InstalledPackage(sdist=sdist, wheel=wheel, site_packages=site_packages, python=python,
                                  cdk_out=root / "cdk.out", synth=None, synth_seconds=0.0)  # type: ignore[arg-type]
-    for distribution in _closure(installed.requires() + CONSUMER_EXTRAS).values():
-        _link(distribution, site_packages)
+    distributions.link(distributions.closure(installed.requires() + CONSUMER_EXTRAS).values(), site_packages)
 
     app.mkdir()
     shutil.copy(REPO / "tests" / "package" / "consumer_app.py", app / "app.py")
