@@ -50,9 +50,9 @@ def write_line(out, users: int, query: str, seed: int) -> None:
 def worker(key: str) -> None:
     """Runs in its own process: the Lambda code against the moto server."""
     sys.path.insert(0, str(ROOT / "lambda_src"))
-    from segment_export import handler as export_handler
-    from segment_plan import handler as plan_handler
-    from segment_publish import handler as publish_handler
+    from batch_segment_postprocessor.export import handler as export_handler
+    from batch_segment_postprocessor.plan import handler as plan_handler
+    from batch_segment_postprocessor.publish import handler as publish_handler
     from shared.audiences import s3
 
     started = time.perf_counter()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent / "lambda_src")]
 
-from connect_import.upload import rows_for_upload  # noqa: E402
+from connect_segment_importer.importer.upload import rows_for_upload  # noqa: E402
 
 
 def audience_lines(users: int):

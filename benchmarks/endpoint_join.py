@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent / "lambda_src")]
 
-from pinpoint_import.endpoints import audience_users, resolve  # noqa: E402
+from pinpoint_segment_importer.importer.endpoints import audience_users, resolve  # noqa: E402
 
 PER_FILE = 1_000_000
 

@@ -20,16 +20,16 @@ RUNTIME = lambda_.Runtime.PYTHON_3_14
 ARCHITECTURE = lambda_.Architecture.ARM_64
 
 
-def function_code(function_dir: str) -> lambda_.Code:
-    """The asset holds ``lambda_src/<function_dir>/`` and the shared package, nothing else."""
-    if not (LAMBDA_SRC / function_dir / "handler.py").is_file():
-        raise ValueError(f"no handler.py in {LAMBDA_SRC / function_dir}")
-    keep = {function_dir, SHARED_PACKAGE}
-    others = sorted(p.name for p in LAMBDA_SRC.iterdir() if p.name not in keep)
-    return lambda_.Code.from_asset(
-        str(LAMBDA_SRC),
-        exclude=[*others, *ASSET_EXCLUDES],
-    )
+def function_code(function: str) -> lambda_.Code:
+    """The asset of ``function`` (``<construct module>.<function>``): ``lambda_src/<construct module>/<function>/``
+    and the shared package, nothing else."""
+    construct, _, name = function.partition(".")
+    folder = LAMBDA_SRC / construct / name
+    if not name or not (folder / "handler.py").is_file():
+        raise ValueError(f"no handler.py in {folder}")
+    others = sorted(p.name for p in LAMBDA_SRC.iterdir() if p.name not in (construct, SHARED_PACKAGE))
+    siblings = sorted(f"{construct}/{p.name}" for p in folder.parent.iterdir() if p.name != name)
+    return lambda_.Code.from_asset(str(LAMBDA_SRC), exclude=[*others, *siblings, *ASSET_EXCLUDES])
 
 
 def python_dependencies_layer(scope: Construct, id: str, name: str) -> lambda_.LayerVersion:
@@ -63,7 +63,7 @@ class SegmentationFunction(Construct):
         scope: Construct,
         id: str,
         *,
-        function_dir: str,
+        function: str,
         description: str,
         environment: Optional[Mapping[str, str]] = None,
         timeout: Duration = Duration.minutes(1),
@@ -77,15 +77,15 @@ class SegmentationFunction(Construct):
             self,
             "Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description=f"Runs {function_dir}: {description}",
+            description=f"Runs {function}: {description}",
         )
         self.function = lambda_.Function(
             self,
             "Function",
             runtime=RUNTIME,
             architecture=ARCHITECTURE,
-            handler=f"{function_dir}.handler.handler",
-            code=function_code(function_dir),
+            handler=f"{function}.handler.handler",
+            code=function_code(function),
             description=description,
             environment=dict(environment or {}),
             timeout=timeout,

@@ -102,7 +102,7 @@ class BatchSegmentPostprocessor(Construct):
 
         environment = {"AUDIENCE_BUCKET": self.audience_bucket.bucket_name, "AUDIENCE_PREFIX": audience_prefix}
         self._plan = SegmentationFunction(
-            self, "Plan", function_dir="segment_plan", environment={
+            self, "Plan", function="batch_segment_postprocessor.plan", environment={
                 **environment, "SOURCE_BUCKET": self.source_bucket.bucket_name,
                 "BATCH_OUTPUT_PREFIX": batch_output_prefix},
             description="Finds a batch segment job's output lines", timeout=Duration.minutes(15),
@@ -111,11 +111,11 @@ class BatchSegmentPostprocessor(Construct):
         if suppression_list_bucket is not None:
             export_environment["SUPPRESSION_LIST_URI"] = f"s3://{suppression_list_bucket.bucket_name}/{suppression_list_key}"
         self._export = SegmentationFunction(
-            self, "Export", function_dir="segment_export", environment=export_environment,
+            self, "Export", function="batch_segment_postprocessor.export", environment=export_environment,
             description="Streams one segment query into an audience file", timeout=Duration.minutes(15),
             memory_size=export_memory_size, layers=[python_dependencies_layer(self, "IjsonLayer", "ijson")])
         self._publish = SegmentationFunction(
-            self, "Publish", function_dir="segment_publish",
+            self, "Publish", function="batch_segment_postprocessor.publish",
             environment={**environment, "EVENT_BUS_NAME": event_bus.event_bus_name},
             description="Writes the audience manifest and announces each audience once", timeout=Duration.minutes(5))
         self._grant_functions(suppression_list_bucket, suppression_list_key)

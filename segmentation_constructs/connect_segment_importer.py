@@ -88,7 +88,7 @@ class ConnectCustomerProfilesSegmentImporter(Construct):
         stack = Stack.of(self)
         self.domain_arn = f"arn:{stack.partition}:profile:{stack.region}:{stack.account}:domains/{self.domain_name}"
         self._import = SegmentationFunction(
-            self, "Importer", function_dir="connect_import",
+            self, "Importer", function="connect_segment_importer.importer",
             description="Uploads audience files to Customer Profiles and defines their segments",
             environment={"DOMAIN_NAME": self.domain_name, "DATA_EXPIRY_DAYS": str(int(days)),
                          "USER_ID_TARGET": user_id_target, "AUDIENCE_BUCKET": audience_bucket.bucket_name,

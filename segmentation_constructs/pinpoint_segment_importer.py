@@ -118,7 +118,7 @@ class PinpointSegmentImporter(Construct):
         # the endpoint join reads the project's whole export in one invocation: a full vCPU (1769 MB), 15 minutes
         joins = {} if self.export_role is None else {"timeout": Duration.minutes(15), "memory_size": 1769}
         self._import = SegmentationFunction(
-            self, "Importer", function_dir="pinpoint_import", environment=environment,
+            self, "Importer", function="pinpoint_segment_importer.importer", environment=environment,
             description="Starts and follows Pinpoint segment imports of audience files", **joins)
         self._grant()
         if self.export_role is not None:

@@ -155,12 +155,12 @@ class PersonalizeTrainingPipeline(Construct):
 
         self.personalize_role = self._personalize_role()
         self._validate = SegmentationFunction(
-            self, "ValidateConfig", function_dir="validate_config",
+            self, "ValidateConfig", function="training_pipeline.validate_config",
             description="Validates an uploaded Personalize training config and plans the run",
             environment={"POLLING_BUDGET_SECONDS": str(int(polling_budget.to_seconds()))},
         )
         self._ensure = SegmentationFunction(
-            self, "EnsureResource", function_dir="personalize_ensure",
+            self, "EnsureResource", function="training_pipeline.ensure_resource",
             description="Gets or creates one Personalize resource and reports its status",
             environment={"EVENT_BUS_NAME": self.event_bus.event_bus_name,
                          "PERSONALIZE_ROLE_ARN": self.personalize_role.role_arn},

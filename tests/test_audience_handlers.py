@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from segment_export import handler as export_handler
-from segment_plan import handler as plan_handler
-from segment_publish import handler as publish_handler
+from batch_segment_postprocessor.export import handler as export_handler
+from batch_segment_postprocessor.plan import handler as plan_handler
+from batch_segment_postprocessor.publish import handler as publish_handler
 from shared import audiences
 from tests.fakes.environment import BUCKET, fake_aws
 from tests.fakes.personalize import ACCOUNT, REGION

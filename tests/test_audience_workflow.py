@@ -11,9 +11,9 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Template
 
-from segment_export import handler as export_handler
-from segment_plan import handler as plan_handler
-from segment_publish import handler as publish_handler
+from batch_segment_postprocessor.export import handler as export_handler
+from batch_segment_postprocessor.plan import handler as plan_handler
+from batch_segment_postprocessor.publish import handler as publish_handler
 from segmentation_constructs import BatchSegmentPostprocessor
 from tests.fakes.environment import BUCKET, fake_aws
 from tests.fakes.workflow import MOTO_CONFIG, REGION, LambdaRouter, function_names, lambda_arn, logical_id, \

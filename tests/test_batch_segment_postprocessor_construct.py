@@ -96,7 +96,7 @@ def test_lines_are_exported_by_a_distributed_map_with_bounded_concurrency(templa
 
 def test_export_function_gets_holdout_and_suppression_settings(template):
     template.has_resource_properties("AWS::Lambda::Function", {
-        "Handler": "segment_export.handler.handler", "MemorySize": 1769, "Timeout": 900,
+        "Handler": "batch_segment_postprocessor.export.handler.handler", "MemorySize": 1769, "Timeout": 900,
         "Layers": [Match.any_value()],
         "Environment": {"Variables": Match.object_like({
             "HOLDOUT_PERCENT": "10", "SUPPRESSION_LIST_URI": "s3://crm-exports/optouts/current.csv"})}})

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from connect_import import handler as connect_handler
-from connect_import import upload
+from connect_segment_importer.importer import handler as connect_handler
+from connect_segment_importer.importer import upload
 from shared import aws as lambda_clients
-from shared.errors import PollingBudgetExceeded, ServiceThrottled
+from shared.contract import PollingBudgetExceeded, ServiceThrottled
 from shared.imports import ImportFailed
 from tests.fakes.customer_profiles import FakeCustomerProfiles
 from tests.fakes.environment import BUCKET, fake_aws

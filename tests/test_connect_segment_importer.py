@@ -12,7 +12,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Match, Template
 
-from connect_import import handler as connect_handler
+from connect_segment_importer.importer import handler as connect_handler
 from segmentation_constructs import ConnectCustomerProfilesSegmentImporter
 from shared import aws as lambda_clients
 from tests.fakes.customer_profiles import FakeCustomerProfiles

@@ -45,7 +45,7 @@ IMPLIED = {
 }
 # The same, for one function only.
 IMPLIED_FOR = {
-    ("connect_import", a): "Customer Profiles encrypts what the importer writes into a domain with the domain's "
+    ("connect_segment_importer.importer", a): "Customer Profiles encrypts what the importer writes into a domain with the domain's "
                            "customer managed key, using the caller's permissions (the Connect services' pattern)"
     for a in ("kms:Decrypt", "kms:GenerateDataKey")
 }
@@ -84,7 +84,7 @@ def function_roles(template: dict) -> dict[str, str]:
     for resource in template["Resources"].values():
         if resource["Type"] == "AWS::Lambda::Function":
             handler = resource["Properties"]["Handler"]
-            roles[handler.split(".")[0]] = resource["Properties"]["Role"]["Fn::GetAtt"][0]
+            roles[iam_recorder.function_of(handler)] = resource["Properties"]["Role"]["Fn::GetAtt"][0]
     return roles
 
 
@@ -173,9 +173,9 @@ ARN_LAYOUTS = ("example stack with every destination",
 # bucket the role is granted on (its key must still be granted there). Every other function's bucket is one
 # its environment names (BUCKET_VARIABLES, SUPPRESSION_LIST_URI).
 UNNAMED_BUCKETS = {
-    "validate_config": "the uploaded config's bucket comes with the S3 event",
-    "personalize_ensure": "the data bucket comes with the validated plan",
-    "segment_export": "each work item names the bucket of the job output it reads",
+    "training_pipeline.validate_config": "the uploaded config's bucket comes with the S3 event",
+    "training_pipeline.ensure_resource": "the data bucket comes with the validated plan",
+    "batch_segment_postprocessor.export": "each work item names the bucket of the job output it reads",
 }
 BUCKET_VARIABLES = ("AUDIENCE_BUCKET", "SOURCE_BUCKET")
 PREFIX_VARIABLES = ("AUDIENCE_PREFIX", "BATCH_OUTPUT_PREFIX")
@@ -208,11 +208,11 @@ def layout_functions(layout: arns.Layout) -> list[Function]:
             if resource["Type"] != "AWS::Lambda::Function":
                 continue
             props = resource["Properties"]
-            if not (iam_recorder.LAMBDA_SRC / props["Handler"].split(".")[0] / "handler.py").is_file():
+            if not iam_recorder.is_ours(props["Handler"]):
                 continue  # not one of ours (a CDK custom resource's handler)
             role = props["Role"]["Fn::GetAtt"][0]
             variables = props.get("Environment", {}).get("Variables", {})
-            found.append(Function(props["Handler"].split(".")[0], stack, logical_id, role,
+            found.append(Function(iam_recorder.function_of(props["Handler"]), stack, logical_id, role,
                                   {k: layout.renderer.render(v, stack) for k, v in variables.items()},
                                   arns.role_statements(layout, stack, role)))
     return found
@@ -397,7 +397,7 @@ def tiny_pinpoint_layout(cdk_app_context, job_resource: str, with_key: bool) -> 
                                            resources=[bucket.arn_for_objects("audiences/*.csv")]))
     role.add_to_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn],
                                            conditions={"StringLike": {"s3:prefix": ["audiences/*"]}}))
-    lambda_.Function(stack, "Importer", runtime=lambda_.Runtime.PYTHON_3_12, handler="pinpoint_import.handler.handler",
+    lambda_.Function(stack, "Importer", runtime=lambda_.Runtime.PYTHON_3_12, handler="pinpoint_segment_importer.importer.handler.handler",
                      code=lambda_.Code.from_inline("x"), role=role,
                      environment={"PINPOINT_APPLICATION_ID": "0123456789abcdef0123456789abcdef",
                                   "AUDIENCE_BUCKET": bucket.bucket_name, "AUDIENCE_PREFIX": "audiences/"})
@@ -409,7 +409,7 @@ def test_the_arn_gate_reports_a_call_its_role_allows_only_on_another_arn_or_cont
                    "AUDIENCE_PREFIX": "audiences/"}
 
     def call(operation: str, **params) -> list[iam_recorder.Call]:
-        return iam_recorder.calls_of("pinpoint_import", operation, params, "us-east-1", environment)
+        return iam_recorder.calls_of("pinpoint_segment_importer.importer", operation, params, "us-east-1", environment)
 
     calls = {*call("mobiletargeting:CreateImportJob", ApplicationId=environment["PINPOINT_APPLICATION_ID"],
                    ImportJobRequest={}),
@@ -420,11 +420,11 @@ def test_the_arn_gate_reports_a_call_its_role_allows_only_on_another_arn_or_cont
     (function,) = layout_functions(wrong)
     bucket = function.environment["AUDIENCE_BUCKET"]
     assert denied(wrong, calls) == ([
-        f"tiny pinpoint_import (role {function.role}): mobiletargeting:CreateImportJob on "
+        f"tiny pinpoint_segment_importer.importer (role {function.role}): mobiletargeting:CreateImportJob on "
         "arn:aws:mobiletargeting:us-east-1:123456789012:apps/0123456789abcdef0123456789abcdef (recorded: "
         "mobiletargeting:CreateImportJob on arn:aws:mobiletargeting:us-east-1:123456789012:apps/"
         "fedcba9876543210fedcba9876543210)",
-        f"tiny pinpoint_import (role {function.role}): s3:ListBucket on arn:aws:s3:::{bucket} with "
+        f"tiny pinpoint_segment_importer.importer (role {function.role}): s3:ListBucket on arn:aws:s3:::{bucket} with "
         "{'s3:prefix': 'exports/'} (recorded: s3:ListObjectsV2 on arn:aws:s3:::test-bucket)",
     ], 4)
     right = tiny_pinpoint_layout(cdk_app_context, "", with_key=False)
@@ -439,15 +439,15 @@ def test_the_kms_check_reports_a_role_reading_an_encrypted_bucket_without_its_ke
 
 
 def test_records_of_other_processes_reach_the_gates(tmp_path, monkeypatch):
-    call = iam_recorder.Call("segment_plan", "s3:ListObjectsV2", "s3:ListBucket", "arn:aws:s3:::b",
+    call = iam_recorder.Call("batch_segment_postprocessor.plan", "s3:ListObjectsV2", "s3:ListBucket", "arn:aws:s3:::b",
                              (("s3:prefix", "batch/"),), (("AUDIENCE_BUCKET", "b"),))
     iam_recorder.append(tmp_path, [call])
     assert list(iam_recorder.read(tmp_path)) == [call]
     monkeypatch.setenv(iam_recorder.RECORD_DIR_VARIABLE, str(tmp_path))
     actions, calls = iam_recorder.load()
-    assert call in calls and "s3:ListBucket" in actions["segment_plan"]
+    assert call in calls and "s3:ListBucket" in actions["batch_segment_postprocessor.plan"]
 
 
 def test_an_operation_missing_from_the_table_is_recorded_without_a_resource():
-    (call,) = iam_recorder.calls_of("segment_plan", "s3:GetBucketPolicy", {"Bucket": "b"}, "us-east-1")
+    (call,) = iam_recorder.calls_of("batch_segment_postprocessor.plan", "s3:GetBucketPolicy", {"Bucket": "b"}, "us-east-1")
     assert (call.action, call.resource) == ("s3:GetBucketPolicy", None)  # which the first by-ARN gate reports

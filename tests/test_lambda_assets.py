@@ -219,14 +219,14 @@ def connect_import(aws, invoke):
 
 
 SCENARIOS = {
-    "validate_config": ("validate_config.handler.handler", validate_config),
-    "personalize_ensure": ("personalize_ensure.handler.handler", personalize_ensure),
-    "segment_plan": ("segment_plan.handler.handler", segment_plan),
-    "segment_export": ("segment_export.handler.handler", segment_export),
-    "segment_publish": ("segment_publish.handler.handler", segment_publish),
-    "pinpoint_import[endpoint-id]": ("pinpoint_import.handler.handler", pinpoint_endpoint_ids),
-    "pinpoint_import[user-id]": ("pinpoint_import.handler.handler", pinpoint_user_ids),
-    "connect_import": ("connect_import.handler.handler", connect_import),
+    "training_pipeline.validate_config": ("training_pipeline.validate_config.handler.handler", validate_config),
+    "training_pipeline.ensure_resource": ("training_pipeline.ensure_resource.handler.handler", personalize_ensure),
+    "batch_segment_postprocessor.plan": ("batch_segment_postprocessor.plan.handler.handler", segment_plan),
+    "batch_segment_postprocessor.export": ("batch_segment_postprocessor.export.handler.handler", segment_export),
+    "batch_segment_postprocessor.publish": ("batch_segment_postprocessor.publish.handler.handler", segment_publish),
+    "pinpoint_segment_importer.importer[endpoint-id]": ("pinpoint_segment_importer.importer.handler.handler", pinpoint_endpoint_ids),
+    "pinpoint_segment_importer.importer[user-id]": ("pinpoint_segment_importer.importer.handler.handler", pinpoint_user_ids),
+    "connect_segment_importer.importer": ("connect_segment_importer.importer.handler.handler", connect_import),
 }
 
 
@@ -281,7 +281,7 @@ def test_the_native_code_check_catches_an_extension_built_for_this_machine():
 
 
 def test_with_the_ijson_layer_the_same_handler_imports_the_layers_ijson(tmp_path, functions, runtime):
-    layers = the_function(functions, "segment_export.handler.handler").layer_dirs
+    layers = the_function(functions, "batch_segment_postprocessor.export.handler.handler").layer_dirs
     assert layers, "the export function has no layer"
     function = throwaway_function(tmp_path, "import ijson\n\ndef handler(event, context):\n    return ijson.backend\n",
                                   layers=layers)

@@ -22,7 +22,7 @@ from tests.fakes.package import CFN_LINT_IGNORED, REPO
 
 pytestmark = pytest.mark.xdist_group("package")
 
-FUNCTIONS = sorted(p.parent.name for p in (REPO / "lambda_src").glob("*/handler.py"))
+FUNCTIONS = sorted(str(p.parent.relative_to(REPO / "lambda_src")) for p in (REPO / "lambda_src").glob("*/*/handler.py"))
 
 
 def test_the_wheel_ships_every_function_the_shared_code_the_layer_and_type_information(installed_package):

@@ -20,11 +20,11 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Annotations, Match, Template
 
-from pinpoint_import import endpoint_segments
-from pinpoint_import import handler as pinpoint_handler
+from pinpoint_segment_importer.importer import endpoint_segments
+from pinpoint_segment_importer.importer import handler as pinpoint_handler
 from segmentation_constructs import PinpointSegmentImporter
 from shared import aws as lambda_clients
-from shared.errors import PollingBudgetExceeded, ServiceLimitExceeded
+from shared.contract import PollingBudgetExceeded, ServiceLimitExceeded
 from shared.imports import ImportFailed, ImportStarting
 from shared.s3_stream import MultipartWriter
 from tests.fakes.environment import BUCKET, fake_aws

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from pinpoint_import import handler as pinpoint_handler
+from pinpoint_segment_importer.importer import handler as pinpoint_handler
 from shared import aws as lambda_clients
-from shared.errors import PollingBudgetExceeded, ServiceLimitExceeded
+from shared.contract import PollingBudgetExceeded, ServiceLimitExceeded
 from shared.imports import ImportFailed, ImportStarting
 from tests.fakes.environment import BUCKET, fake_aws
 from tests.fakes.pinpoint import FakePinpoint

@@ -10,7 +10,7 @@ import pytest
 
 from shared.s3_stream import line_ranges
 from shared.audiences import csv_rows
-from shared.segments import (
+from batch_segment_postprocessor.export.segments import (
     AUDIENCE_HEADER,
     export_line,
     holdout_salt,

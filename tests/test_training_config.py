@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.training_config import parse_attribute_query, validate
+from training_pipeline.validate_config.training_config import parse_attribute_query, validate
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 SAMPLE_KEY = "train/bingewatch/config.json"

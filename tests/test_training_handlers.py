@@ -9,11 +9,11 @@ from urllib.parse import quote_plus
 
 import pytest
 
-from personalize_ensure import handler as ensure_handler
-from shared.errors import PollingBudgetExceeded, ResourceConflict, ResourceFailed, ServiceLimitExceeded, ServiceThrottled
+from training_pipeline.ensure_resource import handler as ensure_handler
+from shared.contract import PollingBudgetExceeded, ResourceConflict, ResourceFailed, ServiceLimitExceeded, ServiceThrottled
 from tests.fakes.environment import BUCKET, DATA, ROLE_ARN, fake_aws
 from tests.fakes.personalize import ACCOUNT, REGION
-from validate_config import handler as validate_handler
+from training_pipeline.validate_config import handler as validate_handler
 
 CONTEXT = SimpleNamespace(invoked_function_arn=f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:ensure")
 STARTED = "2026-11-23T10:00:00.000Z"

@@ -15,7 +15,7 @@ import boto3
 import pytest
 from aws_cdk.assertions import Template
 
-from personalize_ensure import handler as ensure_handler
+from training_pipeline.ensure_resource import handler as ensure_handler
 from segmentation_constructs import PersonalizeTrainingPipeline
 from tests.fakes.environment import BUCKET, DATA, fake_aws
 from tests.fakes.workflow import (
@@ -28,7 +28,7 @@ from tests.fakes.workflow import (
     render_definition,
     run_execution,
 )
-from validate_config import handler as validate_handler
+from training_pipeline.validate_config import handler as validate_handler
 
 SAMPLE = json.loads((DATA / "train/bingewatch/config.json").read_text())
 

@@ -48,14 +48,14 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
     state_task_service as moto_service_task
 from moto.stepfunctions.parser.asl.utils import json_path as moto_json_path
 
-from personalize_ensure import handler as ensure_handler
+from training_pipeline.ensure_resource import handler as ensure_handler
 from segmentation_constructs import PersonalizeTrainingPipeline
-from shared import training_config
+from training_pipeline.validate_config import training_config
 from tests.fakes import personalize as fake_personalize
 from tests.fakes.environment import fake_aws
 from tests.fakes.workflow import MOTO_CONFIG, REGION, LambdaRouter, function_names, history, lambda_arn, \
     logical_id, render_definition, run_execution
-from validate_config import handler as validate_handler
+from training_pipeline.validate_config import handler as validate_handler
 
 STATE_QUOTA = 262_144  # bytes: Step Functions' payload quota for a state's input, output and task data
 PLAN_SIZE_MARGIN = 1.1  # the limit keeps the largest state measured 10% under the quota
@@ -317,9 +317,9 @@ def audience_template(cdk_app_context) -> dict:
 
 @pytest.fixture
 def audiences(audience_template, monkeypatch):
-    from segment_export import handler as export_handler
-    from segment_plan import handler as plan_handler
-    from segment_publish import handler as publish_handler
+    from batch_segment_postprocessor.export import handler as export_handler
+    from batch_segment_postprocessor.plan import handler as plan_handler
+    from batch_segment_postprocessor.publish import handler as publish_handler
 
     template = audience_template
     with fake_aws(monkeypatch, config=MOTO_CONFIG, bus_name="bus") as aws:
@@ -422,7 +422,7 @@ IMPORT_QUERY = 'ITEMS.GENRES = "' + "x" * (training_config.MAX_PLAN_BYTES - 17) 
 
 
 def ready_event() -> dict:
-    from shared.segments import segment_name
+    from batch_segment_postprocessor.export.segments import segment_name
 
     name = segment_name(AUDIENCE_JOB, "itemAttributes", IMPORT_QUERY)
     job_arn = f"arn:aws:personalize:{REGION}:123456789012:batch-segment-job/{AUDIENCE_JOB}"
@@ -466,8 +466,8 @@ def importer_template(request, cdk_app_context) -> tuple[str, dict]:
 
 @pytest.fixture
 def importer(importer_template, monkeypatch):
-    from connect_import import handler as connect_handler
-    from pinpoint_import import handler as pinpoint_handler
+    from connect_segment_importer.importer import handler as connect_handler
+    from pinpoint_segment_importer.importer import handler as pinpoint_handler
     from shared import aws as lambda_clients
     from tests.fakes.customer_profiles import FakeCustomerProfiles
     from tests.fakes.pinpoint import FakePinpoint

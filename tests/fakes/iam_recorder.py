@@ -1,7 +1,8 @@
 """Records the AWS API calls each Lambda handler makes during the tests: the IAM action, the ARN it is
 authorized on and the request-context values conditions look at.
 
-A call is credited to the function whose ``lambda_src/<function>/handler.py`` is on the call stack, so
+A call is credited to the function (``<construct>.<function>``) whose ``lambda_src/<construct>/<function>/handler.py``
+is on the call stack, so
 shared code counts for every function that uses it; a call a fake makes while answering another (FakePinpoint
 writing an export) is not the function's, and a call from a worker thread (MultipartWriter's UploadPart) has no
 handler on its stack (the CreateMultipartUpload and CompleteMultipartUpload of the same key are recorded).
@@ -40,6 +41,17 @@ TEST_ACCOUNT = "123456789012"
 CONFIGURATION = ("AUDIENCE_BUCKET", "AUDIENCE_PREFIX", "SOURCE_BUCKET", "BATCH_OUTPUT_PREFIX", "EVENT_BUS_NAME",
                  "DOMAIN_NAME", "PINPOINT_APPLICATION_ID", "SEGMENT_KIND", "SUPPRESSION_LIST_URI",
                  "PERSONALIZE_ROLE_ARN", "IMPORT_ROLE_ARN", "EXPORT_ROLE_ARN")
+
+
+def function_of(handler: str) -> str:
+    """The function a template's ``Handler`` runs: ``<construct>.<function>``."""
+    return handler.removesuffix(".handler.handler")
+
+
+def is_ours(handler: str) -> bool:
+    """Whether a template's ``Handler`` is one of the library's functions (not a CDK custom resource's)."""
+    construct, _, function = function_of(handler).partition(".")
+    return bool(function) and (LAMBDA_SRC / construct / function / "handler.py").is_file()
 
 
 class Call(NamedTuple):
@@ -228,8 +240,8 @@ def _calling_function(depth: int = 2) -> str | None:
         if frame.f_code is _recording_call.__code__:
             return None
         path = Path(frame.f_code.co_filename)
-        if path.name == "handler.py" and path.parent.parent == LAMBDA_SRC:
-            return path.parent.name
+        if path.name == "handler.py" and path.parent.parent.parent == LAMBDA_SRC:
+            return f"{path.parent.parent.name}.{path.parent.name}"
         frame = frame.f_back
     return getattr(_thread_function, "name", None)
 

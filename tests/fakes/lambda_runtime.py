@@ -61,7 +61,7 @@ ELF_MACHINES = {"arm64": 183, "x86_64": 62}  # EM_AARCH64, EM_X86_64
 class LambdaFunction:
     stack: str
     logical_id: str
-    handler: str  # module.attribute, e.g. pinpoint_import.handler.handler
+    handler: str  # module.attribute, e.g. pinpoint_segment_importer.importer.handler.handler
     runtime: str  # e.g. python3.14
     architecture: str
     code_dir: Path

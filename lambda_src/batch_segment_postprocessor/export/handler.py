@@ -15,7 +15,7 @@ import os
 
 from shared.audiences import audience_bucket, job_folder, s3, split_s3_uri, work_key
 from shared.s3_stream import MultipartWriter
-from shared.segments import export_line, holdout_salt, load_suppression, segment_name
+from batch_segment_postprocessor.export.segments import export_line, holdout_salt, load_suppression, segment_name
 
 from shared.aws import logger
 

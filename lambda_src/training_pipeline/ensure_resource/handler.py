@@ -16,8 +16,8 @@ import json
 import os
 
 from shared.aws import client, logger
-from shared.errors import ResourceConflict
-from shared.personalize import (
+from shared.contract import ResourceConflict
+from training_pipeline.ensure_resource.personalize import (
     FAILED,
     MAX_ATTEMPTS_PER_NAME,
     Kind,

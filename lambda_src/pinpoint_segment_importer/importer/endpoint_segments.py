@@ -23,12 +23,12 @@ from typing import Iterator
 
 from botocore.exceptions import ClientError
 
-from pinpoint_import import endpoints, jobs
+from pinpoint_segment_importer.importer import endpoints, jobs
 from shared import imports
 from shared.audiences import s3
 from shared.aws import logger
 from shared.destinations import MAX_BYTES, claim, exists, read_marker, release, write_marker
-from shared.errors import PollingBudgetExceeded
+from shared.contract import PollingBudgetExceeded
 from shared.s3_stream import MultipartWriter
 
 log = logger(__name__)

@@ -7,7 +7,7 @@ may be given inline as ``solutions[].batchSegmentJobs[].queries``.
 ``validate`` checks everything before anything is created and reports every
 problem at once, each with the JSON path it concerns. It reads S3 only through
 the two callables it is given, so it runs the same in Lambda, in a test and on
-a laptop (``python -m shared.training_config path/to/config.json``).
+a laptop (``python -m training_pipeline.validate_config.training_config path/to/config.json``).
 """
 
 from __future__ import annotations
@@ -508,7 +508,7 @@ def _main(argv: list[str]) -> int:  # pragma: no cover - a convenience for peopl
     import pathlib
 
     if len(argv) != 2:
-        print("usage: python -m shared.training_config <folder>/<config>.json  (CSVs beside it, batch/ under the data root)")
+        print("usage: python -m training_pipeline.validate_config.training_config <folder>/<config>.json  (CSVs beside it, batch/ under the data root)")
         return 2
     config_path = pathlib.Path(argv[1]).resolve()
     root = next((p for p in config_path.parents if (p / "train").is_dir()), config_path.parent)

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import os
 
-from pinpoint_import import endpoint_segments, jobs
+from pinpoint_segment_importer.importer import endpoint_segments, jobs
 from shared import imports
-from shared.errors import PollingBudgetExceeded
+from shared.contract import PollingBudgetExceeded
 
 ENDPOINT_ID = "endpoint-id"
 

@@ -16,7 +16,7 @@ from urllib.parse import unquote_plus
 from botocore.exceptions import ClientError
 
 from shared.aws import client, logger
-from shared.training_config import validate
+from training_pipeline.validate_config.training_config import validate
 
 MAX_CONFIG_BYTES = 1_000_000
 # A rejection travels in the workflow's state, its event and its notification: at most this many messages,

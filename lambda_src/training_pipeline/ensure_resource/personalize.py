@@ -19,8 +19,9 @@ from typing import Any, Callable, Optional
 
 from botocore.exceptions import ClientError
 
-from shared import aws, events
-from shared.errors import PollingBudgetExceeded, ResourceFailed, ServiceLimitExceeded, ServiceThrottled
+from shared import aws
+from training_pipeline.ensure_resource import events
+from shared.contract import PollingBudgetExceeded, ResourceFailed, ServiceLimitExceeded, ServiceThrottled
 
 ACTIVE = "ACTIVE"
 FAILED = "CREATE FAILED"

@@ -22,11 +22,11 @@ import os
 
 from botocore.exceptions import ClientError
 
-from connect_import import upload
+from connect_segment_importer.importer import upload
 from shared import imports
 from shared.audiences import s3
 from shared.aws import client, logger
-from shared.errors import PollingBudgetExceeded, ServiceThrottled
+from shared.contract import PollingBudgetExceeded, ServiceThrottled
 
 log = logger(__name__)
 WRITTEN, FAILED = ("SUCCEEDED", "PARTIALLY_SUCCEEDED"), ("FAILED", "STOPPED")

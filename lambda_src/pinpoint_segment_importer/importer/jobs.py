@@ -7,7 +7,7 @@ import os
 from botocore.exceptions import ClientError
 
 from shared.aws import client, logger
-from shared.errors import ServiceLimitExceeded, ServiceThrottled
+from shared.contract import ServiceLimitExceeded, ServiceThrottled
 
 log = logger(__name__)
 DONE, FAILED = "COMPLETED", "FAILED"
