@@ -59,14 +59,15 @@ iam_recorder.install()
 
 
 # The longest modules start first, so that with pytest-xdist the short ones fill in around them at the end.
-SLOW_FIRST = ("test_package.py", "test_workflow_state_size.py", "test_lambda_assets.py", "test_deploy_gates.py")
+SLOW_FIRST = ("deploy/test_package.py", "deploy/test_workflow_state_size.py", "deploy/test_lambda_assets.py",
+              "deploy/test_deploy_gates.py")
 
 
 def pytest_collection_modifyitems(session, config, items):
     """Gates marked ``after_all_tests`` read what the other tests recorded, so they run last; the slowest
     modules first."""
     def order(item):
-        name = item.path.name
+        name = f"{item.path.parent.name}/{item.path.name}"
         return (item.get_closest_marker("after_all_tests") is not None,
                 SLOW_FIRST.index(name) if name in SLOW_FIRST else len(SLOW_FIRST))
     items.sort(key=order)

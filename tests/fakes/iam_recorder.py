@@ -6,7 +6,7 @@ is on the call stack, so
 shared code counts for every function that uses it; a call a fake makes while answering another (FakePinpoint
 writing an export) is not the function's, and a call from a worker thread (MultipartWriter's UploadPart) has no
 handler on its stack (the CreateMultipartUpload and CompleteMultipartUpload of the same key are recorded).
-Installed for the whole session by conftest; read by the IAM coverage gates (tests/test_iam_coverage.py).
+Installed for the whole session by conftest; read by the IAM coverage gates (tests/deploy/test_iam_coverage.py).
 
 Each operation a handler calls needs an entry in ``OPERATIONS`` (how its parameters name the resources it
 is authorized on). An operation without one is recorded with no resource, which the gates report: a new

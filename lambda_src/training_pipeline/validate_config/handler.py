@@ -20,7 +20,7 @@ from training_pipeline.validate_config.training_config import validate
 
 MAX_CONFIG_BYTES = 1_000_000
 # A rejection travels in the workflow's state, its event and its notification: at most this many messages,
-# each cut to this many characters, whatever the config (tests/test_workflow_state_size.py).
+# each cut to this many characters, whatever the config (tests/deploy/test_workflow_state_size.py).
 MAX_MESSAGES, MAX_MESSAGE_CHARS = 50, 1_000
 HEADER_BYTES = 65_536  # a CSV header row is far shorter; never read the data itself
 MISSING = {"NoSuchKey", "404", "403", "AccessDenied", "InvalidRange"}

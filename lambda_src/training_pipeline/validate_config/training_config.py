@@ -29,7 +29,7 @@ MAX_ATTRIBUTE_QUERIES = 10  # aws-item-attribute-affinity, per input file
 MAX_ITEM_IDS = 500  # aws-item-affinity, per input file
 MAX_NUM_RESULTS = 5_000_000
 # The plan travels in the training workflow's state, and Step Functions fails a run, with no Catch, when a state's
-# input or output passes 256 KiB (262,144 bytes). tests/test_workflow_state_size.py runs the workflow with plans as
+# input or output passes 256 KiB (262,144 bytes). tests/deploy/test_workflow_state_size.py runs the workflow with plans as
 # large as this limit in the shapes that make the state largest for its plan: one solution with ~420 batch segment
 # jobs of one short query each, every name at its longest (a job's ARN and output path outweigh its part of the
 # plan), reached 3.48 times the plan's size as the Solutions map ends (the plan and every job's result at once);

@@ -30,8 +30,8 @@ from shared.s3_stream import MultipartWriter
 from tests.fakes.environment import BUCKET, fake_aws
 from tests.fakes.pinpoint import FakePinpoint
 from tests.fakes.workflow import MOTO_CONFIG, import_workflow, run_execution
-from tests.test_pinpoint_import import KEY, NAME, poll, ready_event
-from tests.test_training_pipeline_construct import policy_statements
+from tests.fakes.audience_events import KEY, NAME, ready_event
+from tests.fakes.templates import policy_statements
 
 AUDIENCE = b'User.UserId\nu1\n"u,2"\nu3\nu4\n'
 
@@ -48,6 +48,12 @@ ENDPOINTS = [
     endpoint("e9", "u9"),  # not in the audience
     {"Id": "anonymous", "ChannelType": "EMAIL", "Address": "x@example.com"},  # no user
 ]
+
+
+def poll(state: dict) -> dict:
+    return pinpoint_handler.handler({"action": "poll", "import": state}, None)
+
+
 # What the construct sets for the function (the construct tests below check the kind and channels).
 ENVIRONMENT = {"AUDIENCE_BUCKET": BUCKET, "AUDIENCE_PREFIX": "audiences/",
                "PINPOINT_APPLICATION_ID": "0123456789abcdef0123456789abcdef",

@@ -1,6 +1,6 @@
 """One snapshot of the whole example stack: a diff shows every change a deploy would make.
 
-Update on purpose with ``pytest tests/test_example_stack_snapshot.py --snapshot-update``.
+Update on purpose with ``pytest tests/example_stack/test_snapshot.py --snapshot-update``.
 """
 
 from __future__ import annotations

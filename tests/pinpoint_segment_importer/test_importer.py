@@ -10,10 +10,7 @@ from shared.contract import PollingBudgetExceeded, ServiceLimitExceeded
 from shared.imports import ImportFailed, ImportStarting
 from tests.fakes.environment import BUCKET, fake_aws
 from tests.fakes.pinpoint import FakePinpoint
-
-KEY = "audiences/genre-job/genre-job-genres-action-8006038a.csv"
-NAME = "genre-job-genres-action-8006038a"
-
+from tests.fakes.audience_events import KEY, NAME, dropped_event, ready_event
 
 @pytest.fixture
 def aws(monkeypatch):
@@ -25,12 +22,6 @@ def aws(monkeypatch):
         monkeypatch.setenv("IMPORT_BUDGET_SECONDS", "3600")
         fake.pinpoint = FakePinpoint(lambda_clients.client("pinpoint"))
         yield fake
-
-
-def ready_event(key=KEY, name=NAME) -> dict:
-    return {"source": "segmentation.audiences", "detail-type": "Audience Segment Ready",
-            "detail": {"jobName": "genre-job", "bucket": BUCKET, "manifestUri": f"s3://{BUCKET}/audiences/genre-job/manifest.json",
-                       "segment": {"name": name, "audienceKey": key, "userCount": 3}}}
 
 
 def start(aws, body: bytes = b"User.UserId\nu1\nu,2\nu3\n") -> dict:
@@ -123,12 +114,6 @@ def test_a_failed_import_is_unclaimed_so_delivering_the_file_again_retries_it(aw
     retried = pinpoint_handler.handler({"action": "start", **ready_event()}, None)
     assert retried["state"] == "STARTED" and poll(retried)["state"] == "IMPORTED"
     assert len(aws.pinpoint.jobs) == 2
-
-
-def dropped_event(key: str) -> dict:
-    """What the AudienceDropped rule's input transformer makes of an S3 Object Created event."""
-    return {"detail": {"jobName": "dropped", "dropped": True, "bucket": BUCKET,
-                       "segment": {"name": key, "audienceKey": key}}}
 
 
 def test_a_csv_dropped_by_hand_is_imported_as_a_segment_named_after_the_file(aws):

@@ -13,38 +13,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Annotations, Match, Template
 
 from segmentation_constructs import PersonalizeTrainingPipeline
-
-
-def resources(template: Template, type_: str) -> dict:
-    return template.find_resources(type_)
-
-
-def definition(template: Template, logical_id_prefix: str = "TrainingWorkflow") -> dict:
-    """The state machine's ASL with CloudFormation references replaced by placeholders."""
-    (machine,) = [m for lid, m in resources(template, "AWS::StepFunctions::StateMachine").items()
-                  if lid.startswith(logical_id_prefix)]
-    parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
-    return json.loads("".join(p if isinstance(p, str) else "REF" for p in parts))
-
-
-def all_states(asl: dict) -> dict:
-    found = {}
-    for name, state in asl["States"].items():
-        found[name] = state
-        for branch in state.get("Branches", []):
-            found.update(all_states(branch))
-        if "ItemProcessor" in state:
-            found.update(all_states(state["ItemProcessor"]))
-    return found
-
-
-def policy_statements(template: Template, role_logical_id_prefix: str) -> list[dict]:
-    statements = []
-    for policy in resources(template, "AWS::IAM::Policy").values():
-        roles = [r["Ref"] for r in policy["Properties"]["Roles"]]
-        if any(r.startswith(role_logical_id_prefix) for r in roles):
-            statements += policy["Properties"]["PolicyDocument"]["Statement"]
-    return statements
+from tests.fakes.templates import all_states, definition, policy_statements, resources
 
 
 def test_data_bucket_is_encrypted_tls_only_private_logged_and_retained(example_template):

@@ -12,11 +12,8 @@ from shared.contract import PollingBudgetExceeded, ServiceThrottled
 from shared.imports import ImportFailed
 from tests.fakes.customer_profiles import FakeCustomerProfiles
 from tests.fakes.environment import BUCKET, fake_aws
-from tests.test_pinpoint_import import KEY, NAME, ready_event
-
-ENVIRONMENT = {"AUDIENCE_BUCKET": BUCKET, "AUDIENCE_PREFIX": "audiences/", "DOMAIN_NAME": "audiences-domain",
-               "DATA_EXPIRY_DAYS": "90", "USER_ID_TARGET": "_profile.AccountNumber", "IMPORT_BUDGET_SECONDS": "3600"}
-
+from tests.fakes.audience_events import KEY, NAME, ready_event
+from tests.fakes.audience_events import CONNECT_ENVIRONMENT as ENVIRONMENT
 
 @pytest.fixture
 def aws(monkeypatch):

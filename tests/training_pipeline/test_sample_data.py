@@ -16,7 +16,7 @@ import sys
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = REPO_ROOT / "scripts" / "generate_sample_data.py"
 DATA_DIR = REPO_ROOT / "data" / "train" / "bingewatch"
 FILES = ("interactions.csv", "items.csv", "users.csv")

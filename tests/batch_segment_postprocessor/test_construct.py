@@ -5,15 +5,14 @@ from __future__ import annotations
 import json
 
 import aws_cdk as cdk
-import boto3
 import pytest
 from aws_cdk import aws_events as events
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Match, Template
-from moto import mock_aws
 
 from segmentation_constructs import BatchSegmentPostprocessor
-from tests.test_training_pipeline_construct import all_states, definition, policy_statements, resources
+from tests.fakes.templates import all_states, definition, policy_statements, resources
+from tests.fakes.templates import matches
 
 MPEWML_EVENT = {
     "id": "1", "account": "123456789012", "region": "us-east-1", "time": "2026-11-23T10:00:00Z",
@@ -46,22 +45,6 @@ def template(stack_and_template):
 def rule_pattern(template, logical_id_part):
     (rule,) = [r for lid, r in resources(template, "AWS::Events::Rule").items() if logical_id_part in lid]
     return rule["Properties"]["EventPattern"]
-
-
-def matches(pattern: dict, event: dict) -> bool:
-    """Whether EventBridge (moto's rule matcher) delivers ``event`` to a rule with ``pattern``.
-
-    moto 5.2's TestEventPattern answers nothing, so the event goes through a real rule to SQS.
-    """
-    with mock_aws():
-        client, sqs = boto3.client("events", region_name="us-east-1"), boto3.client("sqs", region_name="us-east-1")
-        queue = sqs.create_queue(QueueName="matched")["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        client.put_rule(Name="under-test", EventPattern=json.dumps(pattern))
-        client.put_targets(Rule="under-test", Targets=[{"Id": "q", "Arn": arn}])
-        client.put_events(Entries=[{"Source": event["source"], "DetailType": event["detail-type"],
-                                    "Resources": event.get("resources", []), "Detail": json.dumps(event["detail"])}])
-        return bool(sqs.receive_message(QueueUrl=queue).get("Messages"))
 
 
 def test_rule_on_the_handed_in_bus_matches_the_mpewml_active_event(template):

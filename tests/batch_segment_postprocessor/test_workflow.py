@@ -18,7 +18,7 @@ from segmentation_constructs import BatchSegmentPostprocessor
 from tests.fakes.environment import BUCKET, fake_aws
 from tests.fakes.workflow import MOTO_CONFIG, REGION, LambdaRouter, function_names, lambda_arn, logical_id, \
     render_definition, run_execution
-from tests.test_audience_handlers import ACTION, COMEDY, job_event, manifest, segment_job
+from tests.fakes.segment_jobs import ACTION, COMEDY, job_event, manifest, segment_job
 
 
 @pytest.fixture(scope="module")

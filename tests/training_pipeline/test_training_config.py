@@ -10,7 +10,7 @@ import pytest
 
 from training_pipeline.validate_config.training_config import parse_attribute_query, validate
 
-DATA = Path(__file__).resolve().parent.parent / "data"
+DATA = Path(__file__).resolve().parents[2] / "data"
 SAMPLE_KEY = "train/bingewatch/config.json"
 SAMPLE = json.loads((DATA / SAMPLE_KEY).read_text())
 HEADERS = {

@@ -16,9 +16,9 @@ from shared import aws as lambda_clients
 from tests.fakes.environment import BUCKET, fake_aws
 from tests.fakes.pinpoint import FakePinpoint
 from tests.fakes.workflow import MOTO_CONFIG, import_workflow, logical_id, run_execution
-from tests.test_batch_segment_postprocessor_construct import matches
-from tests.test_pinpoint_import import KEY, NAME, ready_event
-from tests.test_training_pipeline_construct import policy_statements
+from tests.fakes.templates import matches
+from tests.fakes.audience_events import KEY, NAME, ready_event
+from tests.fakes.templates import policy_statements
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +155,7 @@ def render_input(target: dict, event: dict) -> dict:
 
 
 def test_a_csv_dropped_under_the_drop_prefix_starts_an_import_shaped_like_a_ready_audience(dropping_template):
-    from tests.test_pinpoint_import import dropped_event
+    from tests.fakes.audience_events import dropped_event
 
     (rule,) = [r for lid, r in dropping_template["Resources"].items()
                if r["Type"] == "AWS::Events::Rule" and "AudienceDropped" in lid]

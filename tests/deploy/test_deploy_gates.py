@@ -1,7 +1,7 @@
 """Deploy-readiness gates: what would otherwise fail at `cdk deploy` or in review.
 
 - cdk-nag and cfn-lint proven able to fail here; both run over every layout of tests/fakes/layouts.py as the
-  installed wheel synthesizes it, cdk-nag as a synth-time plugin, in tests/test_package.py;
+  installed wheel synthesizes it, cdk-nag as a synth-time plugin, in tests/deploy/test_package.py;
 - every acknowledgment names a granular finding and a reason; the constructs need none of this repo's flags.
 """
 

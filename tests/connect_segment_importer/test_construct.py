@@ -18,10 +18,10 @@ from shared import aws as lambda_clients
 from tests.fakes.customer_profiles import FakeCustomerProfiles
 from tests.fakes.environment import BUCKET, fake_aws
 from tests.fakes.workflow import MOTO_CONFIG, import_workflow, run_execution
-from tests.test_batch_segment_postprocessor_construct import matches
-from tests.test_connect_import import ENVIRONMENT
-from tests.test_pinpoint_import import KEY, NAME, ready_event
-from tests.test_training_pipeline_construct import policy_statements
+from tests.fakes.templates import matches
+from tests.fakes.audience_events import CONNECT_ENVIRONMENT as ENVIRONMENT
+from tests.fakes.audience_events import KEY, NAME, ready_event
+from tests.fakes.templates import policy_statements
 
 
 def importer_stack(app: cdk.App, **props) -> cdk.Stack:

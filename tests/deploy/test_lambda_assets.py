@@ -35,8 +35,8 @@ from tests.fakes.lambda_runtime import (
 )
 from tests.fakes.personalize import ACCOUNT, REGION
 from tests.fakes.pinpoint import FakePinpoint
-from tests.test_audience_handlers import ACTION, COMEDY, OUTPUT_PREFIX, job_event, segment_job
-from tests.test_pinpoint_import import KEY, NAME, ready_event
+from tests.fakes.segment_jobs import ACTION, COMEDY, OUTPUT_PREFIX, job_event, segment_job
+from tests.fakes.audience_events import KEY, NAME, ready_event
 
 pytestmark = pytest.mark.xdist_group("package")  # the package gate's assembly, on the worker that built it
 
