@@ -1,17 +1,187 @@
-"""Errors the workflow routes on.
+"""The contract between the constructs and their Lambda functions, written once.
 
-Step Functions matches a Lambda error by the exception's class name, so these
-names are part of the state machine contract (see Retry/Catch in
-``segmentation_constructs/training_pipeline.py``).
+Both halves read this file: the functions import it as ``shared.contract`` (it ships in every asset), the
+constructs as ``segmentation_constructs.contract`` (the same file, loaded by ``segmentation_constructs/_contract.py``).
+It holds, and nothing else may spell out again (``tests/test_contract.py`` checks):
+
+- the sources and detail-types of the events the library puts on a bus and listens for;
+- the names of the environment variables the constructs set and the functions read (``Env``);
+- the shapes of the events' details and of the importers' workflow payloads (``TypedDict``);
+- the exceptions Step Functions routes on: Retry and Catch match a Lambda error by its class name, so the
+  constructs build their lists from these classes (``names``).
+
+Standard library only: the constructs load it at synth time, the functions at run time.
 """
+
+from __future__ import annotations
+
+from typing import Literal, Optional, TypedDict
+
+# ---------------------------------------------------------------- events
+
+PERSONALIZE_SOURCE = "solutions.aws.personalize"  # MPEwML's source: training state changes, batch segment jobs
+AUDIENCE_SOURCE = "segmentation.audiences"  # what the post-processor and the importers put
+S3_SOURCE = "aws.s3"  # S3's own events through EventBridge
+OBJECT_CREATED = "Object Created"
+
+SEGMENT_READY = "Audience Segment Ready"
+IMPORT_STATE_CHANGE = "Audience Import State Change"
+EXPORT_FAILED = "Audience Export Failed"
+TRAINING_RUN_STATE_CHANGE = "Personalize Training Run State Change"
+
+
+def personalize_state_change(resource: str) -> str:
+    """MPEwML's detail-type for a Personalize resource: ``Personalize Batch Segment Job State Change``."""
+    return f"Personalize {resource} State Change"
+
+
+BATCH_SEGMENT_JOB_STATE_CHANGE = personalize_state_change("Batch Segment Job")
+
+
+# ---------------------------------------------------------------- environment variables
+
+
+class Env:
+    """The environment variables of the functions; each construct sets those its functions read."""
+
+    # every function that reads or writes audience files (post-processor, importers)
+    AUDIENCE_BUCKET = "AUDIENCE_BUCKET"
+    AUDIENCE_PREFIX = "AUDIENCE_PREFIX"
+    EVENT_BUS_NAME = "EVENT_BUS_NAME"
+    # training pipeline
+    POLLING_BUDGET_SECONDS = "POLLING_BUDGET_SECONDS"
+    PERSONALIZE_ROLE_ARN = "PERSONALIZE_ROLE_ARN"
+    # batch segment post-processor
+    SOURCE_BUCKET = "SOURCE_BUCKET"
+    BATCH_OUTPUT_PREFIX = "BATCH_OUTPUT_PREFIX"
+    HOLDOUT_PERCENT = "HOLDOUT_PERCENT"
+    SUPPRESSION_LIST_URI = "SUPPRESSION_LIST_URI"
+    # every importer
+    IMPORT_BUDGET_SECONDS = "IMPORT_BUDGET_SECONDS"
+    # Pinpoint
+    PINPOINT_APPLICATION_ID = "PINPOINT_APPLICATION_ID"
+    IMPORT_ROLE_ARN = "IMPORT_ROLE_ARN"
+    EXPORT_ROLE_ARN = "EXPORT_ROLE_ARN"
+    SEGMENT_KIND = "SEGMENT_KIND"
+    ENDPOINT_CHANNELS = "ENDPOINT_CHANNELS"
+    # Connect Customer Profiles
+    DOMAIN_NAME = "DOMAIN_NAME"
+    DATA_EXPIRY_DAYS = "DATA_EXPIRY_DAYS"
+    USER_ID_TARGET = "USER_ID_TARGET"
+
+
+ENVIRONMENT_VARIABLES = frozenset(v for k, v in vars(Env).items() if not k.startswith("_"))
+
+AUDIENCE_HEADER = "User.UserId"  # the one column of every audience file
+
+
+# ---------------------------------------------------------------- payloads
+
+
+class AudienceSegment(TypedDict):
+    """One query of a batch segment job, as the manifest and the ``Audience Segment Ready`` event give it."""
+
+    line: int
+    ordinal: int
+    source: str
+    queryKind: Optional[str]
+    query: Optional[str]
+    name: Optional[str]
+    audienceKey: Optional[str]
+    controlKey: Optional[str]
+    userCount: int
+    controlCount: int
+    suppressedCount: int
+    duplicateCount: int
+    error: Optional[str]
+
+
+class SegmentReadyDetail(TypedDict):
+    """``Audience Segment Ready``: one audience file to import."""
+
+    jobName: str
+    jobArn: Optional[str]
+    manifestUri: str
+    bucket: str
+    segment: AudienceSegment
+
+
+ImportStatus = Literal["IMPORTED", "FAILED", "REJECTED"]
+
+
+class ImportStateChangeDetail(TypedDict, total=False):
+    """``Audience Import State Change``: Destination, Status and AudienceKey always; IMPORTED and REJECTED add
+    SegmentName; IMPORTED adds SegmentId, Size, ImportJobId and the destination's own fields, REJECTED Reason, FAILED
+    Error and Cause. AudienceKey is the file's key once the check step resolved it, as delivered before."""
+
+    Destination: str
+    Status: ImportStatus
+    SegmentName: str
+    AudienceKey: str
+    SegmentId: str
+    Size: int
+    ImportJobId: str
+    Reason: str
+    Error: str
+    Cause: str
+
+
+class DeliveredAudience(TypedDict, total=False):
+    """What an importer's rules hand its workflow (``$.audience``): the audience file's bucket and key as the event
+    gave them (a CSV dropped by hand may arrive with its key URL-encoded) and, from an ``Audience Segment Ready``
+    event, the segment's name and the batch segment job it came from."""
+
+    bucket: str
+    audienceKey: str
+    segmentName: str
+    jobName: str
+
+
+class Audience(TypedDict):
+    """The audience file as the importer's check step resolved it (``$.audience`` from then on): the key that
+    exists, the segment's name (a dropped file's, from its file name), the file version (``etag``) and what is wrong
+    with it (``problem``, None for a file that can be imported)."""
+
+    bucket: str
+    audienceKey: str
+    segmentName: str
+    jobName: str
+    etag: str
+    problem: Optional[str]
+
+
+# ``ImportState.state``: the workflow routes on it.
+STARTED, ALREADY_IMPORTED, IMPORTED = "STARTED", "ALREADY_IMPORTED", "IMPORTED"
+
+
+class ImportState(TypedDict, total=False):
+    """What ``start`` and ``poll`` answer (``$.import``), also kept in the claim marker next to the file. A
+    destination adds its own fields (its job IDs, counts) next to these."""
+
+    state: str  # STARTED, ALREADY_IMPORTED or IMPORTED
+    done: bool
+    marker: str  # the claim: <audience prefix><job>/_imports/<destination>/<segment>/<etag>.json
+    deadline: str  # ISO time the import budget ends
+    importJobId: str
+    segmentId: str
+    size: int
+
+
+# How an importer's workflow calls its function: ``check`` the delivered audience (``audience``: a DeliveredAudience),
+# ``start`` its import (``audience``), then ``poll`` it (``audience`` and ``import``: what the last call answered).
+ImportRequest = TypedDict("ImportRequest", {
+    "action": Literal["check", "start", "poll"], "audience": Audience, "import": ImportState}, total=False)
+
+
+# ---------------------------------------------------------------- errors Step Functions routes on
 
 
 class ServiceThrottled(Exception):
-    """The service throttled us; the state machine retries with backoff and jitter."""
+    """The service throttled the call; the workflow retries with backoff and full jitter."""
 
 
 class ServiceLimitExceeded(Exception):
-    """A soft quota (e.g. 5 in-progress import jobs) is full; retried with backoff."""
+    """A soft quota is full (5 in-progress Personalize import jobs, 2 Pinpoint imports); retried with backoff."""
 
 
 class ResourceFailed(Exception):
@@ -19,8 +189,25 @@ class ResourceFailed(Exception):
 
 
 class PollingBudgetExceeded(Exception):
-    """The run's total time budget ran out while a resource was still in progress."""
+    """The run's time budget ran out while a resource or an import was still in progress."""
 
 
 class ResourceConflict(Exception):
-    """An existing resource with the configured name differs from the config."""
+    """An existing Personalize resource with the configured name differs from the config."""
+
+
+class ImportStarting(Exception):
+    """Another delivery of this audience file claimed its import and is starting it: retried, then joined."""
+
+
+class ImportFailed(Exception):
+    """The destination reported that the import failed; the message carries its reason."""
+
+
+RETRIED = (ServiceThrottled, ServiceLimitExceeded)  # every workflow retries these with backoff
+IMPORT_RETRIED = (*RETRIED, ImportStarting)
+
+
+def names(*errors: type[Exception]) -> list[str]:
+    """The error names a Retry or Catch matches for these exceptions, as Lambda reports them."""
+    return [error.__name__ for error in errors]

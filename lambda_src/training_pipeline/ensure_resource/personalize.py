@@ -21,16 +21,11 @@ from botocore.exceptions import ClientError
 
 from shared import aws
 from training_pipeline.ensure_resource import events
-from shared.contract import PollingBudgetExceeded, ResourceFailed, ServiceLimitExceeded, ServiceThrottled
+from shared.contract import PollingBudgetExceeded, ResourceFailed
 
 ACTIVE = "ACTIVE"
 FAILED = "CREATE FAILED"
-THROTTLING_CODES = {"ThrottlingException", "TooManyRequestsException", "Throttling", "RequestLimitExceeded"}
 MAX_ATTEMPTS_PER_NAME = 5  # a FAILED job is retried under a new deterministic name, at most this often
-
-def client():
-    return aws.client("personalize")
-
 
 @dataclasses.dataclass(frozen=True)
 class Kind:
@@ -60,17 +55,8 @@ class Observed:
 
 
 def call(operation: str, **params) -> dict:
-    """Call Personalize, turning throttling and soft limits into retryable errors."""
-    try:
-        return getattr(client(), operation)(**params)
-    except ClientError as exc:
-        code = exc.response["Error"]["Code"]
-        message = exc.response["Error"].get("Message", "")
-        if code in THROTTLING_CODES:
-            raise ServiceThrottled(f"{operation}: {message}") from exc
-        if code == "LimitExceededException":
-            raise ServiceLimitExceeded(f"{operation}: {message}") from exc
-        raise
+    """Call Personalize (throttling and soft limits become the workflow's retried errors: ``shared.aws.call``)."""
+    return aws.call("personalize", operation, **params)
 
 
 def arn_for(kind: Kind, partition: str, region: str, account: str, **names: str) -> str:
