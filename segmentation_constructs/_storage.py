@@ -13,6 +13,12 @@ from constructs import Construct
 from segmentation_constructs._nag import acknowledge, acknowledge_wildcard_resources
 
 
+def check_prefix(prop: str, prefix: str) -> None:
+    """An S3 key prefix as the constructs take them: a folder, like ``audiences/``."""
+    if not isinstance(prefix, str) or not prefix.endswith("/") or prefix.startswith("/"):
+        raise ValueError(f"{prop} must end with '/' and not start with it, like 'audiences/'; got {prefix!r}")
+
+
 def secure_bucket(
     scope: Construct,
     id: str,

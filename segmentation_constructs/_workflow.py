@@ -3,7 +3,7 @@ role whose statements are written out by its construct, started by a source-acco
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import NamedTuple, Optional
 
 from aws_cdk import Aws, Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
@@ -39,11 +39,19 @@ def grant_pass_role(grantee: iam.IRole, role: iam.IRole, service: str) -> None:
         conditions={"StringEquals": {"iam:PassedToService": service}}))
 
 
+class Workflow(NamedTuple):
+    state_machine: sfn.StateMachine
+    role: iam.Role
+    log_group: logs.LogGroup
+
+
 def standard_workflow(scope: Construct, id: str, *, definition: sfn.IChainable, description: str,
-                      timeout: Duration, removal_policy: RemovalPolicy) -> tuple[sfn.StateMachine, iam.Role]:
-    """The state machine and its role. CDK adds no statements to the role (no function-version
+                      timeout: Duration, removal_policy: RemovalPolicy) -> Workflow:
+    """The state machine, its role and its log group. CDK adds no statements to the role (no function-version
     wildcards); the construct grants exactly what its tasks call."""
     role = service_role(scope, f"{id}Role", "states.amazonaws.com", description)
+    log_group = logs.LogGroup(scope, f"{id}Logs", retention=logs.RetentionDays.THREE_MONTHS,
+                              removal_policy=removal_policy)
     machine = sfn.StateMachine(
         scope, id,
         role=role.without_policy_updates(),
@@ -52,8 +60,7 @@ def standard_workflow(scope: Construct, id: str, *, definition: sfn.IChainable, 
         timeout=timeout,
         tracing_enabled=True,
         logs=sfn.LogOptions(
-            destination=logs.LogGroup(scope, f"{id}Logs", retention=logs.RetentionDays.THREE_MONTHS,
-                                      removal_policy=removal_policy),
+            destination=log_group,
             level=sfn.LogLevel.ALL,
             include_execution_data=False,
         ),
@@ -64,7 +71,7 @@ def standard_workflow(scope: Construct, id: str, *, definition: sfn.IChainable, 
     acknowledge(role, "AwsSolutions-IAM5[Resource::*]",
                 "Only CloudWatch Logs vended-log delivery actions (for the workflow's execution logs) and X-Ray "
                 "trace upload are granted on *; IAM authorizes those actions on * only.")
-    return machine, role
+    return Workflow(machine, role, log_group)
 
 
 def grant_publish(role: iam.IRole, topic: sns.ITopic) -> None:

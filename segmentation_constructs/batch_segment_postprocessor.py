@@ -11,9 +11,9 @@ workflow then
 3. publishes: writes ``manifest.json`` and one ``Audience Segment Ready`` event per audience,
    once per job output even when the trigger is delivered twice.
 
-Reading order: props and resources in ``__init__``, IAM in ``_grant_*``, the workflow in
-``_definition``; the Lambda code is in ``lambda_src/segment_plan``, ``segment_export`` and
-``segment_publish``, the streaming in ``lambda_src/shared/segments.py``.
+Reading order: props and resources in ``__init__``, IAM in ``_grant_<function>`` (one method a function) and
+``_grant_workflow``, the workflow in ``_definition``; the Lambda code is in
+``lambda_src/batch_segment_postprocessor/{plan,export,publish}/``, the streaming parse in ``export/segments.py``.
 """
 
 from __future__ import annotations
@@ -24,21 +24,20 @@ from aws_cdk import Aws, Duration, Fn, RemovalPolicy, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from segmentation_constructs._lambda import SegmentationFunction, python_dependencies_layer
+from segmentation_constructs import contract
+from segmentation_constructs._lambda import FunctionSettings, SegmentationFunction, checked_settings, \
+    python_dependencies_layer
 from segmentation_constructs._nag import acknowledge_wildcard_resources
-from segmentation_constructs._storage import events_from, grant_objects, with_key
+from segmentation_constructs._storage import check_prefix, events_from, grant_objects, with_key
 from segmentation_constructs._workflow import service_role, standard_workflow
 
-SEGMENT_JOB_DETAIL_TYPE = "Personalize Batch Segment Job State Change"
-PERSONALIZE_SOURCE = "solutions.aws.personalize"
-AUDIENCE_SOURCE = "segmentation.audiences"
-SEGMENT_READY = "Audience Segment Ready"
-EXPORT_FAILED = "Audience Export Failed"
+Env = contract.Env
 JOB_NAMES = ("Batch segment job names, output keys and audience names are only known at run time; each "
              "ARN is limited to its prefix or resource type in this account and Region.")
 
@@ -58,7 +57,13 @@ class BatchSegmentPostprocessor(Construct):
     :param suppression_list_bucket: with ``suppression_list_key``, an object of user IDs (one per
         line) removed from every audience.
     :param max_concurrency: lines exported at once.
-    :param export_memory_size: MB for the export function (1769 MB is one full vCPU).
+    :param plan_function_settings: memory, timeout, log retention and tracing of the function that finds a job's
+        output lines (default 512 MB, 15 minutes).
+    :param export_function_settings: the same for the function that streams one query into an audience file
+        (default 1,769 MB, one full vCPU, and 15 minutes).
+    :param publish_function_settings: the same for the function that writes the manifest and announces the
+        audiences (default 256 MB, 5 minutes).
+    :param removal_policy: for the workflow's log group; retained by default.
     """
 
     def __init__(
@@ -76,7 +81,9 @@ class BatchSegmentPostprocessor(Construct):
         suppression_list_bucket: Optional[s3.IBucket] = None,
         suppression_list_key: Optional[str] = None,
         max_concurrency: int = 10,
-        export_memory_size: int = 1769,
+        plan_function_settings: Optional[FunctionSettings] = None,
+        export_function_settings: Optional[FunctionSettings] = None,
+        publish_function_settings: Optional[FunctionSettings] = None,
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
     ) -> None:
         super().__init__(scope, id)
@@ -87,8 +94,7 @@ class BatchSegmentPostprocessor(Construct):
         if not 1 <= max_concurrency <= 1000:
             raise ValueError("max_concurrency must be from 1 to 1000")
         for name, prefix in (("batch_output_prefix", batch_output_prefix), ("audience_prefix", audience_prefix)):
-            if not prefix.endswith("/") or prefix.startswith("/"):
-                raise ValueError(f"{name} must end with '/' and not start with it, like 'audiences/'")
+            check_prefix(name, prefix)
         self.event_bus = event_bus
         self.source_bucket = with_key(self, "SourceBucketWithKey", source_bucket, None, "source_bucket")
         self.audience_bucket = audience_bucket and with_key(self, "AudienceBucketWithKey", audience_bucket, None,
@@ -100,27 +106,35 @@ class BatchSegmentPostprocessor(Construct):
             [f"{object_trigger_prefix}*.out"] if object_trigger_prefix else [])
         self._max_concurrency = max_concurrency
 
-        environment = {"AUDIENCE_BUCKET": self.audience_bucket.bucket_name, "AUDIENCE_PREFIX": audience_prefix}
+        environment = {Env.AUDIENCE_BUCKET: self.audience_bucket.bucket_name, Env.AUDIENCE_PREFIX: audience_prefix}
         self._plan = SegmentationFunction(
             self, "Plan", function="batch_segment_postprocessor.plan", environment={
-                **environment, "SOURCE_BUCKET": self.source_bucket.bucket_name,
-                "BATCH_OUTPUT_PREFIX": batch_output_prefix},
+                **environment, Env.SOURCE_BUCKET: self.source_bucket.bucket_name,
+                Env.BATCH_OUTPUT_PREFIX: batch_output_prefix},
             description="Finds a batch segment job's output lines", timeout=Duration.minutes(15),
-            memory_size=512)
-        export_environment = {**environment, "HOLDOUT_PERCENT": str(holdout_percent)}
+            memory_size=512, settings=checked_settings(plan_function_settings, "plan_function_settings"))
+        export_environment = {**environment, Env.HOLDOUT_PERCENT: str(holdout_percent)}
         if suppression_list_bucket is not None:
-            export_environment["SUPPRESSION_LIST_URI"] = f"s3://{suppression_list_bucket.bucket_name}/{suppression_list_key}"
+            export_environment[Env.SUPPRESSION_LIST_URI] = \
+                f"s3://{suppression_list_bucket.bucket_name}/{suppression_list_key}"
         self._export = SegmentationFunction(
             self, "Export", function="batch_segment_postprocessor.export", environment=export_environment,
             description="Streams one segment query into an audience file", timeout=Duration.minutes(15),
-            memory_size=export_memory_size, layers=[python_dependencies_layer(self, "IjsonLayer", "ijson")])
+            memory_size=1769, settings=checked_settings(export_function_settings, "export_function_settings"),
+            layers=[python_dependencies_layer(self, "IjsonLayer", "ijson")])
         self._publish = SegmentationFunction(
             self, "Publish", function="batch_segment_postprocessor.publish",
-            environment={**environment, "EVENT_BUS_NAME": event_bus.event_bus_name},
-            description="Writes the audience manifest and announces each audience once", timeout=Duration.minutes(5))
-        self._grant_functions(suppression_list_bucket, suppression_list_key)
+            environment={**environment, Env.EVENT_BUS_NAME: event_bus.event_bus_name},
+            description="Writes the audience manifest and announces each audience once", timeout=Duration.minutes(5),
+            settings=checked_settings(publish_function_settings, "publish_function_settings"))
+        self.plan_function: lambda_.Function = self._plan.function
+        self.export_function: lambda_.Function = self._export.function
+        self.publish_function: lambda_.Function = self._publish.function
+        self._grant_plan()
+        self._grant_export(suppression_list_bucket, suppression_list_key)
+        self._grant_publish()
 
-        self.state_machine, self.workflow_role = standard_workflow(
+        self.state_machine, self.workflow_role, self.workflow_log_group = standard_workflow(
             self, "Workflow", definition=self._definition(), description="Exports batch segment output as audiences",
             timeout=Duration.hours(6), removal_policy=removal_policy)
         self._grant_workflow()
@@ -128,45 +142,55 @@ class BatchSegmentPostprocessor(Construct):
 
     # ------------------------------------------------------------------ IAM
 
-    def _grant_functions(self, suppression_bucket: Optional[s3.IBucket], suppression_key: Optional[str]) -> None:
+    def _job_output_patterns(self) -> tuple[str, str, str]:
+        """What the functions read and write: (job outputs, audience work files, manifests)."""
+        return self._source_patterns[0], f"{self.audience_prefix}*/_work/*", f"{self.audience_prefix}*/manifest.json"
+
+    def _grant_plan(self) -> None:
+        """Describe the job, list and read its output, read the manifest, write work items."""
         account, region = Stack.of(self).account, Stack.of(self).region
         job_arns = f"arn:{Aws.PARTITION}:personalize:{region}:{account}:batch-segment-job/*"
-        sources = self._source_patterns
-        work = f"{self.audience_prefix}*/_work/*"
-        # plan: describe the job, list and read its output, read the manifest, write work items
-        self._plan.role.add_to_policy(iam.PolicyStatement(actions=["personalize:DescribeBatchSegmentJob"],
-                                                          resources=[job_arns]))
-        self._plan.role.add_to_policy(iam.PolicyStatement(
+        outputs, work, manifests = self._job_output_patterns()
+        role = self._plan.role
+        role.add_to_policy(iam.PolicyStatement(actions=["personalize:DescribeBatchSegmentJob"], resources=[job_arns]))
+        role.add_to_policy(iam.PolicyStatement(
             actions=["s3:ListBucket"], resources=[self.source_bucket.bucket_arn],
-            conditions={"StringLike": {"s3:prefix": [sources[0]]}}))
-        manifests = f"{self.audience_prefix}*/manifest.json"
-        grant_objects(self._plan.role, self.source_bucket, ["s3:GetObject"], *sources, wildcard_reason=JOB_NAMES)
-        grant_objects(self._plan.role, self.audience_bucket, ["s3:GetObject"], manifests, wildcard_reason=JOB_NAMES)
-        grant_objects(self._plan.role, self.audience_bucket, ["s3:PutObject"], work, wildcard_reason=JOB_NAMES)
-        acknowledge_wildcard_resources(self._plan.role, [job_arns], JOB_NAMES)
-        # export: ranged reads of the output, multipart writes of audience files, copy out of _work
-        grant_objects(self._export.role, self.source_bucket, ["s3:GetObject"], *sources, wildcard_reason=JOB_NAMES)
-        grant_objects(self._export.role, self.audience_bucket,
+            conditions={"StringLike": {"s3:prefix": [outputs]}}))
+        grant_objects(role, self.source_bucket, ["s3:GetObject"], *self._source_patterns, wildcard_reason=JOB_NAMES)
+        grant_objects(role, self.audience_bucket, ["s3:GetObject"], manifests, wildcard_reason=JOB_NAMES)
+        grant_objects(role, self.audience_bucket, ["s3:PutObject"], work, wildcard_reason=JOB_NAMES)
+        acknowledge_wildcard_resources(role, [job_arns], JOB_NAMES)
+
+    def _grant_export(self, suppression_bucket: Optional[s3.IBucket], suppression_key: Optional[str]) -> None:
+        """Ranged reads of the output, multipart writes of audience files, copies out of _work; the suppression list."""
+        _, work, _ = self._job_output_patterns()
+        role = self._export.role
+        grant_objects(role, self.source_bucket, ["s3:GetObject"], *self._source_patterns, wildcard_reason=JOB_NAMES)
+        grant_objects(role, self.audience_bucket,
                       ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"], work,
                       wildcard_reason=JOB_NAMES)
         # final names are written directly (multipart, aborted if the line turns out broken)
-        grant_objects(self._export.role, self.audience_bucket, ["s3:PutObject", "s3:AbortMultipartUpload"],
+        grant_objects(role, self.audience_bucket, ["s3:PutObject", "s3:AbortMultipartUpload"],
                       f"{self.audience_prefix}*.csv", wildcard_reason=JOB_NAMES)
         if suppression_bucket is not None:
-            grant_objects(self._export.role, suppression_bucket, ["s3:GetObject"], suppression_key)
-        # publish: read per-line results, write the manifest and the publish marker, put events
-        self._publish.role.add_to_policy(iam.PolicyStatement(
+            grant_objects(role, suppression_bucket, ["s3:GetObject"], suppression_key)
+
+    def _grant_publish(self) -> None:
+        """Read per-line results, write the manifest and the publish marker, put events."""
+        _, work, manifests = self._job_output_patterns()
+        role = self._publish.role
+        role.add_to_policy(iam.PolicyStatement(
             actions=["s3:ListBucket"], resources=[self.audience_bucket.bucket_arn],
             conditions={"StringLike": {"s3:prefix": [work]}}))
-        grant_objects(self._publish.role, self.audience_bucket, ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
-                      work, wildcard_reason=JOB_NAMES)
-        grant_objects(self._publish.role, self.audience_bucket, ["s3:PutObject"], manifests, wildcard_reason=JOB_NAMES)
-        self.event_bus.grant_put_events_to(self._publish.role)
+        grant_objects(role, self.audience_bucket, ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], work,
+                      wildcard_reason=JOB_NAMES)
+        grant_objects(role, self.audience_bucket, ["s3:PutObject"], manifests, wildcard_reason=JOB_NAMES)
+        self.event_bus.grant_put_events_to(role)
 
     def _grant_workflow(self) -> None:
         role = self.workflow_role
         role.add_to_policy(iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[
-            f.function.function_arn for f in (self._plan, self._export, self._publish)]))
+            f.function_arn for f in (self.plan_function, self.export_function, self.publish_function)]))
         role.add_to_policy(iam.PolicyStatement(actions=["events:PutEvents"], resources=[self.event_bus.event_bus_arn]))
         items = f"{self.audience_prefix}*/_work/items-*.json"
         grant_objects(role, self.audience_bucket, ["s3:GetObject"], items, wildcard_reason=JOB_NAMES)
@@ -195,7 +219,8 @@ class BatchSegmentPostprocessor(Construct):
         events.Rule(
             self, "SegmentJobActive", event_bus=self.event_bus,
             description="A batch segment job finished: export its segments",
-            event_pattern=events.EventPattern(source=[PERSONALIZE_SOURCE], detail_type=[SEGMENT_JOB_DETAIL_TYPE],
+            event_pattern=events.EventPattern(source=[contract.PERSONALIZE_SOURCE],
+                                              detail_type=[contract.BATCH_SEGMENT_JOB_STATE_CHANGE],
                                               detail={"Status": ["ACTIVE"]}),
             targets=[targets.SfnStateMachine(self.state_machine, role=role, retry_attempts=10)],
         )
@@ -205,7 +230,7 @@ class BatchSegmentPostprocessor(Construct):
         events.Rule(
             self, "OutputFileCreated",
             description=f"A .out file under {object_trigger_prefix}: export its segments",
-            event_pattern=events.EventPattern(source=["aws.s3"], detail_type=["Object Created"], detail={
+            event_pattern=events.EventPattern(source=[contract.S3_SOURCE], detail_type=[contract.OBJECT_CREATED], detail={
                 "bucket": {"name": [self.source_bucket.bucket_name]},
                 "object": {"key": [{"wildcard": f"{object_trigger_prefix}*.out"}]}}),
             targets=[targets.SfnStateMachine(self.state_machine, role=role, retry_attempts=10)],
@@ -235,7 +260,7 @@ class BatchSegmentPostprocessor(Construct):
         failed = tasks.EventBridgePutEvents(
             self, "PublishExportFailed",
             entries=[tasks.EventBridgePutEventsEntry(
-                event_bus=self.event_bus, source=AUDIENCE_SOURCE, detail_type=EXPORT_FAILED,
+                event_bus=self.event_bus, source=contract.AUDIENCE_SOURCE, detail_type=contract.EXPORT_FAILED,
                 detail=sfn.TaskInput.from_object({"Error": sfn.JsonPath.string_at("$.failure.Error"),
                                                   "Cause": sfn.JsonPath.string_at("$.failure.Cause"),
                                                   "ExecutionArn": sfn.JsonPath.execution_id}))],
@@ -252,5 +277,7 @@ class BatchSegmentPostprocessor(Construct):
     # ------------------------------------------------------------------ grants
 
     def grant_read_audiences(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Lets ``grantee`` read audience files and manifests (e.g. a destination importer)."""
-        return grant_objects(grantee, self.audience_bucket, ["s3:GetObject"], f"{self.audience_prefix}*")
+        """Lets ``grantee`` read the audience files, their control files and the manifests (e.g. a destination of
+        your own), and nothing of the work files beside them."""
+        return grant_objects(grantee, self.audience_bucket, ["s3:GetObject"], f"{self.audience_prefix}*.csv",
+                             f"{self.audience_prefix}*/manifest.json")

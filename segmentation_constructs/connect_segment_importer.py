@@ -2,7 +2,7 @@
 segment that Connect outbound campaigns can target. AWS's successor to Pinpoint segments.
 
 Listens for ``Audience Segment Ready`` events; a Standard workflow per audience (shared with every
-destination, ``_audience_import.py``) checks the file, claims the import once per file version, uploads
+destination, ``_audience_importer.py``) checks the file, claims the import once per file version, uploads
 it through an upload job (``CreateUploadJob`` with the team's explicit ``DataExpiry`` → ``GetUploadJobPath``
 → SSE-C upload → ``StartUploadJob``), polls ``GetUploadJob`` in a bounded Wait loop, then creates (or
 replaces) the segment definition, and reports ``Audience Import State Change`` events with the segment
@@ -14,8 +14,9 @@ new profiles that expire after ``data_expiry``) and writes this import's batch m
 attribute of the segment (``Attributes.PersonalizeSegment_<segment>``). The segment definition selects
 the profiles whose attribute holds that marker: exactly the users of the latest file of the audience.
 
-Reading order: props in ``__init__``, the domain in ``_domain``, IAM in ``_grant``; the Lambda code is
-``lambda_src/connect_import``.
+Reading order: props in ``__init__``, the domain in ``_domain``, IAM in ``_grant_importer``; the workflow, rules and
+grant methods every destination shares in ``_audience_importer.py``; the Lambda code is
+``lambda_src/connect_segment_importer/importer/``.
 """
 
 from __future__ import annotations
@@ -33,17 +34,16 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from segmentation_constructs._audience_import import audience_import_workflow, \
-    check_drop_prefix, check_poll_bound, grant_audience_files
-from segmentation_constructs._lambda import SegmentationFunction
+from segmentation_constructs._audience_importer import AudienceImporter
+from segmentation_constructs._lambda import FunctionSettings
 from segmentation_constructs._nag import acknowledge_wildcard_resources
-from segmentation_constructs._storage import with_key
+from segmentation_constructs.contract import Env
 
 MAX_EXPIRY_DAYS = 1098  # CreateUploadJob's DataExpiry range is 1-1098 days
 USER_ID_TARGET = re.compile(r"^_profile\.(AccountNumber|Attributes\.[A-Za-z0-9_-]{1,200})$")
 
 
-class ConnectCustomerProfilesSegmentImporter(Construct):
+class ConnectCustomerProfilesSegmentImporter(AudienceImporter):
     """Imports audience files into Amazon Connect Customer Profiles as segments.
 
     :param event_bus: bus carrying ``Audience Segment Ready`` events; import events are put on it.
@@ -63,6 +63,9 @@ class ConnectCustomerProfilesSegmentImporter(Construct):
     :param poll_interval: Wait between two ``GetUploadJob`` calls.
     :param import_budget: time an import may take, upload included.
     :param retry_interval: first backoff when Customer Profiles throttles.
+    :param import_function_settings: memory, timeout, log retention and tracing of the import function
+        (default 1,024 MB and 15 minutes: it reads a file of up to 1 GB three times, to check, measure and upload it).
+    :param removal_policy: for the domain, its key and the workflow's log group; retained by default.
     """
 
     def __init__(self, scope: Construct, id: str, *, event_bus: events.IEventBus, audience_bucket: s3.IBucket,
@@ -71,40 +74,34 @@ class ConnectCustomerProfilesSegmentImporter(Construct):
                  domain_encryption_key: Optional[kms.IKey] = None, user_id_target: str = "_profile.AccountNumber",
                  topic: Optional[sns.ITopic] = None, poll_interval: Duration = Duration.seconds(30),
                  import_budget: Duration = Duration.hours(2), retry_interval: Duration = Duration.seconds(30),
+                 import_function_settings: Optional[FunctionSettings] = None,
                  removal_policy: RemovalPolicy = RemovalPolicy.RETAIN) -> None:
-        super().__init__(scope, id)
+        super().__init__(scope, id, destination="connect", label="Customer Profiles", event_bus=event_bus,
+                         audience_bucket=audience_bucket, audience_prefix=audience_prefix, drop_prefix=drop_prefix,
+                         topic=topic, poll_interval=poll_interval, import_budget=import_budget,
+                         retry_interval=retry_interval, removal_policy=removal_policy)
         days = data_expiry.to_seconds() / 86400
         if not (1 <= days <= MAX_EXPIRY_DAYS) or days != int(days):
             raise ValueError(f"data_expiry must be a whole number of days from 1 to {MAX_EXPIRY_DAYS}; got {days:g}")
         if not USER_ID_TARGET.match(user_id_target):
             raise ValueError(f"user_id_target must be _profile.AccountNumber or _profile.Attributes.<name>; "
                              f"got {user_id_target!r}")
-        check_poll_bound(import_budget, poll_interval)
-        check_drop_prefix(audience_prefix, drop_prefix)
-        audience_bucket = with_key(self, "AudienceBucketWithKey", audience_bucket, None, "audience_bucket")
-        self.event_bus, self.audience_bucket, self.topic = event_bus, audience_bucket, topic
         self.encryption_key = domain_encryption_key
         self.domain_name = domain_name or self._domain(int(days), removal_policy)
         stack = Stack.of(self)
         self.domain_arn = f"arn:{stack.partition}:profile:{stack.region}:{stack.account}:domains/{self.domain_name}"
-        self._import = SegmentationFunction(
-            self, "Importer", function="connect_segment_importer.importer",
+        self._import_function(
+            "connect_segment_importer.importer", settings=import_function_settings,
             description="Uploads audience files to Customer Profiles and defines their segments",
-            environment={"DOMAIN_NAME": self.domain_name, "DATA_EXPIRY_DAYS": str(int(days)),
-                         "USER_ID_TARGET": user_id_target, "AUDIENCE_BUCKET": audience_bucket.bucket_name,
-                         "AUDIENCE_PREFIX": audience_prefix, "IMPORT_BUDGET_SECONDS": str(int(import_budget.to_seconds()))},
-            timeout=Duration.minutes(15), memory_size=1024)  # reads a file of up to 1 GB 3 times: check, length, body
-        self._grant(audience_prefix, drop_prefix)
-        self.state_machine, self.workflow_role = audience_import_workflow(
-            self, destination="connect", label="Customer Profiles", function=self._import, event_bus=event_bus,
-            topic=topic, poll_interval=poll_interval, import_budget=import_budget, retry_interval=retry_interval,
-            removal_policy=removal_policy, audience_bucket=audience_bucket, audience_prefix=audience_prefix,
-            drop_prefix=drop_prefix,
-            imported={"SegmentId": sfn.JsonPath.string_at("$.import.segmentId"),
-                      "SegmentArn": sfn.JsonPath.string_at("$.import.segmentArn"),
-                      "Size": sfn.JsonPath.number_at("$.import.size"),
-                      "FailedRecords": sfn.JsonPath.number_at("$.import.failedRecords"),
-                      "ImportJobId": sfn.JsonPath.string_at("$.import.importJobId")})
+            environment={Env.DOMAIN_NAME: self.domain_name, Env.DATA_EXPIRY_DAYS: str(int(days)),
+                         Env.USER_ID_TARGET: user_id_target},
+            timeout=Duration.minutes(15), memory_size=1024)
+        self._grant_importer()
+        self._import_workflow(imported={"SegmentId": sfn.JsonPath.string_at("$.import.segmentId"),
+                                        "SegmentArn": sfn.JsonPath.string_at("$.import.segmentArn"),
+                                        "Size": sfn.JsonPath.number_at("$.import.size"),
+                                        "FailedRecords": sfn.JsonPath.number_at("$.import.failedRecords"),
+                                        "ImportJobId": sfn.JsonPath.string_at("$.import.importJobId")})
 
     def _domain(self, expiration_days: int, removal_policy: RemovalPolicy) -> str:
         """A domain encrypted with its own rotating key, which Customer Profiles may use for this account only."""
@@ -120,9 +117,9 @@ class ConnectCustomerProfilesSegmentImporter(Construct):
         domain.apply_removal_policy(removal_policy)
         return domain.ref
 
-    def _grant(self, prefix: str, drop_prefix: Optional[str]) -> None:
-        role = self._import.role
-        grant_audience_files(self._import, self.audience_bucket, prefix, "connect", drop_prefix)
+    def _grant_importer(self) -> None:
+        """Upload jobs and segment definitions of this domain (the audience files: ``AudienceImporter``)."""
+        role = self._function_role
         role.add_to_policy(iam.PolicyStatement(
             actions=["profile:CreateUploadJob", "profile:GetUploadJobPath", "profile:StartUploadJob",
                      "profile:GetUploadJob", "profile:StopUploadJob"],

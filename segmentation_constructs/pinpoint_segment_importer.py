@@ -9,11 +9,10 @@ runs its 2 concurrent imports), polls ``GetImportJob`` in a bounded Wait loop an
 the reason), and notifies a topic if given. Endpoint-ID segments (``segment_kind="endpoint-id"``) first
 export the project's endpoints once per import, under ``<audience_prefix>_exports/pinpoint/`` (which a
 separate export role may write, and a lifecycle rule expires after a day), and join them with the
-audience (``lambda_src/pinpoint_import/endpoint_segments.py``).
+audience (``lambda_src/pinpoint_segment_importer/importer/endpoint_segments.py``).
 
-Reading order: props in ``__init__``, IAM in ``_grant``; the workflow, shared with every destination, in
-``_audience_import.py``; the Lambda
-code is ``lambda_src/pinpoint_import``.
+Reading order: props in ``__init__``, IAM in ``_grant_importer``; the workflow, rules and grant methods every
+destination shares in ``_audience_importer.py``; the Lambda code is ``lambda_src/pinpoint_segment_importer/importer/``.
 """
 
 from __future__ import annotations
@@ -29,12 +28,12 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from segmentation_constructs._audience_import import OBJECT_WILDCARD_REASON, audience_import_workflow, \
-    check_drop_prefix, check_poll_bound, file_patterns, grant_audience_files
-from segmentation_constructs._lambda import SegmentationFunction
+from segmentation_constructs._audience_importer import OBJECT_WILDCARD_REASON, AudienceImporter
+from segmentation_constructs._lambda import FunctionSettings
 from segmentation_constructs._nag import acknowledge_wildcard_resources
-from segmentation_constructs._storage import grant_objects, with_key
+from segmentation_constructs._storage import grant_objects
 from segmentation_constructs._workflow import grant_pass_role, service_role
+from segmentation_constructs.contract import Env
 
 END_OF_SUPPORT = ("Amazon Pinpoint's engagement features (imported segments, campaigns, journeys) reached end of "
                   "support on 2026-10-30. Import audiences into Amazon Connect Customer Profiles instead (the "
@@ -63,8 +62,8 @@ def check_segment_kind(segment_kind: str, endpoint_channels: Optional[Sequence[s
                          f"{', '.join(CHANNEL_TYPES)}")
 
 
-class PinpointSegmentImporter(Construct):
-    """Imports audience files into Amazon Pinpoint as user-ID segments.
+class PinpointSegmentImporter(AudienceImporter):
+    """Imports audience files into Amazon Pinpoint as user-ID or endpoint-ID segments.
 
     :param event_bus: bus carrying ``Audience Segment Ready`` events; import events are put on it.
     :param audience_bucket: bucket of the audience files.
@@ -81,6 +80,9 @@ class PinpointSegmentImporter(Construct):
     :param poll_interval: Wait between two ``GetImportJob`` calls.
     :param import_budget: time an import may take, queueing included.
     :param retry_interval: first backoff while Pinpoint's concurrent-import quota is full.
+    :param import_function_settings: memory, timeout, log retention and tracing of the import function (default
+        256 MB and 1 minute; with ``"endpoint-id"`` 1,769 MB, one full vCPU, and 15 minutes for the endpoint join).
+    :param removal_policy: for the workflow's log group; retained by default.
     """
 
     def __init__(self, scope: Construct, id: str, *, event_bus: events.IEventBus, audience_bucket: s3.IBucket,
@@ -89,51 +91,43 @@ class PinpointSegmentImporter(Construct):
                  endpoint_channels: Optional[Sequence[str]] = None,
                  topic: Optional[sns.ITopic] = None, poll_interval: Duration = Duration.seconds(30),
                  import_budget: Duration = Duration.hours(2), retry_interval: Duration = Duration.minutes(1),
+                 import_function_settings: Optional[FunctionSettings] = None,
                  removal_policy: RemovalPolicy = RemovalPolicy.RETAIN) -> None:
-        super().__init__(scope, id)
-        check_poll_bound(import_budget, poll_interval)
-        check_drop_prefix(audience_prefix, drop_prefix)
+        super().__init__(scope, id, destination="pinpoint", label="Pinpoint", event_bus=event_bus,
+                         audience_bucket=audience_bucket, audience_prefix=audience_prefix, drop_prefix=drop_prefix,
+                         topic=topic, poll_interval=poll_interval, import_budget=import_budget,
+                         retry_interval=retry_interval, removal_policy=removal_policy)
         check_segment_kind(segment_kind, endpoint_channels)
         self.segment_kind = segment_kind
         Annotations.of(self).add_warning_v2("segmentation:pinpoint-end-of-support", END_OF_SUPPORT)
-        audience_bucket = with_key(self, "AudienceBucketWithKey", audience_bucket, None, "audience_bucket")
-        self.event_bus, self.audience_bucket, self.topic = event_bus, audience_bucket, topic
-        self._audience_prefix, self._drop_prefix = audience_prefix, drop_prefix
-        self.application_id = application_id or pinpoint.CfnApp(self, "App", name=f"{Stack.of(self).stack_name}-audiences").ref
         stack = Stack.of(self)
+        self.application_id = application_id or pinpoint.CfnApp(self, "App", name=f"{stack.stack_name}-audiences").ref
         self._app_arn = f"arn:{stack.partition}:mobiletargeting:{stack.region}:{stack.account}:apps/{self.application_id}"
         self.import_role = service_role(self, "ImportRole", "pinpoint.amazonaws.com",
-                                        "Amazon Pinpoint reads audience files to import them as segments")
+                                                 "Amazon Pinpoint reads audience files to import them as segments")
         self._restrict_trust_to_app(self.import_role)
-        environment = {"PINPOINT_APPLICATION_ID": self.application_id, "IMPORT_ROLE_ARN": self.import_role.role_arn,
-                       "AUDIENCE_BUCKET": audience_bucket.bucket_name, "AUDIENCE_PREFIX": audience_prefix,
-                       "IMPORT_BUDGET_SECONDS": str(int(import_budget.to_seconds())), "SEGMENT_KIND": segment_kind}
+        environment = {Env.PINPOINT_APPLICATION_ID: self.application_id,
+                       Env.IMPORT_ROLE_ARN: self.import_role.role_arn, Env.SEGMENT_KIND: segment_kind}
         self.export_role: Optional[iam.Role] = None
         if segment_kind == "endpoint-id":
             self.export_role = service_role(self, "ExportRole", "pinpoint.amazonaws.com",
                                             "Amazon Pinpoint exports the project's endpoints for one audience import")
             self._restrict_trust_to_app(self.export_role)
-            environment.update(EXPORT_ROLE_ARN=self.export_role.role_arn,
-                               ENDPOINT_CHANNELS=",".join(endpoint_channels or []))
+            environment.update({Env.EXPORT_ROLE_ARN: self.export_role.role_arn,
+                                Env.ENDPOINT_CHANNELS: ",".join(endpoint_channels or [])})
         # the endpoint join reads the project's whole export in one invocation: a full vCPU (1769 MB), 15 minutes
         joins = {} if self.export_role is None else {"timeout": Duration.minutes(15), "memory_size": 1769}
-        self._import = SegmentationFunction(
-            self, "Importer", function="pinpoint_segment_importer.importer", environment=environment,
-            description="Starts and follows Pinpoint segment imports of audience files", **joins)
-        self._grant()
-        if self.export_role is not None:
-            self._grant_export()
+        self._import_function("pinpoint_segment_importer.importer", settings=import_function_settings,
+                              description="Starts and follows Pinpoint segment imports of audience files",
+                              environment=environment, **joins)
+        self._grant_importer()
         endpoint_fields = {} if self.export_role is None else {
             "ExportJobId": sfn.JsonPath.string_at("$.import.exportJobId"),
-            "UsersWithoutEndpoints": sfn.JsonPath.number_at("$.import.resolved.users_without_endpoints")}
-        self.state_machine, self.workflow_role = audience_import_workflow(
-            self, destination="pinpoint", label="Pinpoint", function=self._import, event_bus=event_bus, topic=topic,
-            poll_interval=poll_interval, import_budget=import_budget, retry_interval=retry_interval,
-            removal_policy=removal_policy, audience_bucket=audience_bucket, audience_prefix=audience_prefix,
-            drop_prefix=drop_prefix,
-            imported={"SegmentId": sfn.JsonPath.string_at("$.import.segmentId"),
-                      "Size": sfn.JsonPath.number_at("$.import.size"),
-                      "ImportJobId": sfn.JsonPath.string_at("$.import.importJobId"), **endpoint_fields})
+            "UsersWithoutEndpoints": sfn.JsonPath.number_at("$.import.resolved.usersWithoutEndpoints")}
+        self._import_workflow(imported={"SegmentId": sfn.JsonPath.string_at("$.import.segmentId"),
+                                        "Size": sfn.JsonPath.number_at("$.import.size"),
+                                        "ImportJobId": sfn.JsonPath.string_at("$.import.importJobId"),
+                                        **endpoint_fields})
 
     # ------------------------------------------------------------------ IAM
 
@@ -143,23 +137,26 @@ class PinpointSegmentImporter(Construct):
         trust.add_property_override("AssumeRolePolicyDocument.Statement.0.Condition.ArnLike",
                                     {"aws:SourceArn": self._app_arn})
 
-    def _grant(self) -> None:
-        files = file_patterns(self._audience_prefix, self._drop_prefix)
+    def _grant_importer(self) -> None:
+        """Import jobs of this project, and the role Pinpoint reads the files with (the audience files and the
+        markers: ``AudienceImporter``); with endpoint-ID segments, the endpoint exports too."""
+        files = self.audience_file_patterns()
         grant_objects(self.import_role, self.audience_bucket, ["s3:GetObject"], *files,
                       wildcard_reason=OBJECT_WILDCARD_REASON)
         self.import_role.add_to_policy(iam.PolicyStatement(
             actions=["s3:ListBucket"], resources=[self.audience_bucket.bucket_arn],
             conditions={"StringLike": {"s3:prefix": [f.removesuffix(".csv") for f in files]}}))
-        grant_audience_files(self._import, self.audience_bucket, self._audience_prefix, "pinpoint", self._drop_prefix)
         self._grant_jobs("Import", self.import_role)
+        if self.export_role is not None:
+            self._grant_export()
 
     def _grant_export(self) -> None:
         """Pinpoint writes each export under ``<prefix>_exports/pinpoint/``; the function reads and deletes it
         there, and writes the joined file next to the import's marker. Exports expire after a day."""
-        exports, work = f"{self._audience_prefix}_exports/pinpoint/*", f"{self._audience_prefix}*/_imports/pinpoint/*"
+        exports, work = f"{self.audience_prefix}_exports/pinpoint/*", f"{self.audience_prefix}*/_imports/pinpoint/*"
         grant_objects(self.export_role, self.audience_bucket, ["s3:PutObject"], exports,
                       wildcard_reason=OBJECT_WILDCARD_REASON)
-        role = self._import.role
+        role = self._function_role
         grant_objects(role, self.audience_bucket, ["s3:GetObject", "s3:DeleteObject"], exports,
                       wildcard_reason=OBJECT_WILDCARD_REASON)
         grant_objects(role, self.audience_bucket, ["s3:AbortMultipartUpload"], work,
@@ -185,7 +182,7 @@ class PinpointSegmentImporter(Construct):
 
         The Service Authorization Reference authorizes Create<kind>Job on the app
         (``apps/<id>``) and Get<kind>Job on the job (``apps/<id>/jobs/<kind>/<job id>``)."""
-        role, jobs = self._import.role, f"{self._app_arn}/jobs/{kind.lower()}"
+        role, jobs = self._function_role, f"{self._app_arn}/jobs/{kind.lower()}"
         role.add_to_policy(iam.PolicyStatement(actions=[f"mobiletargeting:Create{kind}Job"],
                                                resources=[self._app_arn]))
         role.add_to_policy(iam.PolicyStatement(actions=[f"mobiletargeting:Get{kind}Job"], resources=[f"{jobs}/*"]))

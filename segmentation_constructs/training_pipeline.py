@@ -12,9 +12,10 @@ EventBridge notification starts a Step Functions Standard workflow that
    for every status change it sees, failures included, and notifies the topic
    when the run starts, succeeds or fails.
 
-Reading order: props and resources in ``__init__``, IAM in ``_grant_*``, the
-workflow in ``_definition``; the Lambda code is in ``lambda_src/validate_config``
-and ``lambda_src/personalize_ensure``.
+Reading order: props and resources in ``__init__``, IAM in ``_grant_validate``,
+``_grant_ensure`` (one method a function) and ``_grant_workflow``, the workflow in
+``_definition``; the Lambda code is in ``lambda_src/training_pipeline/validate_config/``
+and ``lambda_src/training_pipeline/ensure_resource/``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from aws_cdk import Annotations, Aws, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
@@ -34,7 +36,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from segmentation_constructs._lambda import SegmentationFunction
+from segmentation_constructs import contract
+from segmentation_constructs._lambda import FunctionSettings, SegmentationFunction, checked_settings
 from segmentation_constructs._nag import acknowledge, acknowledge_wildcard_resources
 from segmentation_constructs._storage import access_log_bucket, enable_event_bridge, grant_objects, secure_bucket, \
     with_key
@@ -43,9 +46,7 @@ from segmentation_constructs._workflow import grant_pass_role, grant_publish, no
 
 TRAIN_PREFIX = "train/"
 BATCH_PREFIX = "batch/"
-EVENT_SOURCE = "solutions.aws.personalize"
-RUN_DETAIL_TYPE = "Personalize Training Run State Change"
-RETRYABLE_ERRORS = ["ServiceThrottled", "ServiceLimitExceeded"]
+Env = contract.Env
 # Personalize's default quota is 5 in-progress import jobs and 5 batch segment jobs.
 MAX_PARALLEL_IMPORTS = 3
 MAX_PARALLEL_SEGMENT_JOBS = 5
@@ -94,6 +95,10 @@ class PersonalizeTrainingPipeline(Construct):
     :param polling_budget: total time a run may take before it fails as timed out.
     :param upload_settle_time: Wait before validating, so the CSVs of one ``aws s3 sync`` have arrived.
     :param retry_interval: first backoff after throttling or a full quota (doubles, with full jitter).
+    :param validate_function_settings: memory, timeout, log retention and tracing of the function that validates a
+        config (default 256 MB, 1 minute).
+    :param ensure_function_settings: the same for the function that gets or creates each Personalize resource
+        (default 256 MB, 1 minute).
     :param removal_policy: for the buckets and log groups it creates; retained by default.
     """
 
@@ -111,6 +116,8 @@ class PersonalizeTrainingPipeline(Construct):
         polling_budget: Duration = Duration.hours(24),
         upload_settle_time: Duration = Duration.seconds(30),
         retry_interval: Duration = Duration.seconds(30),
+        validate_function_settings: Optional[FunctionSettings] = None,
+        ensure_function_settings: Optional[FunctionSettings] = None,
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
     ) -> None:
         super().__init__(scope, id)
@@ -157,18 +164,22 @@ class PersonalizeTrainingPipeline(Construct):
         self._validate = SegmentationFunction(
             self, "ValidateConfig", function="training_pipeline.validate_config",
             description="Validates an uploaded Personalize training config and plans the run",
-            environment={"POLLING_BUDGET_SECONDS": str(int(polling_budget.to_seconds()))},
+            environment={Env.POLLING_BUDGET_SECONDS: str(int(polling_budget.to_seconds()))},
+            settings=checked_settings(validate_function_settings, "validate_function_settings"),
         )
         self._ensure = SegmentationFunction(
             self, "EnsureResource", function="training_pipeline.ensure_resource",
             description="Gets or creates one Personalize resource and reports its status",
-            environment={"EVENT_BUS_NAME": self.event_bus.event_bus_name,
-                         "PERSONALIZE_ROLE_ARN": self.personalize_role.role_arn},
+            environment={Env.EVENT_BUS_NAME: self.event_bus.event_bus_name,
+                         Env.PERSONALIZE_ROLE_ARN: self.personalize_role.role_arn},
+            settings=checked_settings(ensure_function_settings, "ensure_function_settings"),
         )
+        self.validate_function: lambda_.Function = self._validate.function
+        self.ensure_function: lambda_.Function = self._ensure.function
         self._grant_validate(self._validate.role)
         self._grant_ensure(self._ensure.role)
 
-        self.state_machine, self.workflow_role = standard_workflow(
+        self.state_machine, self.workflow_role, self.workflow_log_group = standard_workflow(
             self, "Workflow", definition=self._definition(), description="Runs the Personalize training workflow",
             timeout=polling_budget.plus(Duration.hours(1)), removal_policy=removal_policy)
         self._grant_workflow(self.workflow_role)
@@ -263,7 +274,7 @@ class PersonalizeTrainingPipeline(Construct):
         """Invokes its two functions, publishes run events and notifications (logs and traces: _workflow)."""
         role.add_to_policy(iam.PolicyStatement(
             actions=["lambda:InvokeFunction"],
-            resources=[self._validate.function.function_arn, self._ensure.function.function_arn]))
+            resources=[self.validate_function.function_arn, self.ensure_function.function_arn]))
         role.add_to_policy(iam.PolicyStatement(actions=["events:PutEvents"],
                                                resources=[self.event_bus.event_bus_arn]))
         grant_publish(role, self.topic)
@@ -271,7 +282,7 @@ class PersonalizeTrainingPipeline(Construct):
     # ------------------------------------------------------------------ trigger
 
     def _trigger(self) -> None:
-        dead_letters = sqs.Queue(
+        self.trigger_dead_letter_queue = dead_letters = sqs.Queue(
             self, "TriggerDeadLetters",
             # SQS-managed keys: EventBridge can write to it without a key policy of yours
             encryption=sqs.QueueEncryption.SQS_MANAGED,
@@ -285,8 +296,8 @@ class PersonalizeTrainingPipeline(Construct):
             self, "ConfigUploaded",
             description="Starts the training workflow when a config JSON lands under train/",
             event_pattern=events.EventPattern(
-                source=["aws.s3"],
-                detail_type=["Object Created"],
+                source=[contract.S3_SOURCE],
+                detail_type=[contract.OBJECT_CREATED],
                 detail={
                     "bucket": {"name": [self.bucket.bucket_name]},
                     "object": {"key": [{"wildcard": f"{TRAIN_PREFIX}*.json"}]},
@@ -316,7 +327,7 @@ class PersonalizeTrainingPipeline(Construct):
         """
         ensure = tasks.LambdaInvoke(
             self, f"Ensure{name}",
-            lambda_function=self._ensure.function,
+            lambda_function=self.ensure_function,
             payload=sfn.TaskInput.from_object({
                 "kind": kind,
                 "spec": sfn.JsonPath.object_at(spec),
@@ -327,7 +338,7 @@ class PersonalizeTrainingPipeline(Construct):
             payload_response_only=True,
             result_path=f"$.{slot}",
         )
-        ensure.add_retry(errors=RETRYABLE_ERRORS, interval=self._retry_interval, max_attempts=8,
+        ensure.add_retry(errors=contract.names(*contract.RETRIED), interval=self._retry_interval, max_attempts=8,
                          backoff_rate=2, max_delay=Duration.minutes(15), jitter_strategy=sfn.JitterType.FULL)
         wait = sfn.Wait(self, f"Wait{name}", time=sfn.WaitTime.duration(self._poll_interval))
         active = sfn.Choice(self, f"{name}Active?")
@@ -368,7 +379,8 @@ class PersonalizeTrainingPipeline(Construct):
             return tasks.EventBridgePutEvents(
                 self, id_,
                 entries=[tasks.EventBridgePutEventsEntry(
-                    event_bus=self.event_bus, source=EVENT_SOURCE, detail_type=RUN_DETAIL_TYPE,
+                    event_bus=self.event_bus, source=contract.PERSONALIZE_SOURCE,
+                    detail_type=contract.TRAINING_RUN_STATE_CHANGE,
                     detail=sfn.TaskInput.from_object({"Status": status, **run_context, **extra}))],
                 result_path=sfn.JsonPath.DISCARD,
             )
@@ -486,7 +498,7 @@ class PersonalizeTrainingPipeline(Construct):
 
         validate = tasks.LambdaInvoke(
             self, "Validate",
-            lambda_function=self._validate.function,
+            lambda_function=self.validate_function,
             payload=sfn.TaskInput.from_object({
                 "bucket": sfn.JsonPath.string_at("$.bucket"),
                 "key": sfn.JsonPath.string_at("$.key"),

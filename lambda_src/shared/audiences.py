@@ -22,11 +22,9 @@ from array import array
 from typing import Iterable, Iterator
 
 from shared.aws import client
+from shared.contract import AUDIENCE_HEADER, Env
 
 MAX_USERS_PER_LINE = 5_000_000  # Personalize's numResults limit: one query's users
-AUDIENCE_HEADER = "User.UserId"  # the one column of every audience file (see shared/segments.py)
-SOURCE = "segmentation.audiences"
-SEGMENT_READY = "Audience Segment Ready"
 
 def s3():
     return client("s3")
@@ -41,12 +39,12 @@ def user_ids(lines: Iterable[bytes]) -> Iterator[str]:
 
 
 def audience_bucket() -> str:
-    return os.environ["AUDIENCE_BUCKET"]
+    return os.environ[Env.AUDIENCE_BUCKET]
 
 
 def job_folder(job_name: str) -> str:
     safe = re.sub(r"[^A-Za-z0-9\-_.]+", "-", job_name).strip("-") or "job"
-    return f"{os.environ.get('AUDIENCE_PREFIX', 'audiences/')}{safe}/"
+    return f"{os.environ[Env.AUDIENCE_PREFIX]}{safe}/"
 
 
 def work_key(job_name: str, name: str) -> str:

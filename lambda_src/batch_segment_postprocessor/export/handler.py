@@ -18,6 +18,7 @@ from shared.s3_stream import MultipartWriter
 from batch_segment_postprocessor.export.segments import export_line, holdout_salt, load_suppression, segment_name
 
 from shared.aws import logger
+from shared.contract import Env
 
 log = logger(__name__)
 _suppression: dict[str, frozenset[int]] = {}
@@ -25,7 +26,7 @@ _suppression: dict[str, frozenset[int]] = {}
 
 def suppression() -> frozenset[int]:
     """The suppression list's fingerprints, loaded once per warm container and ETag."""
-    uri = os.environ.get("SUPPRESSION_LIST_URI")
+    uri = os.environ.get(Env.SUPPRESSION_LIST_URI)
     if not uri:
         return frozenset()
     bucket, key = split_s3_uri(uri)
@@ -52,7 +53,7 @@ def _finish(writer: MultipartWriter, final_key: str) -> None:
 
 def handler(item, context):
     bucket, job, ordinal = audience_bucket(), item["jobName"], item["ordinal"]
-    holdout = float(os.environ.get("HOLDOUT_PERCENT", "0"))
+    holdout = float(os.environ[Env.HOLDOUT_PERCENT])
     run = item["sourceId"]  # work files of one job output never mix with another's
     audience = MultipartWriter(s3(), bucket, work_key(job, f"{run}/lines/{ordinal:06d}.csv"))
     control = MultipartWriter(s3(), bucket, work_key(job, f"{run}/lines/{ordinal:06d}.control.csv"))

@@ -27,7 +27,8 @@ from typing import BinaryIO, Callable, Iterable, Optional
 
 import ijson
 
-from shared.audiences import AUDIENCE_HEADER, MAX_USERS_PER_LINE, SeenUsers, csv_rows
+from shared.audiences import MAX_USERS_PER_LINE, SeenUsers, csv_rows
+from shared.contract import AUDIENCE_HEADER
 
 USER_PREFIXES = ("output.recommendedUsers.item", "output.usersList.item")
 QUERY_PREFIXES = {"itemAttributes": "itemAttributes", "input.itemAttributes": "itemAttributes",

@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError
 from shared.audiences import MAX_USERS_PER_LINE, audience_bucket, manifest_key, s3, split_s3_uri, work_key
 from shared.s3_stream import line_ranges
 from shared.aws import client, logger
+from shared.contract import S3_SOURCE, Env
 
 log = logger(__name__)
 ABSENT = ("NoSuchKey", "404", "403", "AccessDenied")
@@ -29,7 +30,7 @@ NOTHING_TO_EXPORT = {"skip": True, "lines": 0, "itemsKey": None}  # the workflow
 def _watched(bucket: str, prefix: str) -> bool:
     """Whether a job's output lands where this post-processor watches (its source bucket and output prefix).
     Every post-processor on a bus hears every job's event; each exports only its own jobs."""
-    return bucket == os.environ["SOURCE_BUCKET"] and prefix.startswith(os.environ["BATCH_OUTPUT_PREFIX"])
+    return bucket == os.environ[Env.SOURCE_BUCKET] and prefix.startswith(os.environ[Env.BATCH_OUTPUT_PREFIX])
 
 
 def _job_from_arn(arn: str) -> dict | None:
@@ -79,7 +80,7 @@ def _already_exported(job_name: str, source_id: str) -> bool:
 
 def handler(event, context):
     detail = event.get("detail", {})
-    if event.get("source") == "aws.s3":
+    if event.get("source") == S3_SOURCE:
         job = _job_from_object(detail["bucket"]["name"], detail["object"]["key"])
     else:
         job = _job_from_arn(detail["Arn"])

@@ -13,9 +13,10 @@ import os
 
 from botocore.exceptions import ClientError
 
-from shared.audiences import SEGMENT_READY, SOURCE, audience_bucket, manifest_key, s3, work_key
+from shared.audiences import audience_bucket, manifest_key, s3, work_key
 
 from shared.aws import client, logger
+from shared.contract import AUDIENCE_SOURCE, SEGMENT_READY, Env
 
 log = logger(__name__)
 EVENTS_PER_CALL = 10  # PutEvents takes at most 10 entries
@@ -43,7 +44,7 @@ def _claim(job_name: str, source_id: str) -> bool:
 
 def _announce(plan: dict, manifest_uri: str, segments: list[dict]) -> None:
     entries = [{
-        "Source": SOURCE, "DetailType": SEGMENT_READY, "EventBusName": os.environ["EVENT_BUS_NAME"],
+        "Source": AUDIENCE_SOURCE, "DetailType": SEGMENT_READY, "EventBusName": os.environ[Env.EVENT_BUS_NAME],
         "Resources": [plan["jobArn"]] if plan.get("jobArn") else [],
         "Detail": json.dumps({"jobName": plan["jobName"], "jobArn": plan.get("jobArn"), "manifestUri": manifest_uri,
                               "bucket": audience_bucket(), "segment": segment}),

@@ -11,11 +11,8 @@ import os
 from typing import Optional
 
 from shared.aws import client
+from shared.contract import PERSONALIZE_SOURCE, Env, personalize_state_change
 
-SOURCE = "solutions.aws.personalize"
-
-def detail_type(resource_label: str) -> str:
-    return f"Personalize {resource_label} State Change"
 
 
 def publish_state_change(resource_label: str, arn: str, status: str, duration: float,
@@ -24,11 +21,11 @@ def publish_state_change(resource_label: str, arn: str, status: str, duration: f
     if failure_reason:
         detail["FailureReason"] = failure_reason
     response = client("events").put_events(Entries=[{
-        "Source": SOURCE,
-        "DetailType": detail_type(resource_label),
+        "Source": PERSONALIZE_SOURCE,
+        "DetailType": personalize_state_change(resource_label),
         "Resources": [arn],
         "Detail": json.dumps(detail),
-        "EventBusName": os.environ["EVENT_BUS_NAME"],
+        "EventBusName": os.environ[Env.EVENT_BUS_NAME],
     }])
     if response.get("FailedEntryCount"):
         entry = response["Entries"][0]

@@ -16,7 +16,7 @@ import json
 import os
 
 from shared.aws import client, logger
-from shared.contract import ResourceConflict
+from shared.contract import Env, ResourceConflict
 from training_pipeline.ensure_resource.personalize import (
     FAILED,
     MAX_ATTEMPTS_PER_NAME,
@@ -105,7 +105,7 @@ def _dataset_import_job(kind, spec, parents, arn_of):
                            options)
 
     def request(name):
-        return {"jobName": name, "datasetArn": parents["datasetArn"], "roleArn": os.environ["PERSONALIZE_ROLE_ARN"],
+        return {"jobName": name, "datasetArn": parents["datasetArn"], "roleArn": os.environ[Env.PERSONALIZE_ROLE_ARN],
                 "dataSource": {"dataLocation": data["dataLocation"]}, **options}
 
     return find_or_create_named(kind, lambda n: arn_of(name=n), names, request, retry_failed=True)
@@ -146,7 +146,7 @@ def _batch_segment_job(kind, spec, parents, arn_of):
             input_key = f"{prefix}input/job_config.json"
             s3().put_object(Bucket=bucket, Key=input_key, Body=body.encode(), ContentType="application/x-ndjson")
         return {"jobName": name, "solutionVersionArn": parents["solutionVersionArn"],
-                "roleArn": os.environ["PERSONALIZE_ROLE_ARN"],
+                "roleArn": os.environ[Env.PERSONALIZE_ROLE_ARN],
                 "jobInput": {"s3DataSource": {"path": f"s3://{bucket}/{input_key}"}},
                 "jobOutput": {"s3DataDestination": {"path": f"s3://{bucket}/{prefix}output/"}},
                 **spec["params"]}

@@ -16,6 +16,7 @@ from urllib.parse import unquote_plus
 from botocore.exceptions import ClientError
 
 from shared.aws import client, logger
+from shared.contract import Env
 from training_pipeline.validate_config.training_config import validate
 
 MAX_CONFIG_BYTES = 1_000_000
@@ -58,7 +59,7 @@ def handler(event, context):
         key = unquote_plus(key)
         text = read_text(bucket, key, max_bytes=MAX_CONFIG_BYTES + 1)
     started = dt.datetime.fromisoformat(event["executionStartTime"].replace("Z", "+00:00"))
-    deadline = started + dt.timedelta(seconds=int(os.environ["POLLING_BUDGET_SECONDS"]))
+    deadline = started + dt.timedelta(seconds=int(os.environ[Env.POLLING_BUDGET_SECONDS]))
     run = {"configUri": f"s3://{bucket}/{key}", "deadline": deadline.isoformat()}
     if text is None:
         return {"valid": False, "errors": [f"$: s3://{bucket}/{key} could not be read"], "warnings": [], "run": run}
