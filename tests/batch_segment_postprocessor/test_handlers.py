@@ -2,26 +2,34 @@
 
 from __future__ import annotations
 
+import functools
 import json
 
+import aws_cdk as cdk
 import pytest
+from aws_cdk import aws_events as events
+from aws_cdk import aws_s3 as s3
+from aws_cdk.assertions import Template
 
 from batch_segment_postprocessor.export import handler as export_handler
 from batch_segment_postprocessor.plan import handler as plan_handler
 from batch_segment_postprocessor.publish import handler as publish_handler
+from segmentation_constructs import BatchSegmentPostprocessor
 from shared import audiences
+from tests.fakes import function_environment
 from tests.fakes.environment import BUCKET, fake_aws
 from tests.fakes.segment_jobs import ACTION, COMEDY, export, job_event, manifest, read_audience, segment_job
+
+POSTPROCESSOR = ("batch_segment_postprocessor.plan", "batch_segment_postprocessor.export",
+                 "batch_segment_postprocessor.publish")
+
 
 @pytest.fixture
 def aws(monkeypatch):
     with fake_aws(monkeypatch) as fake:
-        monkeypatch.setenv("AUDIENCE_BUCKET", BUCKET)
-        monkeypatch.setenv("AUDIENCE_PREFIX", "audiences/")
-        monkeypatch.setenv("SOURCE_BUCKET", BUCKET)
-        monkeypatch.setenv("BATCH_OUTPUT_PREFIX", "batch/")
-        monkeypatch.setenv("HOLDOUT_PERCENT", "0")
-        monkeypatch.delenv("SUPPRESSION_LIST_URI", raising=False)
+        fake.environment = functools.partial(function_environment.use, monkeypatch, *POSTPROCESSOR,
+                                             AUDIENCE_BUCKET=BUCKET, SOURCE_BUCKET=BUCKET, EVENT_BUS_NAME=fake.bus_name)
+        fake.environment()
         monkeypatch.setattr(export_handler, "_suppression", {})
         yield fake
 
@@ -122,11 +130,22 @@ def test_parse_errors_never_quote_the_line(aws):
     assert segment["error"].startswith("line 1: not valid JSON") and "example.com" not in segment["error"]
 
 
-def test_holdout_and_suppression_are_applied_and_counted(aws, monkeypatch):
+@pytest.fixture(scope="module")
+def holdout_and_suppression(cdk_app_context) -> dict:
+    """A post-processor with a holdout and a suppression list, as synthesized."""
+    app = cdk.App(context=cdk_app_context)
+    stack = cdk.Stack(app, "Holdout")
+    bucket = s3.Bucket.from_bucket_name(stack, "Data", BUCKET)
+    BatchSegmentPostprocessor(stack, "Audiences", event_bus=events.EventBus.from_event_bus_name(stack, "Bus", "bus"),
+                              source_bucket=bucket, holdout_percent=10, suppression_list_bucket=bucket,
+                              suppression_list_key="suppression/opt-outs.csv")
+    return Template.from_stack(stack).to_json()
+
+
+def test_holdout_and_suppression_are_applied_and_counted(aws, holdout_and_suppression):
     users = [f"user-{i}" for i in range(2000)]
     aws.s3.put_object(Bucket=BUCKET, Key="suppression/opt-outs.csv", Body=b"User.UserId\nuser-1\nuser-2\nuser-3\n")
-    monkeypatch.setenv("HOLDOUT_PERCENT", "10")
-    monkeypatch.setenv("SUPPRESSION_LIST_URI", f"s3://{BUCKET}/suppression/opt-outs.csv")
+    aws.environment(template=holdout_and_suppression, EVENT_BUS_NAME=aws.bus_name)
     arn = segment_job(aws, {"x.out": [{"input": {"itemId": "m9"}, "output": {"recommendedUsers": users}}]})
     export(job_event(arn))
     (segment,) = manifest(aws)["segments"]
@@ -144,16 +163,15 @@ def test_a_job_that_is_not_active_is_refused(aws):
         plan_handler.handler(job_event(arn), None)
 
 
-def test_a_job_written_outside_this_postprocessors_bucket_and_prefix_is_left_to_its_own(aws, monkeypatch):
+def test_a_job_written_outside_this_postprocessors_bucket_and_prefix_is_left_to_its_own(aws):
     """Two post-processors on one bus both hear every job; each exports only what lands where it watches."""
     arn = segment_job(aws, {"x.out": [ACTION]})
-    monkeypatch.setenv("SOURCE_BUCKET", "another-teams-bucket")
+    aws.environment(SOURCE_BUCKET="another-teams-bucket")
     assert export(job_event(arn))["skip"] is True
-    monkeypatch.setenv("SOURCE_BUCKET", BUCKET)
-    monkeypatch.setenv("BATCH_OUTPUT_PREFIX", "batch/another-group/")
+    aws.environment(BATCH_OUTPUT_PREFIX="batch/another-group/")
     assert export(job_event(arn))["skip"] is True
     assert aws.s3.list_objects_v2(Bucket=BUCKET, Prefix="audiences/").get("KeyCount") == 0
-    monkeypatch.setenv("BATCH_OUTPUT_PREFIX", "batch/")
+    aws.environment()
     assert export(job_event(arn))["skip"] is False
 
 
@@ -176,13 +194,13 @@ def test_a_line_that_breaks_after_its_first_part_leaves_no_file_and_no_open_uplo
     assert [k for k in keys if k.endswith(".csv")] == [second["audienceKey"]]
 
 
-def test_events_that_cannot_be_put_fail_the_publish_and_a_retry_announces(aws, monkeypatch):
+def test_events_that_cannot_be_put_fail_the_publish_and_a_retry_announces(aws):
     arn = segment_job(aws, {"x.out": [ACTION]})
-    monkeypatch.setenv("EVENT_BUS_NAME", "no-such-bus")
+    aws.environment(EVENT_BUS_NAME="no-such-bus")
     with pytest.raises(Exception):
         export(job_event(arn))
     assert manifest(aws)["eventsPublished"] is False
-    monkeypatch.setenv("EVENT_BUS_NAME", aws.bus_name)
+    aws.environment()
     assert export(job_event(arn))["published"]["announced"] == 1
 
 

@@ -15,6 +15,7 @@ from batch_segment_postprocessor.export import handler as export_handler
 from batch_segment_postprocessor.plan import handler as plan_handler
 from batch_segment_postprocessor.publish import handler as publish_handler
 from segmentation_constructs import BatchSegmentPostprocessor
+from tests.fakes import function_environment
 from tests.fakes.environment import BUCKET, fake_aws
 from tests.fakes.workflow import MOTO_CONFIG, REGION, LambdaRouter, function_names, lambda_arn, logical_id, \
     render_definition, run_execution
@@ -33,11 +34,8 @@ def template(cdk_app_context) -> dict:
 @pytest.fixture
 def workflow(template, monkeypatch):
     with fake_aws(monkeypatch, config=MOTO_CONFIG, bus_name="bus") as aws:
-        monkeypatch.setenv("AUDIENCE_BUCKET", BUCKET)
-        monkeypatch.setenv("AUDIENCE_PREFIX", "audiences/")
-        monkeypatch.setenv("SOURCE_BUCKET", BUCKET)
-        monkeypatch.setenv("BATCH_OUTPUT_PREFIX", "batch/")
-        monkeypatch.setenv("HOLDOUT_PERCENT", "0")
+        function_environment.use(monkeypatch, "batch_segment_postprocessor.plan", "batch_segment_postprocessor.export",
+                                 "batch_segment_postprocessor.publish", template=template, EVENT_BUS_NAME=aws.bus_name)
         names = {**function_names(template)}
         LambdaRouter(monkeypatch, {
             lambda_arn(logical_id(template, "AWS::Lambda::Function", part)): handler

@@ -51,6 +51,7 @@ from moto.stepfunctions.parser.asl.utils import json_path as moto_json_path
 from training_pipeline.ensure_resource import handler as ensure_handler
 from segmentation_constructs import PersonalizeTrainingPipeline
 from training_pipeline.validate_config import training_config
+from tests.fakes import function_environment
 from tests.fakes import personalize as fake_personalize
 from tests.fakes.environment import fake_aws
 from tests.fakes.workflow import MOTO_CONFIG, REGION, LambdaRouter, function_names, history, lambda_arn, \
@@ -239,6 +240,7 @@ def training(training_template, monkeypatch):
     bus_id = logical_id(template, "AWS::Events::EventBus", "EventBus")
     topic_id = logical_id(template, "AWS::SNS::Topic", "Topic")
     with fake_aws(monkeypatch, config=MOTO_CONFIG, bus_name=bus_id, topic_name=topic_id) as aws:
+        aws.training_environment(template=template)
         aws.personalize.steps_to_active = 0
         aws.s3.create_bucket(Bucket=LONG_BUCKET)
         # Nothing here reads the resources' state-change events: no queue behind the bus.
@@ -324,8 +326,7 @@ def audiences(audience_template, monkeypatch):
     template = audience_template
     with fake_aws(monkeypatch, config=MOTO_CONFIG, bus_name="bus") as aws:
         aws.s3.create_bucket(Bucket=LONG_BUCKET)
-        set_template_environment(monkeypatch, template)
-        monkeypatch.delenv("SUPPRESSION_LIST_URI", raising=False)
+        function_environment.use(monkeypatch, template=template)
         monkeypatch.setattr(export_handler, "_suppression", {})
         LambdaRouter(monkeypatch, {
             lambda_arn(logical_id(template, "AWS::Lambda::Function", part)): handler
@@ -337,18 +338,6 @@ def audiences(audience_template, monkeypatch):
             name="audiences", definition=definition,
             roleArn="arn:aws:iam::123456789012:role/workflow")["stateMachineArn"]
         yield aws
-
-
-def set_template_environment(monkeypatch, template: dict, **unresolved: str) -> None:
-    """Give the handlers the environment the template gives their functions (one process runs them all);
-    ``unresolved``: values for the variables the template sets with a Ref or GetAtt."""
-    for resource in template["Resources"].values():
-        if resource["Type"] == "AWS::Lambda::Function":
-            for name, value in resource["Properties"].get("Environment", {}).get("Variables", {}).items():
-                if isinstance(value, str):
-                    monkeypatch.setenv(name, value)
-                else:
-                    monkeypatch.setenv(name, unresolved[name])
 
 
 def output_lines(count: int) -> bytes:
@@ -476,7 +465,10 @@ def importer(importer_template, monkeypatch):
     destination, template = importer_template
     with fake_aws(monkeypatch, config=MOTO_CONFIG, bus_name="bus") as aws:
         aws.s3.create_bucket(Bucket=LONG_BUCKET)
-        set_template_environment(monkeypatch, template, **UNRESOLVED_ENVIRONMENT)
+        names = {n for f in function_environment.functions_of(template)
+                 for n in function_environment.template_variables(f, template)}
+        function_environment.use(monkeypatch, template=template,
+                                 **{k: v for k, v in UNRESOLVED_ENVIRONMENT.items() if k in names})
         if destination == "connect":
             aws.profiles = FakeCustomerProfiles(lambda_clients.client("customer-profiles"))
             handler = connect_handler.handler

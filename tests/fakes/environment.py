@@ -7,6 +7,7 @@ test reads what a subscriber would receive.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 from pathlib import Path
 from typing import Iterator, Optional
@@ -15,15 +16,17 @@ import boto3
 from moto import mock_aws
 
 from shared import aws as lambda_clients
+from tests.fakes import function_environment
 from tests.fakes.personalize import ACCOUNT, REGION, FakePersonalize
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 BUCKET = "segmentation-data"
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/personalize"
+TRAINING_FUNCTIONS = ("training_pipeline.validate_config", "training_pipeline.ensure_resource")
 
 
 class FakeAws:
-    def __init__(self, monkeypatch, *, bus_name: str, topic_name: str, budget_seconds: int) -> None:
+    def __init__(self, monkeypatch, *, bus_name: str, topic_name: str) -> None:
         self.s3 = boto3.client("s3", region_name=REGION)
         self.sqs = boto3.client("sqs", region_name=REGION)
         self.events_client = boto3.client("events", region_name=REGION)
@@ -40,9 +43,10 @@ class FakeAws:
         self._topic_queue = self._queue("notifications")
         self.sns.subscribe(TopicArn=self.topic_arn, Protocol="sqs", Endpoint=self._arn(self._topic_queue),
                            Attributes={"RawMessageDelivery": "false"})
-        monkeypatch.setenv("EVENT_BUS_NAME", bus_name)
-        monkeypatch.setenv("PERSONALIZE_ROLE_ARN", ROLE_ARN)
-        monkeypatch.setenv("POLLING_BUDGET_SECONDS", str(budget_seconds))
+        # the training functions' environment as synthesized, this fake's bus and role in place of the references
+        self.training_environment = functools.partial(
+            function_environment.use, monkeypatch, *TRAINING_FUNCTIONS, EVENT_BUS_NAME=bus_name,
+            PERSONALIZE_ROLE_ARN=ROLE_ARN)
         # Fresh handler clients inside this mock; the production Personalize client (its retry
         # config included) with the fake behind it.
         monkeypatch.setattr(lambda_clients, "_clients", {})
@@ -84,6 +88,6 @@ class FakeAws:
 
 @contextlib.contextmanager
 def fake_aws(monkeypatch, *, config: Optional[dict] = None, bus_name: str = "training-events",
-             topic_name: str = "training-notifications", budget_seconds: int = 24 * 3600) -> Iterator[FakeAws]:
+             topic_name: str = "training-notifications") -> Iterator[FakeAws]:
     with mock_aws(config=config) if config else mock_aws():
-        yield FakeAws(monkeypatch, bus_name=bus_name, topic_name=topic_name, budget_seconds=budget_seconds)
+        yield FakeAws(monkeypatch, bus_name=bus_name, topic_name=topic_name)

@@ -22,6 +22,7 @@ STARTED = "2026-11-23T10:00:00.000Z"
 @pytest.fixture
 def aws(monkeypatch):
     with fake_aws(monkeypatch) as fake:
+        fake.training_environment()
         yield fake
 
 

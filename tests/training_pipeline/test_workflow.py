@@ -48,8 +48,8 @@ def workflow(template, monkeypatch, request):
     budget = getattr(request, "param", 24 * 3600)
     bus_id = logical_id(template, "AWS::Events::EventBus", "EventBus")
     topic_id = logical_id(template, "AWS::SNS::Topic", "Topic")
-    with fake_aws(monkeypatch, config=MOTO_CONFIG, bus_name=bus_id, topic_name=topic_id,
-                  budget_seconds=budget) as aws:
+    with fake_aws(monkeypatch, config=MOTO_CONFIG, bus_name=bus_id, topic_name=topic_id) as aws:
+        aws.training_environment(template=template, POLLING_BUDGET_SECONDS=str(budget))
         aws.personalize.steps_to_active = 0  # one 1-second Wait per resource keeps each run to seconds
         names = {**function_names(template), bus_id: aws.bus_name, f"{bus_id}.Arn": aws.bus_arn,
                  topic_id: aws.topic_arn}
