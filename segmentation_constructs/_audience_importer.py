@@ -188,12 +188,12 @@ class AudienceImporter(Construct):
                             **{"import": sfn.JsonPath.object_at("$.import")})
         wait = sfn.Wait(self, "WaitForImport", time=sfn.WaitTime.duration(self._poll_interval))
         name = sfn.JsonPath.string_at("$.audience.segmentName")
-        failed = self._outcome("Failed", "FAILED", sfn.Fail(self, "ImportFailed", error="AudienceImportFailed"),
+        failed = self._outcome("Failed", contract.IMPORT_FAILED, sfn.Fail(self, "ImportFailed", error="AudienceImportFailed"),
                                Error=sfn.JsonPath.string_at("$.failure.Error"),
                                Cause=sfn.JsonPath.string_at("$.failure.Cause"))
-        rejected = self._outcome("Rejected", "REJECTED", sfn.Fail(self, "FileRejected", error="AudienceFileRejected"),
+        rejected = self._outcome("Rejected", contract.IMPORT_REJECTED, sfn.Fail(self, "FileRejected", error="AudienceFileRejected"),
                                  SegmentName=name, Reason=sfn.JsonPath.string_at("$.audience.problem"))
-        done = self._outcome("Imported", "IMPORTED", sfn.Succeed(self, "Imported"), SegmentName=name, **imported)
+        done = self._outcome("Imported", contract.IMPORTED, sfn.Succeed(self, "Imported"), SegmentName=name, **imported)
         for task in (check, start, poll):
             task.add_catch(failed, errors=["States.ALL"], result_path="$.failure")
         poll.next(sfn.Choice(self, "ImportDone?")

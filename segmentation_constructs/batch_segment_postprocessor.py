@@ -45,20 +45,25 @@ JOB_NAMES = ("Batch segment job names, output keys and audience names are only k
 class BatchSegmentPostprocessor(Construct):
     """Turns the output of Personalize batch segment jobs into audience files, one per query.
 
-    :param event_bus: bus carrying ``Personalize Batch Segment Job State Change`` events (ours or an
-        MPEwML deployment's); ``Audience Segment Ready`` events are put on it too.
-    :param source_bucket: bucket the batch segment jobs write to.
-    :param batch_output_prefix: prefix of the job outputs in ``source_bucket`` (read access is limited to it).
+    :param event_bus: bus with ``Personalize Batch Segment Job State Change`` events (ours, or an MPEwML
+        deployment's); ``Audience Segment Ready`` events are put on it.
+    :param source_bucket: bucket the jobs write their output to (read access only under ``batch_output_prefix``).
+    :param batch_output_prefix: where job outputs live in ``source_bucket``.
     :param audience_bucket: where audience files go; ``source_bucket`` if omitted.
-    :param audience_prefix: prefix of the audience files, one folder per job.
-    :param object_trigger_prefix: also export any ``.out`` file created under this prefix of
-        ``source_bucket`` (jobs run by hand or by other tools).
-    :param holdout_percent: share (0–50) of each segment put in a control file instead, deterministically.
-    :param suppression_list_bucket: with ``suppression_list_key``, an object of user IDs (one per
-        line) removed from every audience.
-    :param max_concurrency: lines exported at once.
+    :param audience_prefix: one folder per job under it.
+    :param object_trigger_prefix: also export any ``.out`` file created under this prefix (jobs run by hand or by
+        other tools); the audience folder is named ``<folder>-<file name>`` (the folder's parent if it is ``output``;
+        the folder alone for ``job_config.json.out``). The source bucket must send events to EventBridge
+        (PersonalizeTrainingPipeline's does; a handed-in bucket gets it added, keeping its other notifications).
+    :param holdout_percent: 0–50: that share of each segment goes to ``control/<segment>.csv`` instead, chosen by a
+        hash of the user ID and a per-segment salt, so reruns choose the same people.
+    :param suppression_list_bucket: with ``suppression_list_key``, an object of user IDs, one per line (opted out,
+        erased on request): removed from every audience, only counted in the manifest (held in memory as 8-byte
+        fingerprints, fine up to a few million IDs).
+    :param suppression_list_key: the key of that object.
+    :param max_concurrency: lines exported at once by the Distributed Map (1–1000).
     :param plan_function_settings: memory, timeout, log retention and tracing of the function that finds a job's
-        output lines (default 512 MB, 15 minutes).
+        output lines (``FunctionSettings``; default 512 MB, 15 minutes).
     :param export_function_settings: the same for the function that streams one query into an audience file
         (default 1,769 MB, one full vCPU, and 15 minutes).
     :param publish_function_settings: the same for the function that writes the manifest and announces the
@@ -265,7 +270,7 @@ class BatchSegmentPostprocessor(Construct):
                                                   "Cause": sfn.JsonPath.string_at("$.failure.Cause"),
                                                   "ExecutionArn": sfn.JsonPath.execution_id}))],
             result_path=sfn.JsonPath.DISCARD,
-        ).next(sfn.Fail(self, "ExportFailed", error="AudienceExportFailed", cause="See the Audience Export Failed event"))
+        ).next(sfn.Fail(self, "ExportFailed", error="AudienceExportFailed", cause=f"See the {contract.EXPORT_FAILED} event"))
         for state in (plan, export, publish):
             state.add_catch(failed, errors=["States.ALL"], result_path="$.failure")
         return plan.next(

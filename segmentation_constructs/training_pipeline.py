@@ -84,19 +84,27 @@ UNSCOPED_ACTIONS = ["personalize:TagResource"]
 class PersonalizeTrainingPipeline(Construct):
     """Trains Amazon Personalize USER_SEGMENTATION solutions from a config uploaded to S3.
 
-    :param bucket: data bucket to watch; created (encrypted, TLS-only, private, access-logged, retained) if omitted.
-        A handed-in bucket keeps its existing notifications; its owner must allow Personalize in its bucket policy.
-    :param encryption_key: KMS key for the bucket and topic it creates. With a handed-in bucket imported by name,
-        that bucket's key (a bucket built or imported with its key needs none: its own is used).
-    :param event_bus: bus for state-change events; created if omitted.
-    :param topic: topic for human notifications; created (encrypted) if omitted.
+    :param bucket: data bucket to watch. Omitted: one is created, SSE-S3 (or ``encryption_key``), TLS-only, public
+        access blocked, versioned, access-logged and retained. A handed-in bucket keeps its existing notifications
+        (EventBridge delivery is added next to them); its owner must allow ``personalize.amazonaws.com`` in its bucket
+        policy (a synth warning ``segmentation:personalize-bucket-policy`` says so).
+    :param encryption_key: KMS key for the created bucket and topic, or the key of a bucket handed in by name. The
+        data key (this, or the handed-in bucket's own) is usable by the Personalize role and the functions, and its
+        key policy allows ``personalize.amazonaws.com`` (for a key from outside the app, a synth warning
+        ``segmentation:personalize-key-policy`` lists what to add).
+    :param event_bus: bus for the state-change events; created if omitted.
+    :param topic: topic for human notifications; created if omitted, encrypted with ``alias/aws/sns`` or
+        ``encryption_key``.
     :param notification_email: subscribes this address to the topic.
     :param poll_interval: Wait between two status checks of a resource.
-    :param polling_budget: total time a run may take before it fails as timed out.
+    :param polling_budget: total time a run may take; past it the run fails with ``PollingBudgetExceeded``.
+        ``polling_budget / poll_interval`` may be at most 500 polls, which keeps a run under Step Functions'
+        25,000-event history limit (a synth error says so).
     :param upload_settle_time: Wait before validating, so the CSVs of one ``aws s3 sync`` have arrived.
-    :param retry_interval: first backoff after throttling or a full quota (doubles, with full jitter).
+    :param retry_interval: first backoff after throttling or a full Personalize quota (doubles, full jitter,
+        8 attempts, at most 15 minutes).
     :param validate_function_settings: memory, timeout, log retention and tracing of the function that validates a
-        config (default 256 MB, 1 minute).
+        config (``FunctionSettings``; default 256 MB, 1 minute).
     :param ensure_function_settings: the same for the function that gets or creates each Personalize resource
         (default 256 MB, 1 minute).
     :param removal_policy: for the buckets and log groups it creates; retained by default.
@@ -397,7 +405,7 @@ class PersonalizeTrainingPipeline(Construct):
         # Rejected config: event, notification, stop. Nothing was created.
         config_rejected = sfn.Fail(self, "ConfigRejected", error="ConfigRejected",
                                    cause="The training config failed validation")
-        rejected = run_event("PublishRejected", "REJECTED",
+        rejected = run_event("PublishRejected", contract.RUN_REJECTED,
                              Errors=sfn.JsonPath.list_at("$.validation.errors")).next(
             notify("NotifyRejected", config_rejected, "Personalize training config rejected",
                    "The training config {} was rejected; nothing was created. Fix these and upload it again:\n{}",
@@ -468,7 +476,7 @@ class PersonalizeTrainingPipeline(Construct):
         training.branch(self._poll_loop("DatasetGroup", "datasetGroup", "datasetGroup", spec="$.plan.datasetGroup",
                                         parents={}, then=datasets.next(solutions).next(done)))
         run_failed = sfn.Fail(self, "RunFailed", error="TrainingRunFailed", cause="See the failure event and notification")
-        failed = run_event("PublishFailed", "FAILED", Error=sfn.JsonPath.string_at("$.failure.Error"),
+        failed = run_event("PublishFailed", contract.RUN_FAILED, Error=sfn.JsonPath.string_at("$.failure.Error"),
                            Cause=sfn.JsonPath.string_at("$.failure.Cause")).next(
             notify("NotifyFailed", run_failed, "Personalize training run failed",
                    "The training run for {} failed: {}\n{}", "$.configUri", "$.failure.Error", "$.failure.Cause")
@@ -476,7 +484,7 @@ class PersonalizeTrainingPipeline(Construct):
         training.add_catch(failed, errors=["States.ALL"], result_path="$.failure")
 
         run_done = sfn.Succeed(self, "Done")
-        succeeded = run_event("PublishSucceeded", "SUCCEEDED",
+        succeeded = run_event("PublishSucceeded", contract.RUN_SUCCEEDED,
                               Solutions=sfn.JsonPath.list_at("$.training.run.solutions")).next(
             notify("NotifySucceeded", run_done, "Personalize training run succeeded",
                    "The training run for {} succeeded. Batch segment jobs:\n{}", "$.configUri",
@@ -491,7 +499,7 @@ class PersonalizeTrainingPipeline(Construct):
             "configUri": sfn.JsonPath.string_at("$.configUri"),
             "plan": sfn.JsonPath.object_at("$.validation.plan"),
             "deadline": sfn.JsonPath.string_at("$.validation.run.deadline")})
-        started = planned.next(run_event("PublishStarted", "STARTED")).next(
+        started = planned.next(run_event("PublishStarted", contract.RUN_STARTED)).next(
             notify("NotifyStarted", training, "Personalize training run started",
                    "A training run started for {}. You will be notified when it ends.", "$.configUri")
         ).next(training).next(succeeded)

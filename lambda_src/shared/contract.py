@@ -37,6 +37,10 @@ def personalize_state_change(resource: str) -> str:
 
 BATCH_SEGMENT_JOB_STATE_CHANGE = personalize_state_change("Batch Segment Job")
 
+# ``Personalize Training Run State Change``'s Status
+RUN_STARTED, RUN_SUCCEEDED, RUN_FAILED, RUN_REJECTED = "STARTED", "SUCCEEDED", "FAILED", "REJECTED"
+RUN_STATUSES = (RUN_STARTED, RUN_SUCCEEDED, RUN_FAILED, RUN_REJECTED)
+
 
 # ---------------------------------------------------------------- environment variables
 
@@ -107,6 +111,7 @@ class SegmentReadyDetail(TypedDict):
 
 
 ImportStatus = Literal["IMPORTED", "FAILED", "REJECTED"]
+IMPORT_REJECTED, IMPORT_FAILED = "REJECTED", "FAILED"  # and IMPORTED (below): ``ImportStateChangeDetail.Status``
 
 
 class ImportStateChangeDetail(TypedDict, total=False):
@@ -160,7 +165,9 @@ class ImportState(TypedDict, total=False):
 
     state: str  # STARTED, ALREADY_IMPORTED or IMPORTED
     done: bool
+    status: str  # while not done: the destination's word for the import's progress (IN_PROGRESS, PROCESSING, ...)
     marker: str  # the claim: <audience prefix><job>/_imports/<destination>/<segment>/<etag>.json
+    claimId: str  # which claim of that marker this import is: a later delivery's claim of the same file is left alone
     deadline: str  # ISO time the import budget ends
     importJobId: str
     segmentId: str
