@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Rebuild the prebuilt Lambda layers in lambda_src/layers/<name>/python/ from their requirements.txt pins.
+"""Rebuild the prebuilt Lambda layers in lambda_src/vendor/<name>/python/ from their requirements.txt pins.
 
 Run by a maintainer when a pin changes (it needs the package index); synth never runs it. Wheels are chosen for
 the functions' platform (arm64, the runtime's CPython), unpacked exactly as Lambda mounts a layer under /opt.
@@ -17,7 +17,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-LAYERS = Path(__file__).resolve().parent.parent / "lambda_src" / "layers"
+LAYERS = Path(__file__).resolve().parent.parent / "lambda_src" / "vendor"
 PLATFORM, PYTHON = "manylinux2014_aarch64", "3.14"  # segmentation_constructs/_lambda.py: ARM_64, PYTHON_3_14
 
 

@@ -46,6 +46,16 @@ OBJECT_WILDCARD_REASON = ("Audience file names, import job IDs and markers are k
                           "is limited to the audience prefix or to this destination's resources.")
 
 
+SHARED_PROPS = ("event_bus", "audience_bucket", "audience_prefix", "drop_prefix", "topic", "poll_interval",
+                "import_budget", "retry_interval", "removal_policy")
+
+
+def shared_props(props: Mapping[str, Any]) -> dict[str, Any]:
+    """The props every importer takes, picked from a subclass's ``locals()``: its signature spells each one out
+    (the public API), and this forwards them to ``AudienceImporter`` without spelling them out again."""
+    return {name: props[name] for name in SHARED_PROPS}
+
+
 class AudienceImporter(Construct):
     """Base of the audience importers: one Standard workflow per audience file, started by its ready event.
 

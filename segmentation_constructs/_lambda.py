@@ -36,13 +36,13 @@ def function_code(function: str) -> lambda_.Code:
 
 
 def python_dependencies_layer(scope: Construct, id: str, name: str) -> lambda_.LayerVersion:
-    """A layer of prebuilt packages for the Lambda platform, shipped in the package: ``lambda_src/layers/<name>/``.
+    """A layer of prebuilt packages for the Lambda platform, shipped in the package: ``lambda_src/vendor/<name>/``.
 
     The folder holds ``python/`` exactly as Lambda mounts it under ``/opt`` (arm64 wheels for the runtime's
     Python, unpacked), so synth copies files and never runs pip or reaches a package index.
     ``scripts/build_layers.py`` rebuilds it from the pins in ``requirements.txt``.
     """
-    folder = LAMBDA_SRC / "layers" / name
+    folder = LAMBDA_SRC / "vendor" / name
     if not (folder / "python").is_dir():
         raise ValueError(f"no prebuilt layer in {folder / 'python'}: run scripts/build_layers.py")
     return lambda_.LayerVersion(

@@ -34,7 +34,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from segmentation_constructs._audience_importer import AudienceImporter
+from segmentation_constructs._audience_importer import AudienceImporter, shared_props
 from segmentation_constructs._lambda import FunctionSettings
 from segmentation_constructs._nag import acknowledge_wildcard_resources
 from segmentation_constructs.contract import Env
@@ -76,10 +76,7 @@ class ConnectCustomerProfilesSegmentImporter(AudienceImporter):
                  import_budget: Duration = Duration.hours(2), retry_interval: Duration = Duration.seconds(30),
                  import_function_settings: Optional[FunctionSettings] = None,
                  removal_policy: RemovalPolicy = RemovalPolicy.RETAIN) -> None:
-        super().__init__(scope, id, destination="connect", label="Customer Profiles", event_bus=event_bus,
-                         audience_bucket=audience_bucket, audience_prefix=audience_prefix, drop_prefix=drop_prefix,
-                         topic=topic, poll_interval=poll_interval, import_budget=import_budget,
-                         retry_interval=retry_interval, removal_policy=removal_policy)
+        super().__init__(scope, id, destination="connect", label="Customer Profiles", **shared_props(locals()))
         days = data_expiry.to_seconds() / 86400
         if not (1 <= days <= MAX_EXPIRY_DAYS) or days != int(days):
             raise ValueError(f"data_expiry must be a whole number of days from 1 to {MAX_EXPIRY_DAYS}; got {days:g}")

@@ -28,7 +28,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from segmentation_constructs._audience_importer import OBJECT_WILDCARD_REASON, AudienceImporter
+from segmentation_constructs._audience_importer import OBJECT_WILDCARD_REASON, AudienceImporter, shared_props
 from segmentation_constructs._lambda import FunctionSettings
 from segmentation_constructs._nag import acknowledge_wildcard_resources
 from segmentation_constructs._storage import grant_objects
@@ -93,10 +93,7 @@ class PinpointSegmentImporter(AudienceImporter):
                  import_budget: Duration = Duration.hours(2), retry_interval: Duration = Duration.minutes(1),
                  import_function_settings: Optional[FunctionSettings] = None,
                  removal_policy: RemovalPolicy = RemovalPolicy.RETAIN) -> None:
-        super().__init__(scope, id, destination="pinpoint", label="Pinpoint", event_bus=event_bus,
-                         audience_bucket=audience_bucket, audience_prefix=audience_prefix, drop_prefix=drop_prefix,
-                         topic=topic, poll_interval=poll_interval, import_budget=import_budget,
-                         retry_interval=retry_interval, removal_policy=removal_policy)
+        super().__init__(scope, id, destination="pinpoint", label="Pinpoint", **shared_props(locals()))
         check_segment_kind(segment_kind, endpoint_channels)
         self.segment_kind = segment_kind
         Annotations.of(self).add_warning_v2("segmentation:pinpoint-end-of-support", END_OF_SUPPORT)

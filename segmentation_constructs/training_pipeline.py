@@ -354,23 +354,18 @@ class PersonalizeTrainingPipeline(Construct):
         start = sfn.Pass(self, f"Start{name}", result=sfn.Result.from_object({}), result_path=f"$.{slot}")
         return start.next(ensure).next(active)
 
+    def _map(self, id_: str, items_path: str, result_path: str, max_concurrency: int, **selector: Any) -> sfn.Map:
+        """An inline Map over ``items_path``: each item as ``$.spec``, with ``selector``'s fields of the run."""
+        return sfn.Map(self, id_, items_path=items_path, max_concurrency=max_concurrency, result_path=result_path,
+                       item_selector={"spec": sfn.JsonPath.object_at("$$.Map.Item.Value"), **selector})
+
     def _batch_segment_jobs(self) -> sfn.Map:
-        jobs = sfn.Map(
-            self, "BatchSegmentJobs",
-            items_path="$.spec.batchSegmentJobs",
-            item_selector={
-                "spec": sfn.JsonPath.object_at("$$.Map.Item.Value"),
-                "deadline": sfn.JsonPath.string_at("$.deadline"),
-                "parents": {
-                    "solutionVersionArn": sfn.JsonPath.string_at("$.solutionVersion.arn"),
-                    "solutionName": sfn.JsonPath.string_at("$.solution.name"),
-                    "datasetGroupName": sfn.JsonPath.string_at("$.datasetGroupName"),
-                    "bucket": sfn.JsonPath.string_at("$.bucket"),
-                },
-            },
-            max_concurrency=MAX_PARALLEL_SEGMENT_JOBS,
-            result_path="$.batchSegmentJobs",
-        )
+        jobs = self._map("BatchSegmentJobs", "$.spec.batchSegmentJobs", "$.batchSegmentJobs",
+                         MAX_PARALLEL_SEGMENT_JOBS, deadline=sfn.JsonPath.string_at("$.deadline"), parents={
+                             "solutionVersionArn": sfn.JsonPath.string_at("$.solutionVersion.arn"),
+                             "solutionName": sfn.JsonPath.string_at("$.solution.name"),
+                             "datasetGroupName": sfn.JsonPath.string_at("$.datasetGroupName"),
+                             "bucket": sfn.JsonPath.string_at("$.bucket")})
         job_done = sfn.Pass(self, "BatchSegmentJobDone", parameters={
             "arn": sfn.JsonPath.string_at("$.job.arn"), "outputPath": sfn.JsonPath.string_at("$.job.outputPath")})
         jobs.item_processor(self._poll_loop("BatchSegmentJob", "batchSegmentJob", "job", spec="$.spec",
@@ -424,17 +419,9 @@ class PersonalizeTrainingPipeline(Construct):
             "schemaArn": sfn.JsonPath.string_at("$.schema.arn")}, then=import_loop)
         schema_loop = self._poll_loop("Schema", "schema", "schema", spec="$.spec.schema", parents={},
                                       then=dataset_loop)
-        datasets = sfn.Map(
-            self, "Datasets",
-            items_path="$.plan.datasets",
-            item_selector={
-                "spec": sfn.JsonPath.object_at("$$.Map.Item.Value"),
-                "datasetGroupArn": sfn.JsonPath.string_at("$.datasetGroup.arn"),
-                "deadline": sfn.JsonPath.string_at("$.deadline"),
-            },
-            max_concurrency=MAX_PARALLEL_IMPORTS,
-            result_path="$.datasets",
-        )
+        datasets = self._map("Datasets", "$.plan.datasets", "$.datasets", MAX_PARALLEL_IMPORTS,
+                             datasetGroupArn=sfn.JsonPath.string_at("$.datasetGroup.arn"),
+                             deadline=sfn.JsonPath.string_at("$.deadline"))
         datasets.item_processor(schema_loop)
 
         # Solutions: solution -> FULL solution version -> batch segment jobs.
@@ -450,21 +437,13 @@ class PersonalizeTrainingPipeline(Construct):
                                        then=jobs)
         solution_loop = self._poll_loop("Solution", "solution", "solution", spec="$.spec.params", parents={
             "datasetGroupArn": sfn.JsonPath.string_at("$.datasetGroupArn")}, then=version_loop)
-        solutions = sfn.Map(
-            self, "Solutions",
-            items_path="$.plan.solutions",
-            item_selector={
-                "spec": sfn.JsonPath.object_at("$$.Map.Item.Value"),
-                "datasetGroupArn": sfn.JsonPath.string_at("$.datasetGroup.arn"),
-                "datasetGroupName": sfn.JsonPath.string_at("$.plan.datasetGroup.name"),
-                "bucket": sfn.JsonPath.string_at("$.plan.bucket"),
-                "importsUpdatedAt": sfn.JsonPath.list_at("$.datasets[*].importUpdatedAt"),
-                "deadline": sfn.JsonPath.string_at("$.deadline"),
-            },
-            # one solution at a time: its up to 5 parallel batch segment jobs fill Personalize's default quota
-            max_concurrency=1,
-            result_path="$.solutions",
-        )
+        # one solution at a time: its up to 5 parallel batch segment jobs fill Personalize's default quota
+        solutions = self._map("Solutions", "$.plan.solutions", "$.solutions", 1,
+                              datasetGroupArn=sfn.JsonPath.string_at("$.datasetGroup.arn"),
+                              datasetGroupName=sfn.JsonPath.string_at("$.plan.datasetGroup.name"),
+                              bucket=sfn.JsonPath.string_at("$.plan.bucket"),
+                              importsUpdatedAt=sfn.JsonPath.list_at("$.datasets[*].importUpdatedAt"),
+                              deadline=sfn.JsonPath.string_at("$.deadline"))
         solutions.item_processor(solution_loop)
 
         # One branch, for one Catch around all the work; its single result is unwrapped with an intrinsic.

@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parent.parent
 LAMBDA_SRC = REPO / "lambda_src"
 CONTRACT = LAMBDA_SRC / "shared" / "contract.py"
 PRODUCTION = sorted([*(REPO / "segmentation_constructs").glob("*.py"),
-                     *(p for p in LAMBDA_SRC.rglob("*.py") if "layers" not in p.parts)])
+                     *(p for p in LAMBDA_SRC.rglob("*.py") if "vendor" not in p.parts)])
 
 # Every name the two halves agree on: event sources and detail-types, environment variables, the errors Step
 # Functions routes on, and the states the importers' workflow routes on.

@@ -29,7 +29,7 @@ def test_the_wheel_ships_every_function_the_shared_code_the_layer_and_type_infor
     names = set(installed_package.wheel_names())
     expected = {f"segmentation_constructs/lambda_src/{f}/handler.py" for f in FUNCTIONS} | {
         "segmentation_constructs/py.typed", "segmentation_constructs/lambda_src/shared/aws.py",
-        "segmentation_constructs/lambda_src/layers/ijson/python/ijson/__init__.py"}
+        "segmentation_constructs/lambda_src/vendor/ijson/python/ijson/__init__.py"}
     assert sorted(expected - names) == []
     assert any(n.endswith("aarch64-linux-gnu.so") for n in names), "the layer's arm64 C backend"
     assert [n for n in names if "__pycache__" in n or n.endswith(".pyc")] == []
