@@ -126,3 +126,86 @@ def test_out_files_under_the_object_trigger_prefix_are_readable_by_plan_and_expo
     for role in ("AudiencesPlanRole", "AudiencesExportRole"):
         reads = [s for s in policy_statements(template, role) if s["Action"] == "s3:GetObject"]
         assert any("personalize-data/manual/*.out" in json.dumps(s["Resource"]) for s in reads), role
+
+
+# ------------------------------------------------------------------ the public surface
+
+
+@pytest.fixture(scope="module")
+def tuned(cdk_app_context):
+    """Every function's settings overridden, and a role granted the audiences."""
+    from aws_cdk import aws_iam as iam
+    from aws_cdk import aws_lambda as lambda_
+    from aws_cdk import aws_logs as logs
+
+    from segmentation_constructs import FunctionSettings
+
+    app = cdk.App(context=cdk_app_context)
+    stack = cdk.Stack(app, "Tuned")
+    audiences = BatchSegmentPostprocessor(
+        stack, "Audiences", event_bus=events.EventBus.from_event_bus_name(stack, "Bus", "bus"),
+        source_bucket=s3.Bucket.from_bucket_name(stack, "Data", "personalize-data"),
+        export_function_settings=FunctionSettings(memory_size=3008, timeout=cdk.Duration.minutes(10),
+                                                  log_retention=logs.RetentionDays.ONE_YEAR,
+                                                  tracing=lambda_.Tracing.ACTIVE),
+        plan_function_settings=FunctionSettings(memory_size=1024))
+    reader = iam.Role(stack, "Reader", assumed_by=iam.AccountRootPrincipal())
+    audiences.grant_read_audiences(reader)
+    return audiences, Template.from_stack(stack)
+
+
+def test_function_settings_set_memory_timeout_log_retention_and_tracing_of_that_function_only(tuned):
+    audiences, template = tuned
+    functions = {lid: r["Properties"] for lid, r in resources(template, "AWS::Lambda::Function").items()
+                 if "Audiences" in lid}
+    export = next(p for lid, p in functions.items() if lid.startswith("AudiencesExport"))
+    plan = next(p for lid, p in functions.items() if lid.startswith("AudiencesPlan"))
+    publish = next(p for lid, p in functions.items() if lid.startswith("AudiencesPublish"))
+    assert (export["MemorySize"], export["Timeout"], export["TracingConfig"]) == (3008, 600, {"Mode": "Active"})
+    assert (plan["MemorySize"], plan["Timeout"], "TracingConfig" in plan) == (1024, 900, False)
+    assert (publish["MemorySize"], publish["Timeout"]) == (256, 300)  # the defaults
+    retention = {lid: r["Properties"]["RetentionInDays"] for lid, r in resources(template, "AWS::Logs::LogGroup").items()
+                 if lid.startswith(("AudiencesExport", "AudiencesPlan"))}
+    assert sorted(retention.values()) == [90, 365]
+
+
+def test_functions_state_machine_and_log_groups_are_exposed_for_alarms(tuned):
+    from aws_cdk import aws_lambda as lambda_
+    from aws_cdk import aws_logs as logs
+
+    audiences, _ = tuned
+    for function in (audiences.plan_function, audiences.export_function, audiences.publish_function):
+        assert isinstance(function, lambda_.Function) and isinstance(function.log_group, logs.LogGroup)
+    assert isinstance(audiences.workflow_log_group, logs.LogGroup)
+    assert audiences.state_machine.metric_failed() is not None
+
+
+def test_grant_read_audiences_covers_audience_and_control_files_and_manifests_not_work_files(tuned):
+    _, template = tuned
+    (statement,) = [s for s in policy_statements(template, "Reader") if s["Action"] == "s3:GetObject"]
+    rendered = json.dumps(statement["Resource"])
+    assert "/audiences/*.csv" in rendered and "/audiences/*/manifest.json" in rendered
+    assert '/audiences/*"' not in rendered  # not the whole prefix: work files and endpoint exports stay private
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"memory_size": 64}, "export_function_settings.memory_size must be a whole number of MB from 128 to 10240"),
+    ({"timeout": 60}, "export_function_settings.timeout must be a Duration"),
+    ({"timeout": cdk.Duration.minutes(20)}, "from 1 second to 15 minutes"),
+    ({"log_retention": 30}, "export_function_settings.log_retention must be a logs.RetentionDays"),
+])
+def test_function_settings_out_of_range_fail_at_synth_naming_the_prop(settings, message):
+    from segmentation_constructs import FunctionSettings
+
+    stack = cdk.Stack(cdk.App())
+    with pytest.raises(ValueError, match=message):
+        BatchSegmentPostprocessor(stack, "Audiences", event_bus=events.EventBus(stack, "Bus"),
+                                  source_bucket=s3.Bucket(stack, "B"),
+                                  export_function_settings=FunctionSettings(**settings))
+
+
+def test_function_settings_of_the_wrong_type_fail_at_synth_naming_the_prop():
+    stack = cdk.Stack(cdk.App())
+    with pytest.raises(ValueError, match="plan_function_settings must be a FunctionSettings"):
+        BatchSegmentPostprocessor(stack, "Audiences", event_bus=events.EventBus(stack, "Bus"),
+                                  source_bucket=s3.Bucket(stack, "B"), plan_function_settings={"memory_size": 512})

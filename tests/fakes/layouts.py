@@ -14,11 +14,12 @@ from typing import Callable
 import aws_cdk as cdk
 from aws_cdk import aws_events as events
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 
 from segmentation_constructs import BatchSegmentPostprocessor, ConnectCustomerProfilesSegmentImporter, \
-    PersonalizeTrainingPipeline, PinpointSegmentImporter
+    FunctionSettings, PersonalizeTrainingPipeline, PinpointSegmentImporter
 from segmentation_constructs.example_stack import SegmentationExampleStack
 
 ACCOUNT = "123456789012"
@@ -54,10 +55,13 @@ def training_with_handed_in_resources(app: cdk.App) -> list[cdk.Stack]:
 
 
 def audiences_alone(app: cdk.App) -> list[cdk.Stack]:
+    """With the export function tuned and traced (X-Ray's wildcard is acknowledged where tracing is on)."""
     stack = cdk.Stack(app, "AudiencesAlone")
     BatchSegmentPostprocessor(stack, "Audiences", event_bus=events.EventBus(stack, "Bus"),
                               source_bucket=s3.Bucket(stack, "Data", enforce_ssl=True,
-                                                      server_access_logs_prefix="logs/"))
+                                                      server_access_logs_prefix="logs/"),
+                              export_function_settings=FunctionSettings(memory_size=3008,
+                                                                        tracing=lambda_.Tracing.ACTIVE))
     return [stack]
 
 
