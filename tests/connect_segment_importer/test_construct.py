@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 
@@ -15,13 +16,12 @@ from aws_cdk.assertions import Match, Template
 from connect_segment_importer.importer import handler as connect_handler
 from segmentation_constructs import ConnectCustomerProfilesSegmentImporter
 from shared import aws as lambda_clients
+from tests.fakes import function_environment
 from tests.fakes.customer_profiles import FakeCustomerProfiles
 from tests.fakes.environment import BUCKET, fake_aws
 from tests.fakes.workflow import MOTO_CONFIG, import_workflow, run_execution
-from tests.fakes.templates import matches
-from tests.fakes.audience_events import CONNECT_ENVIRONMENT as ENVIRONMENT
 from tests.fakes.audience_events import KEY, NAME, ready_event
-from tests.fakes.templates import policy_statements
+from tests.fakes.templates import delivered, matches, policy_statements
 
 
 def importer_stack(app: cdk.App, **props) -> cdk.Stack:
@@ -93,10 +93,13 @@ def test_a_handed_in_domain_and_key_are_used_as_they_are(cdk_app_context):
 def workflow(template, monkeypatch):
     tjson = template.to_json()
     with fake_aws(monkeypatch, config=MOTO_CONFIG, bus_name="bus") as aws:
-        for name, value in {**ENVIRONMENT, "IMPORT_BUDGET_SECONDS": "300"}.items():
-            monkeypatch.setenv(name, value)
+        aws.environment = functools.partial(function_environment.use, monkeypatch, "connect_segment_importer.importer",
+                                            template=tjson, AUDIENCE_BUCKET=BUCKET, DOMAIN_NAME="audiences-domain",
+                                            IMPORT_BUDGET_SECONDS="300")
+        aws.environment()
         aws.profiles = FakeCustomerProfiles(lambda_clients.client("customer-profiles"))
         aws.state_machine_arn = import_workflow(monkeypatch, tjson, aws, connect_handler.handler)
+        aws.run = lambda: run_execution(aws.state_machine_arn, delivered(tjson, "AudienceReady", ready_event()))
         yield aws
         aws.profiles.uploads.close()
 
@@ -104,20 +107,20 @@ def workflow(template, monkeypatch):
 def test_a_ready_audience_becomes_a_segment_reported_once(workflow):
     workflow.s3.put_object(Bucket=BUCKET, Key=KEY, Body=b"User.UserId\nu1\nu2\nu3\n")
     workflow.profiles.polls_to_complete = 2  # one Wait → Poll round without the job done
-    assert run_execution(workflow.state_machine_arn, ready_event())["status"] == "SUCCEEDED"
+    assert workflow.run()["status"] == "SUCCEEDED"
     (imported,) = workflow.import_events()
     assert imported["Destination"] == "connect" and imported["Status"] == "IMPORTED"
     assert imported["SegmentName"] == NAME and imported["SegmentId"] == NAME and imported["Size"] == 3
     assert imported["FailedRecords"] == 0 and imported["SegmentArn"].endswith(f"/segment-definitions/{NAME}")
     assert workflow.profiles.members(NAME) == {"u1", "u2", "u3"}
-    again = run_execution(workflow.state_machine_arn, ready_event())
+    again = workflow.run()
     assert again["status"] == "SUCCEEDED" and workflow.import_events() == [] and len(workflow.profiles.jobs) == 1
 
 
 def test_the_services_failure_reason_reaches_the_event(workflow):
     workflow.s3.put_object(Bucket=BUCKET, Key=KEY, Body=b"User.UserId\nu1\n")
     workflow.profiles.fail[NAME] = "INTERNAL_FAILURE"
-    execution = run_execution(workflow.state_machine_arn, ready_event())
+    execution = workflow.run()
     assert execution["status"] == "FAILED" and execution["error"] == "AudienceImportFailed"
     (failed,) = workflow.import_events()
     assert failed["Status"] == "FAILED" and "Customer Profiles failed internally" in failed["Cause"]
@@ -126,7 +129,7 @@ def test_the_services_failure_reason_reaches_the_event(workflow):
 
 def test_a_malformed_file_is_rejected_without_an_upload(workflow):
     workflow.s3.put_object(Bucket=BUCKET, Key=KEY, Body=b"\xef\xbb\xbfUser.UserId\nu1\n")
-    execution = run_execution(workflow.state_machine_arn, ready_event())
+    execution = workflow.run()
     assert execution["status"] == "FAILED" and execution["error"] == "AudienceFileRejected"
     (rejected,) = workflow.import_events()
     assert rejected["Status"] == "REJECTED" and "byte-order mark" in rejected["Reason"]
@@ -136,15 +139,15 @@ def test_a_malformed_file_is_rejected_without_an_upload(workflow):
 def test_throttled_calls_are_retried_until_the_import_succeeds(workflow):
     workflow.s3.put_object(Bucket=BUCKET, Key=KEY, Body=b"User.UserId\nu1\n")
     workflow.profiles.throttle.update({"CreateUploadJob": 2, "GetUploadJob": 1, "CreateSegmentDefinition": 1})
-    assert run_execution(workflow.state_machine_arn, ready_event())["status"] == "SUCCEEDED"
+    assert workflow.run()["status"] == "SUCCEEDED"
     assert len(workflow.profiles.jobs) == 1 and workflow.profiles.members(NAME) == {"u1"}
 
 
 def test_an_import_still_running_at_its_deadline_fails_with_a_timeout_event(workflow, monkeypatch):
     workflow.s3.put_object(Bucket=BUCKET, Key=KEY, Body=b"User.UserId\nu1\n")
     workflow.profiles.polls_to_complete = 10_000
-    monkeypatch.setenv("IMPORT_BUDGET_SECONDS", "0")
-    execution = run_execution(workflow.state_machine_arn, ready_event())
+    workflow.environment(IMPORT_BUDGET_SECONDS="0")
+    execution = workflow.run()
     assert execution["status"] == "FAILED"
     (failed,) = workflow.import_events()
     assert failed["Error"] == "PollingBudgetExceeded" and "was still IN_PROGRESS" in failed["Cause"]

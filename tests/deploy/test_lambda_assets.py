@@ -36,7 +36,7 @@ from tests.fakes.lambda_runtime import (
 from tests.fakes.personalize import ACCOUNT, REGION
 from tests.fakes.pinpoint import FakePinpoint
 from tests.fakes.segment_jobs import ACTION, COMEDY, OUTPUT_PREFIX, job_event, segment_job
-from tests.fakes.audience_events import KEY, NAME, ready_event
+from tests.fakes.audience_events import KEY, NAME
 
 pytestmark = pytest.mark.xdist_group("package")  # the package gate's assembly, on the worker that built it
 
@@ -185,10 +185,18 @@ def segment_publish(aws, invoke):
     assert [e["detail"]["segment"]["name"] for e in ready] == [name]
 
 
+def start_import(invoke, **overrides: str) -> dict:
+    """The import workflow's first two calls, as the function sees them: check the delivered audience, start it."""
+    delivered = {"bucket": BUCKET, "audienceKey": KEY, "segmentName": NAME, "jobName": "genre-job"}
+    audience = invoke({"action": "check", "audience": delivered}, **overrides)
+    assert audience["problem"] is None and audience["audienceKey"] == KEY, audience
+    return invoke({"action": "start", "audience": audience}, **overrides)
+
+
 def pinpoint_endpoint_ids(aws, invoke):
     aws.pinpoint = FakePinpoint(lambda_clients.client("pinpoint"), s3=aws.s3)
     aws.s3.put_object(Bucket=BUCKET, Key=KEY, Body=AUDIENCE)
-    result = invoke({"action": "start", **ready_event()})
+    result = start_import(invoke)
     assert result["state"] == "STARTED" and result["exportJobId"] in aws.pinpoint.exports, result
     assert aws.pinpoint.created() == []  # the import starts once the export is joined
 
@@ -199,7 +207,7 @@ def pinpoint_user_ids(aws, invoke):
     # The template is of endpoint-ID segments; the user-ID kind differs in this variable only (the export role
     # and channels it also sets are not read by the user-ID path).
     assert "user-id" in SEGMENT_KINDS
-    result = invoke({"action": "start", **ready_event()}, SEGMENT_KIND="user-id")
+    result = start_import(invoke, SEGMENT_KIND="user-id")
     assert result["state"] == "STARTED" and result["importJobId"], result
     (request,) = aws.pinpoint.created()
     assert request["SegmentName"] == NAME and request["S3Url"] == f"s3://{BUCKET}/{KEY}"
@@ -209,7 +217,7 @@ def connect_import(aws, invoke):
     profiles = FakeCustomerProfiles(lambda_clients.client("customer-profiles"))
     try:
         aws.s3.put_object(Bucket=BUCKET, Key=KEY, Body=AUDIENCE)
-        result = invoke({"action": "start", **ready_event()})
+        result = start_import(invoke)
         assert result["state"] == "STARTED" and result["importJobId"] in profiles.jobs, result
         (uploaded,) = profiles.uploads.files.values()  # PUT by the function to the pre-signed URL's server
         assert uploaded.decode().splitlines()[0] == "UserId,PersonalizeSegmentBatch"

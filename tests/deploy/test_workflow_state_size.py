@@ -52,6 +52,7 @@ from training_pipeline.ensure_resource import handler as ensure_handler
 from segmentation_constructs import PersonalizeTrainingPipeline
 from training_pipeline.validate_config import training_config
 from tests.fakes import function_environment
+from tests.fakes.templates import delivered
 from tests.fakes import personalize as fake_personalize
 from tests.fakes.environment import fake_aws
 from tests.fakes.workflow import MOTO_CONFIG, REGION, LambdaRouter, function_names, history, lambda_arn, \
@@ -480,7 +481,7 @@ def importer(importer_template, monkeypatch):
             handler = pinpoint_handler.handler
         aws.state_machine_arn = import_workflow(monkeypatch, template, aws, handler, {
             lid: "app" for lid, r in template["Resources"].items() if r["Type"] == "AWS::Pinpoint::App"})
-        aws.destination = destination
+        aws.destination, aws.template = destination, template
         yield aws
         if destination == "connect":
             aws.profiles.uploads.close()
@@ -490,7 +491,8 @@ def test_the_largest_audience_event_keeps_every_import_state_under_the_quota(imp
     event = ready_event()
     importer.s3.put_object(Bucket=LONG_BUCKET, Key=event["detail"]["segment"]["audienceKey"],
                            Body=b"User.UserId\nu0\nu1\nu2\n")
-    execution = run_execution(importer.state_machine_arn, event, timeout=120)
+    execution = run_execution(importer.state_machine_arn, delivered(importer.template, "AudienceReady", event),
+                              timeout=120)
     largest = largest_state(execution["executionArn"])
     report(f"{importer.destination} import", largest, event=len(json.dumps(event)))
     assert_under_quota(f"{importer.destination} import", largest)

@@ -55,3 +55,20 @@ def matches(pattern: dict, event: dict) -> bool:
         client.put_events(Entries=[{"Source": event["source"], "DetailType": event["detail-type"],
                                     "Resources": event.get("resources", []), "Detail": json.dumps(event["detail"])}])
         return bool(sqs.receive_message(QueueUrl=queue).get("Messages"))
+
+
+def delivered(template: dict, rule_id_part: str, event: dict) -> dict:
+    """What the rule whose logical ID contains ``rule_id_part`` hands its target for ``event``: the event itself, or
+    its input transformer's template with each path's value as JSON (as EventBridge renders it)."""
+    (rule,) = [r for lid, r in template["Resources"].items()
+               if r["Type"] == "AWS::Events::Rule" and rule_id_part in lid]
+    (target,) = rule["Properties"]["Targets"]
+    if "InputTransformer" not in target:
+        return event
+    transformer, text = target["InputTransformer"], target["InputTransformer"]["InputTemplate"]
+    for name, path in transformer["InputPathsMap"].items():
+        value = event
+        for part in path.removeprefix("$.").split("."):
+            value = value[part]
+        text = text.replace(f"<{name}>", json.dumps(value))
+    return json.loads(text)

@@ -13,12 +13,12 @@ from aws_cdk.assertions import Annotations, Match, Template
 from pinpoint_segment_importer.importer import handler as pinpoint_handler
 from segmentation_constructs import PinpointSegmentImporter
 from shared import aws as lambda_clients
+from tests.fakes import function_environment
 from tests.fakes.environment import BUCKET, fake_aws
 from tests.fakes.pinpoint import FakePinpoint
 from tests.fakes.workflow import MOTO_CONFIG, import_workflow, logical_id, run_execution
-from tests.fakes.templates import matches
 from tests.fakes.audience_events import KEY, NAME, ready_event
-from tests.fakes.templates import policy_statements
+from tests.fakes.templates import delivered, matches, policy_statements
 
 
 @pytest.fixture(scope="module")
@@ -84,30 +84,31 @@ def test_audiences_of_another_bucket_or_prefix_on_the_same_bus_are_not_its_own(t
 def workflow(template, monkeypatch):
     tjson = template.to_json()
     with fake_aws(monkeypatch, config=MOTO_CONFIG, bus_name="bus") as aws:
-        for name, value in {"AUDIENCE_BUCKET": BUCKET, "AUDIENCE_PREFIX": "audiences/", "IMPORT_BUDGET_SECONDS": "300",
-                            "PINPOINT_APPLICATION_ID": "0123456789abcdef0123456789abcdef",
-                            "IMPORT_ROLE_ARN": "arn:aws:iam::123456789012:role/pinpoint-import"}.items():
-            monkeypatch.setenv(name, value)
+        function_environment.use(monkeypatch, "pinpoint_segment_importer.importer", template=tjson,
+                                 AUDIENCE_BUCKET=BUCKET, IMPORT_BUDGET_SECONDS="300",
+                                 PINPOINT_APPLICATION_ID="0123456789abcdef0123456789abcdef",
+                                 IMPORT_ROLE_ARN="arn:aws:iam::123456789012:role/pinpoint-import")
         aws.pinpoint = FakePinpoint(lambda_clients.client("pinpoint"))
         aws.state_machine_arn = import_workflow(monkeypatch, tjson, aws, pinpoint_handler.handler,
                                                 {logical_id(tjson, "AWS::Pinpoint::App", "App"): "app"})
+        aws.run = lambda: run_execution(aws.state_machine_arn, delivered(tjson, "AudienceReady", ready_event()))
         yield aws
 
 
 def test_a_ready_audience_is_imported_and_reported_once(workflow):
     workflow.s3.put_object(Bucket=BUCKET, Key=KEY, Body=b"User.UserId\nu1\nu2\nu3\n")
-    assert run_execution(workflow.state_machine_arn, ready_event())["status"] == "SUCCEEDED"
+    assert workflow.run()["status"] == "SUCCEEDED"
     (imported,) = workflow.import_events()
     assert imported["Status"] == "IMPORTED" and imported["SegmentName"] == NAME and imported["Size"] == 3
     assert imported["SegmentId"].startswith("seg-") and imported["Destination"] == "pinpoint"
-    again = run_execution(workflow.state_machine_arn, ready_event())
+    again = workflow.run()
     assert again["status"] == "SUCCEEDED" and workflow.import_events() == [] and len(workflow.pinpoint.jobs) == 1
 
 
 def test_pinpoints_failure_reason_reaches_the_event(workflow):
     workflow.s3.put_object(Bucket=BUCKET, Key=KEY, Body=b"User.UserId\nu1\n")
     workflow.pinpoint.fail[NAME] = "No endpoints found for the user IDs"
-    execution = run_execution(workflow.state_machine_arn, ready_event())
+    execution = workflow.run()
     assert execution["status"] == "FAILED" and execution["error"] == "AudienceImportFailed"
     (failed,) = workflow.import_events()
     assert failed["Status"] == "FAILED" and "No endpoints found for the user IDs" in failed["Cause"]
@@ -115,7 +116,7 @@ def test_pinpoints_failure_reason_reaches_the_event(workflow):
 
 def test_a_malformed_file_is_rejected_without_an_import(workflow):
     workflow.s3.put_object(Bucket=BUCKET, Key=KEY, Body=b"id\nu1\n")
-    execution = run_execution(workflow.state_machine_arn, ready_event())
+    execution = workflow.run()
     assert execution["status"] == "FAILED" and execution["error"] == "AudienceFileRejected"
     (rejected,) = workflow.import_events()
     assert rejected["Status"] == "REJECTED" and "must start with the header User.UserId" in rejected["Reason"]
@@ -125,7 +126,7 @@ def test_a_malformed_file_is_rejected_without_an_import(workflow):
 def test_imports_queue_while_pinpoint_runs_two(workflow):
     workflow.s3.put_object(Bucket=BUCKET, Key=KEY, Body=b"User.UserId\nu1\n")
     workflow.pinpoint.busy = 2
-    assert run_execution(workflow.state_machine_arn, ready_event())["status"] == "SUCCEEDED"
+    assert workflow.run()["status"] == "SUCCEEDED"
     assert len(workflow.pinpoint.jobs) == 1
 
 
@@ -143,27 +144,14 @@ def s3_object_created(key: str) -> dict:
             "detail": {"bucket": {"name": BUCKET}, "object": {"key": key, "size": 20}}}
 
 
-def render_input(target: dict, event: dict) -> dict:
-    """What EventBridge hands the workflow: the input template with each path's value as JSON."""
-    transformer, text = target["InputTransformer"], target["InputTransformer"]["InputTemplate"]
-    for name, path in transformer["InputPathsMap"].items():
-        value = event
-        for part in path.removeprefix("$.").split("."):
-            value = value[part]
-        text = text.replace(f"<{name}>", json.dumps(value))
-    return json.loads(text)
-
-
-def test_a_csv_dropped_under_the_drop_prefix_starts_an_import_shaped_like_a_ready_audience(dropping_template):
-    from tests.fakes.audience_events import dropped_event
-
+def test_a_csv_dropped_under_the_drop_prefix_starts_an_import_of_that_file(dropping_template):
     (rule,) = [r for lid, r in dropping_template["Resources"].items()
                if r["Type"] == "AWS::Events::Rule" and "AudienceDropped" in lid]
     pattern = rule["Properties"]["EventPattern"]
     assert matches(pattern, s3_object_created("manual/Spring Promo.csv"))
     assert not matches(pattern, s3_object_created("manual/notes.txt"))
     assert not matches(pattern, s3_object_created("elsewhere/Spring Promo.csv"))
-    (target,) = rule["Properties"]["Targets"]
-    assert render_input(target, s3_object_created("manual/Spring+Promo.csv")) == dropped_event("manual/Spring+Promo.csv")
+    assert delivered(dropping_template, "AudienceDropped", s3_object_created("manual/Spring+Promo.csv")) == {
+        "audience": {"bucket": BUCKET, "audienceKey": "manual/Spring+Promo.csv"}}
     reads = json.dumps(policy_statements(Template.from_json(dropping_template), "PinpointImportRole"))
     assert f"{BUCKET}/manual/*.csv" in reads and f"{BUCKET}/audiences/*.csv" in reads
