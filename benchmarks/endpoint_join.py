@@ -3,9 +3,9 @@
 Generates (once, cached under the temp folder) an export of 2 × N endpoints as gzipped JSON lines in
 files of 1,000,000 endpoints, shaped like Pinpoint's: half the audience's users have two endpoints
 (EMAIL and SMS), the other half none, and as many users outside the audience have two each. Then it
-runs the importer's join (``pinpoint_import/endpoints.py``) over an audience of N users (default
-5,000,000, Personalize's per-query maximum) read line by line, writing the ``Id`` file to a counting
-sink, and prints the time of each phase and the process's peak resident memory.
+runs the importer's join (``lambda_src/pinpoint_segment_importer/importer/endpoints.py``) over an
+audience of N users (default 5,000,000, Personalize's per-query maximum) read line by line, writing the
+``Id`` file to a counting sink, and prints the time of each phase and the process's peak resident memory.
 
     python benchmarks/endpoint_join.py [users]
 """

@@ -33,12 +33,13 @@ from segmentation_constructs._lambda import FunctionSettings
 from segmentation_constructs._nag import acknowledge_wildcard_resources
 from segmentation_constructs._storage import grant_objects
 from segmentation_constructs._workflow import grant_pass_role, service_role
+from segmentation_constructs import contract
 from segmentation_constructs.contract import Env
 
 END_OF_SUPPORT = ("Amazon Pinpoint's engagement features (imported segments, campaigns, journeys) reached end of "
                   "support on 2026-10-30. Import audiences into Amazon Connect Customer Profiles instead (the "
                   "successor AWS recommends); acknowledge this warning to keep using Pinpoint.")
-SEGMENT_KINDS = ("user-id", "endpoint-id")
+SEGMENT_KINDS = contract.SEGMENT_KINDS
 
 
 # Pinpoint's endpoint channels: the ChannelType enum of its API model (a test keeps them equal to botocore's), written
@@ -53,7 +54,7 @@ def check_segment_kind(segment_kind: str, endpoint_channels: Optional[Sequence[s
                          "'endpoint-id' (endpoint IDs resolved from one endpoint export)")
     if endpoint_channels is None:
         return
-    if segment_kind != "endpoint-id":
+    if segment_kind != contract.ENDPOINT_ID_SEGMENTS:
         raise ValueError("endpoint_channels: only endpoint-ID segments keep some channels; set "
                          "segment_kind='endpoint-id' or leave endpoint_channels out")
     unknown = sorted(set(endpoint_channels) - set(CHANNEL_TYPES))
@@ -106,7 +107,7 @@ class PinpointSegmentImporter(AudienceImporter):
         environment = {Env.PINPOINT_APPLICATION_ID: self.application_id,
                        Env.IMPORT_ROLE_ARN: self.import_role.role_arn, Env.SEGMENT_KIND: segment_kind}
         self.export_role: Optional[iam.Role] = None
-        if segment_kind == "endpoint-id":
+        if segment_kind == contract.ENDPOINT_ID_SEGMENTS:
             self.export_role = service_role(self, "ExportRole", "pinpoint.amazonaws.com",
                                             "Amazon Pinpoint exports the project's endpoints for one audience import")
             self._restrict_trust_to_app(self.export_role)

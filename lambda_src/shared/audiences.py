@@ -22,7 +22,7 @@ from array import array
 from typing import Iterable, Iterator
 
 from shared.aws import client
-from shared.contract import AUDIENCE_HEADER, Env
+from shared.contract import Env
 
 MAX_USERS_PER_LINE = 5_000_000  # Personalize's numResults limit: one query's users
 

@@ -74,6 +74,10 @@ class Env:
     USER_ID_TARGET = "USER_ID_TARGET"
 
 
+# The values of Env.SEGMENT_KIND (PinpointSegmentImporter's segment_kind)
+USER_ID_SEGMENTS, ENDPOINT_ID_SEGMENTS = "user-id", "endpoint-id"
+SEGMENT_KINDS = (USER_ID_SEGMENTS, ENDPOINT_ID_SEGMENTS)
+
 ENVIRONMENT_VARIABLES = frozenset(v for k, v in vars(Env).items() if not k.startswith("_"))
 
 AUDIENCE_HEADER = "User.UserId"  # the one column of every audience file

@@ -24,16 +24,18 @@ from pinpoint_segment_importer.importer import endpoint_segments
 from pinpoint_segment_importer.importer import handler as pinpoint_handler
 from segmentation_constructs import PinpointSegmentImporter
 from shared import aws as lambda_clients
-from shared.contract import PollingBudgetExceeded, ServiceLimitExceeded
-from shared.imports import ImportFailed, ImportStarting
+from shared.contract import Env, ImportFailed, ImportStarting, PollingBudgetExceeded, ServiceThrottled
 from shared.s3_stream import MultipartWriter
+from tests.fakes import function_environment
+from tests.fakes.audience_events import KEY, NAME, Steps, ready_audience, ready_event
 from tests.fakes.environment import BUCKET, fake_aws
 from tests.fakes.pinpoint import FakePinpoint
+from tests.fakes.templates import delivered, policy_statements
 from tests.fakes.workflow import MOTO_CONFIG, import_workflow, run_execution
-from tests.fakes.audience_events import KEY, NAME, ready_event
-from tests.fakes.templates import policy_statements
 
 AUDIENCE = b'User.UserId\nu1\n"u,2"\nu3\nu4\n'
+steps = Steps(pinpoint_handler.handler)
+redeliver, poll = steps.deliver, steps.poll
 
 
 def endpoint(id_: str, user: str, channel: str = "EMAIL", **extra) -> dict:
@@ -50,31 +52,25 @@ ENDPOINTS = [
 ]
 
 
-def poll(state: dict) -> dict:
-    return pinpoint_handler.handler({"action": "poll", "import": state}, None)
-
-
-# What the construct sets for the function (the construct tests below check the kind and channels).
-ENVIRONMENT = {"AUDIENCE_BUCKET": BUCKET, "AUDIENCE_PREFIX": "audiences/",
-               "PINPOINT_APPLICATION_ID": "0123456789abcdef0123456789abcdef",
-               "IMPORT_ROLE_ARN": "arn:aws:iam::123456789012:role/pinpoint-import",
-               "EXPORT_ROLE_ARN": "arn:aws:iam::123456789012:role/pinpoint-export",
-               "SEGMENT_KIND": "endpoint-id", "ENDPOINT_CHANNELS": ""}
+# The references of the function's environment (the rest comes from the template: kind, channels, budget).
+REFERENCES = {Env.AUDIENCE_BUCKET: BUCKET, Env.PINPOINT_APPLICATION_ID: "0123456789abcdef0123456789abcdef",
+              Env.IMPORT_ROLE_ARN: "arn:aws:iam::123456789012:role/pinpoint-import",
+              Env.EXPORT_ROLE_ARN: "arn:aws:iam::123456789012:role/pinpoint-export"}
 
 
 @pytest.fixture
 def aws(monkeypatch):
     with fake_aws(monkeypatch) as fake:
-        for name, value in {**ENVIRONMENT, "IMPORT_BUDGET_SECONDS": "3600"}.items():
-            monkeypatch.setenv(name, value)
+        function_environment.use(monkeypatch, "pinpoint_segment_importer.importer", **REFERENCES)  # every channel
         fake.pinpoint = FakePinpoint(lambda_clients.client("pinpoint"), s3=fake.s3)
         fake.pinpoint.endpoints = list(ENDPOINTS)
         yield fake
 
 
-def deliver(aws, body: bytes = AUDIENCE) -> dict:
+def deliver(aws, body: bytes = AUDIENCE) -> tuple[dict, dict]:
+    """The file written, then checked and its import started: (audience, import state)."""
     aws.s3.put_object(Bucket=BUCKET, Key=KEY, Body=body)
-    return pinpoint_handler.handler({"action": "start", **ready_event()}, None)
+    return steps.deliver()
 
 
 def keys(aws, prefix: str = "audiences/") -> list[str]:
@@ -87,26 +83,28 @@ def operations(aws) -> list[str]:
 
 def test_the_audiences_messageable_endpoints_become_an_endpoint_id_segment(aws, caplog):
     caplog.set_level(logging.INFO)
-    started = deliver(aws)
+    audience, started = deliver(aws)
     assert started["state"] == "STARTED" and aws.pinpoint.created() == []
     (export,) = aws.pinpoint.exports.values()
-    version = started["marker"].removesuffix(".json").rsplit("/", 1)[1]  # the file version's ETag
-    assert re.fullmatch(f"audiences/_exports/pinpoint/genre-job/{NAME}/{version}/[0-9a-f]{{16}}/",
+    assert started["marker"] == f"audiences/genre-job/_imports/pinpoint/{NAME}/{audience['etag']}.json"
+    assert re.fullmatch(f"audiences/_exports/pinpoint/genre-job/{NAME}/{audience['etag']}/[0-9a-f]{{16}}/",
                         started["exportPrefix"])  # one folder per export: a later one never mixes with it
     assert export["Definition"] == {"RoleArn": "arn:aws:iam::123456789012:role/pinpoint-export",
                                     "S3UrlPrefix": f"s3://{BUCKET}/{started['exportPrefix']}"}
-    resolving = poll(started)  # the export completes: joined, then the import starts
+    resolving = poll(audience, started)  # the export completes: joined, then the import starts
     (request,) = aws.pinpoint.created()
     ids_key = f"{started['marker'].removesuffix('.json')}/endpoint-ids.csv"
     assert request == {"Format": "CSV", "S3Url": f"s3://{BUCKET}/{ids_key}", "DefineSegment": True,
                        "SegmentName": NAME, "RegisterEndpoints": False,
                        "RoleArn": "arn:aws:iam::123456789012:role/pinpoint-import"}
     assert aws.s3.get_object(Bucket=BUCKET, Key=ids_key)["Body"].read() == b"Id\ne1\ne1-sms\ne2\n"
-    assert resolving["resolved"] == {"users": 4, "users_matched": 2, "endpoints": 3, "inactive": 1, "opted_out": 1,
-                                     "other_channel": 0, "users_without_endpoints": 2}  # u3 opted out, u4 has none
+    assert resolving["done"] is False and resolving["importJobId"]
+    assert resolving["resolved"] == {"users": 4, "usersMatched": 2, "endpoints": 3, "inactive": 1, "optedOut": 1,
+                                     "otherChannel": 0, "usersWithoutEndpoints": 2}  # u3 opted out, u4 has none
     assert keys(aws, "audiences/_exports/") == []  # every address exported is gone
-    done = poll(resolving)
+    done = poll(audience, resolving)
     assert done["state"] == "IMPORTED" and done["size"] == 3 and done["segmentId"].startswith("seg-")
+    assert done["exportJobId"] == started["exportJobId"] and done["resolved"]["usersWithoutEndpoints"] == 2
     assert keys(aws, ids_key) == []  # the endpoint IDs go once imported
     assert set(operations(aws)) == {"CreateExportJob", "GetExportJob", "CreateImportJob", "GetImportJob"}
     logged = caplog.text + " ".join(str(vars(record)) for record in caplog.records)  # extra= fields too
@@ -114,58 +112,61 @@ def test_the_audiences_messageable_endpoints_become_an_endpoint_id_segment(aws, 
 
 
 def test_channels_keep_only_the_endpoints_of_those_channels(aws, monkeypatch):
-    monkeypatch.setenv("ENDPOINT_CHANNELS", "SMS,PUSH")
-    resolving = poll(deliver(aws))
+    monkeypatch.setenv(Env.ENDPOINT_CHANNELS, "SMS,PUSH")
+    resolving = poll(*deliver(aws))
     key = aws.pinpoint.created()[0]["S3Url"].removeprefix(f"s3://{BUCKET}/")
     assert aws.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() == b"Id\ne1-sms\n"
-    assert resolving["resolved"]["users_without_endpoints"] == 3 and resolving["resolved"]["other_channel"] == 2
+    assert resolving["resolved"]["usersWithoutEndpoints"] == 3 and resolving["resolved"]["otherChannel"] == 2
 
 
 def test_a_file_delivered_again_during_the_export_joins_it_and_one_segment_is_imported(aws):
-    first = deliver(aws)
-    second = pinpoint_handler.handler({"action": "start", **ready_event()}, None)
+    audience, first = deliver(aws)
+    again, second = redeliver()
     assert second["state"] == "STARTED" and second["exportJobId"] == first["exportJobId"]
-    assert poll(first)["importJobId"] == poll(second)["importJobId"]
+    assert poll(audience, first)["importJobId"] == poll(again, second)["importJobId"]
     assert len(aws.pinpoint.exports) == 1 and len(aws.pinpoint.created()) == 1
 
 
 def test_a_poll_racing_the_one_resolving_waits_then_joins_its_import(aws):
-    started = deliver(aws)
+    audience, started = deliver(aws)
     lock = f"{started['marker'].removesuffix('.json')}/resolving"
     aws.s3.put_object(Bucket=BUCKET, Key=lock, Body=b"{}")  # another delivery is joining right now
     with pytest.raises(ImportStarting):
-        poll(started)
+        poll(audience, started)
     aws.s3.delete_object(Bucket=BUCKET, Key=lock)
-    assert poll(started)["importJobId"] and len(aws.pinpoint.created()) == 1
+    assert poll(audience, started)["importJobId"] and len(aws.pinpoint.created()) == 1
 
 
 def test_a_lock_left_by_an_invocation_that_timed_out_is_taken_over(aws, monkeypatch):
-    started = deliver(aws)
+    audience, started = deliver(aws)
     lock = f"{started['marker'].removesuffix('.json')}/resolving"
     aws.s3.put_object(Bucket=BUCKET, Key=lock, Body=b"{}")
     monkeypatch.setattr(endpoint_segments, "STALE_LOCK", dt.timedelta(0))  # as if written 16 minutes ago
-    assert poll(started)["importJobId"] and len(aws.pinpoint.created()) == 1
+    assert poll(audience, started)["importJobId"] and len(aws.pinpoint.created()) == 1
     assert keys(aws, lock) == []
 
 
 def test_a_full_import_quota_after_the_join_retries_the_import_without_joining_again(aws):
-    started = deliver(aws)
+    """Pinpoint's TooManyRequestsException is ServiceThrottled (shared.aws.call), retried like ServiceLimitExceeded."""
+    audience, started = deliver(aws)
     aws.pinpoint.busy = 1
-    with pytest.raises(ServiceLimitExceeded):
-        poll(started)
+    with pytest.raises(ServiceThrottled):
+        poll(audience, started)
     exports_polled = operations(aws).count("GetExportJob")
-    resolving = poll(started)  # the workflow's retry
+    resolving = poll(audience, started)  # the workflow's retry
     assert resolving["importJobId"] and operations(aws).count("GetExportJob") == exports_polled + 1
     assert len(aws.pinpoint.jobs) == 1 and resolving["resolved"]["endpoints"] == 3
 
 
 def test_a_failed_export_raises_pinpoints_reason_and_a_new_delivery_exports_again(aws):
     aws.pinpoint.fail_exports = "Access denied to s3://audiences/export/"
+    audience, started = deliver(aws)
     with pytest.raises(ImportFailed, match="endpoint export .* failed: Access denied"):
-        poll(deliver(aws))
+        poll(audience, started)
+    assert keys(aws, started["exportPrefix"]) == [] and keys(aws, started["marker"]) == []
     aws.pinpoint.fail_exports = ""
-    retried = pinpoint_handler.handler({"action": "start", **ready_event()}, None)
-    assert retried["state"] == "STARTED" and poll(retried)["importJobId"]
+    audience, retried = redeliver()
+    assert retried["state"] == "STARTED" and poll(audience, retried)["importJobId"]
     assert len(aws.pinpoint.exports) == 2
 
 
@@ -174,90 +175,104 @@ def test_an_audience_without_a_messageable_endpoint_fails_with_the_counts_and_im
                               endpoint("e9", "u9")]
     with pytest.raises(ImportFailed, match=r"none of the 4 users of .* has an endpoint Pinpoint can message "
                                            r"\(1 inactive, 1 opted out, 0 on other channels\)"):
-        poll(deliver(aws))
+        poll(*deliver(aws))
     assert aws.pinpoint.created() == [] and [k for k in keys(aws) if "/_imports/" in k] == []
+    assert keys(aws, "audiences/_exports/") == []
 
 
 def test_an_export_line_that_is_not_an_endpoint_fails_naming_the_file_and_line(aws):
-    started = deliver(aws)
+    audience, started = deliver(aws)
     aws.pinpoint.endpoints = [endpoint("e1", "u1"), endpoint("e2", "u,2"), "not an endpoint"]
     with pytest.raises(ImportFailed, match=r"/1\.gz line 1 is not an endpoint as JSON"):
-        poll(started)
+        poll(audience, started)
     assert aws.pinpoint.created() == [] and keys(aws, "audiences/_exports/") == []
     aws.pinpoint.endpoints = list(ENDPOINTS)
-    retried = pinpoint_handler.handler({"action": "start", **ready_event()}, None)  # the file delivered again
-    assert poll(retried)["resolved"]["endpoints"] == 3  # a fresh export, none of the bad one's lines
+    retried = poll(*redeliver())  # the file delivered again
+    assert retried["resolved"]["endpoints"] == 3  # a fresh export, none of the bad one's lines
 
 
 def test_endpoint_ids_over_1_gb_fail_and_their_partial_upload_is_aborted(aws, monkeypatch):
     monkeypatch.setattr(endpoint_segments, "MAX_BYTES", 10)  # stands for 1 GB
     monkeypatch.setattr(endpoint_segments, "MultipartWriter", functools.partial(MultipartWriter, part_size=4))
     with pytest.raises(ImportFailed, match=r"make 16 bytes; Pinpoint imports files under 1 GB"):
-        poll(deliver(aws))
+        poll(*deliver(aws))
     assert aws.pinpoint.created() == [] and keys(aws, "audiences/_exports/") == []
     assert aws.s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
     assert [k for k in keys(aws) if k.endswith("endpoint-ids.csv")] == []
 
 
 def test_a_delivery_that_waited_on_the_lock_while_the_import_finished_reports_it_done(aws):
-    waiting = deliver(aws)  # the export-phase state a second delivery keeps retrying with
-    poll(poll(waiting))
-    done = poll(waiting)
+    audience, waiting = deliver(aws)  # the export-phase state a second delivery keeps retrying with
+    poll(audience, poll(audience, waiting))
+    done = poll(audience, waiting)
     assert done["done"] is True and done["state"] == "IMPORTED" and done["resolved"]["endpoints"] == 3
     assert done["exportJobId"] == waiting["exportJobId"] and len(aws.pinpoint.created()) == 1
 
 
 def test_a_poll_after_another_delivery_gave_the_import_up_says_so(aws):
-    started = deliver(aws)
+    audience, started = deliver(aws)
     aws.s3.delete_object(Bucket=BUCKET, Key=started["marker"])
     with pytest.raises(ImportFailed, match="another delivery of .* failed and gave the import up"):
-        poll(started)
+        poll(audience, started)
 
 
 def test_an_export_past_the_budget_fails_and_gives_the_file_up_for_a_fresh_export(aws):
     aws.pinpoint.polls_to_complete = 100
-    started = deliver(aws)
-    assert poll(started)["done"] is False
+    audience, started = deliver(aws)
+    assert poll(audience, started)["done"] is False
     with pytest.raises(PollingBudgetExceeded, match="endpoint export .* was still PROCESSING"):
-        poll({**started, "deadline": "2000-01-01T00:00:00+00:00"})
+        poll(audience, {**started, "deadline": "2000-01-01T00:00:00+00:00"})
+    assert keys(aws, started["marker"]) == []  # unclaimed
     aws.pinpoint.polls_to_complete = 1
-    retried = pinpoint_handler.handler({"action": "start", **ready_event()}, None)
+    audience, retried = redeliver()
     assert retried["exportPrefix"] != started["exportPrefix"] and len(aws.pinpoint.exports) == 2
-    assert poll(retried)["resolved"]["endpoints"] == 3
+    assert poll(audience, retried)["resolved"]["endpoints"] == 3
+
+
+def test_an_import_of_the_joined_file_past_the_budget_keeps_its_claim_for_a_later_delivery(aws):
+    aws.pinpoint.polls_to_complete = 2
+    audience, started = deliver(aws)
+    poll(audience, started)  # the export is still processing
+    resolving = poll(audience, started)  # completed: joined and imported
+    with pytest.raises(PollingBudgetExceeded, match=r"Pinpoint import \w+ of .* was still PROCESSING"):
+        poll(audience, {**resolving, "deadline": "2000-01-01T00:00:00+00:00"})
+    audience, later = redeliver()
+    assert later["importJobId"] == resolving["importJobId"] and poll(audience, later)["state"] == "IMPORTED"
+    assert len(aws.pinpoint.exports) == 1 and len(aws.pinpoint.created()) == 1
 
 
 def test_a_stale_delivery_of_a_failed_export_leaves_a_later_deliverys_import_alone(aws):
     aws.pinpoint.fail_exports = "Access denied"
-    first = deliver(aws)
+    audience, first = deliver(aws)
     with pytest.raises(ImportFailed):
-        poll(first)
+        poll(audience, first)
     aws.pinpoint.fail_exports = ""
-    second = pinpoint_handler.handler({"action": "start", **ready_event()}, None)  # a new claim, a new export
+    _, second = redeliver()  # a new claim, a new export
     with pytest.raises(ImportFailed, match="a later delivery of .* started an import of its own"):
-        poll(first)  # a delivery that had joined the first export polls it once more
+        poll(audience, first)  # a delivery that had joined the first export polls it once more
     assert aws.s3.get_object(Bucket=BUCKET, Key=second["marker"])  # the new claim stands
-    assert poll(second)["resolved"]["endpoints"] == 3 and len(aws.pinpoint.created()) == 1
+    assert poll(audience, second)["resolved"]["endpoints"] == 3 and len(aws.pinpoint.created()) == 1
 
 
 def test_an_export_that_left_no_files_fails_saying_so(aws):
     aws.pinpoint.endpoints = []
     with pytest.raises(ImportFailed, match="left no files under audiences/_exports/pinpoint/.*: the project has no "
                                            "endpoints, or they expired"):
-        poll(deliver(aws))
+        poll(*deliver(aws))
 
 
 def test_a_malformed_file_is_rejected_before_anything_is_exported(aws):
-    assert deliver(aws, b"Id\ne1\n")["state"] == "REJECTED"
+    aws.s3.put_object(Bucket=BUCKET, Key=KEY, Body=b"Id\ne1\n")
+    assert "must start with the header User.UserId" in steps.check()["problem"]
     assert aws.pinpoint.exports == {}
 
 
 def test_user_ids_with_quotes_and_non_ascii_letters_are_matched(aws):
     aws.pinpoint.endpoints = [endpoint("e-quote", 'u"q'), endpoint("e-umlaut", "jürgen"), endpoint("e-other", "u")]
-    resolving = poll(deliver(aws, 'User.UserId\n"u""q"\njürgen\n'.encode()))
+    resolving = poll(*deliver(aws, 'User.UserId\n"u""q"\njürgen\n'.encode()))
     key = aws.pinpoint.created()[0]["S3Url"].removeprefix(f"s3://{BUCKET}/")
     assert aws.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() == b"Id\ne-quote\ne-umlaut\n"
-    assert resolving["resolved"]["users_without_endpoints"] == 0
-
+    assert resolving["resolved"]["usersWithoutEndpoints"] == 0
 
 # ---------------------------------------------------------------- the construct
 
@@ -342,29 +357,33 @@ def test_bad_segment_props_are_named_at_synth(props, message):
 def workflow(template, monkeypatch):
     tjson = template.to_json()
     with fake_aws(monkeypatch, config=MOTO_CONFIG, bus_name="bus") as aws:
-        for name, value in {**ENVIRONMENT, "IMPORT_BUDGET_SECONDS": "300", "ENDPOINT_CHANNELS": "EMAIL,SMS"}.items():
-            monkeypatch.setenv(name, value)
+        function_environment.use(monkeypatch, "pinpoint_segment_importer.importer", template=tjson, **REFERENCES)
         aws.pinpoint = FakePinpoint(lambda_clients.client("pinpoint"), s3=aws.s3, polls_to_complete=2)
         aws.pinpoint.endpoints = list(ENDPOINTS)
         aws.state_machine_arn = import_workflow(monkeypatch, tjson, aws, pinpoint_handler.handler, {})
+        aws.run = lambda: run_execution(aws.state_machine_arn, delivered(tjson, "AudienceReady", ready_event()))
         yield aws
+
+
+def test_the_handler_tests_deliver_audiences_as_the_rule_does(template):
+    assert delivered(template.to_json(), "AudienceReady", ready_event()) == {"audience": ready_audience()}
 
 
 def test_the_workflow_exports_joins_imports_and_reports_the_users_without_endpoints(workflow):
     workflow.s3.put_object(Bucket=BUCKET, Key=KEY, Body=AUDIENCE)
-    assert run_execution(workflow.state_machine_arn, ready_event())["status"] == "SUCCEEDED"
+    assert workflow.run()["status"] == "SUCCEEDED"
     (imported,) = workflow.import_events()
     (export_id,) = workflow.pinpoint.exports
     assert imported["Status"] == "IMPORTED" and imported["Size"] == 3 and imported["UsersWithoutEndpoints"] == 2
     assert imported["ExportJobId"] == export_id and imported["SegmentId"].startswith("seg-")
-    again = run_execution(workflow.state_machine_arn, ready_event())
+    again = workflow.run()
     assert again["status"] == "SUCCEEDED" and workflow.import_events() == [] and len(workflow.pinpoint.exports) == 1
 
 
 def test_a_failed_export_reaches_the_failed_event_with_pinpoints_reason(workflow):
     workflow.s3.put_object(Bucket=BUCKET, Key=KEY, Body=AUDIENCE)
     workflow.pinpoint.fail_exports = "The role cannot write to the bucket"
-    execution = run_execution(workflow.state_machine_arn, ready_event())
+    execution = workflow.run()
     assert execution["status"] == "FAILED" and execution["error"] == "AudienceImportFailed"
     (failed,) = workflow.import_events()
     assert failed["Status"] == "FAILED" and "The role cannot write to the bucket" in failed["Cause"]

@@ -8,9 +8,10 @@ For the import claimed by the marker ``<prefix><job>/_imports/pinpoint/<name>/<e
     <marker without .json>/endpoint-ids.csv          the joined file (header ``Id``) that is imported
     <marker without .json>/resolving                 the lock under which one delivery joins and imports
 
-``start`` starts the export; ``poll`` follows it, then joins (``endpoints.py``), deletes the export and
+``start`` starts the export; ``status`` follows it, then joins (``endpoints.py``), deletes the export and
 starts the import, once, however many deliveries of the file poll the same export. Later polls follow
-the import like any other (``handler.py``).
+the import like any other (``handler.py``); ``cleanup`` removes the export and the joined file of an import
+that is over.
 """
 
 from __future__ import annotations
@@ -24,11 +25,11 @@ from typing import Iterator
 from botocore.exceptions import ClientError
 
 from pinpoint_segment_importer.importer import endpoints, jobs
-from shared import imports
-from shared.audiences import s3
+from shared.audiences import audience_bucket, s3
 from shared.aws import logger
-from shared.destinations import MAX_BYTES, claim, exists, read_marker, release, write_marker
-from shared.contract import PollingBudgetExceeded
+from shared.contract import IMPORTED, Audience, Env, ImportFailed, ImportStarting, ImportState
+from shared.importer import (MAX_BYTES, Done, Failed, Progress, Running, claim, exists, ours, read_marker, release,
+                             write_marker)
 from shared.s3_stream import MultipartWriter
 
 log = logger(__name__)
@@ -37,13 +38,9 @@ STALE_LOCK = dt.timedelta(minutes=16)  # Lambda runs at most 15 minutes
 TAKEN = ("PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey", "404", "AccessDenied", "403")
 
 
-def bucket() -> str:
-    return os.environ["AUDIENCE_BUCKET"]
-
-
 def export_prefix(marker: str) -> str:
     """Where the exports of one file version go (each export in a folder of its own below)."""
-    prefix = os.environ.get("AUDIENCE_PREFIX", "audiences/")
+    prefix = os.environ[Env.AUDIENCE_PREFIX]
     relative = marker.removeprefix(prefix).removesuffix(".json").replace("/_imports/pinpoint/", "/", 1)
     return f"{prefix}{EXPORTS}{relative}/"
 
@@ -57,77 +54,76 @@ def ids_key(marker: str) -> str:
     return work(marker, "endpoint-ids.csv")
 
 
-def start(ticket: imports.Ticket) -> dict:
-    delete(export_prefix(ticket.marker))  # what an earlier, failed import of this file version may have left
-    export = f"{export_prefix(ticket.marker)}{uuid.uuid4().hex[:16]}/"  # never shared with an earlier export
-    job = jobs.call("create_export_job", ExportJobRequest={
-        "RoleArn": os.environ["EXPORT_ROLE_ARN"], "S3UrlPrefix": f"s3://{bucket()}/{export}"})["ExportJobResponse"]
-    log.info("endpoint export started", extra={"segment": ticket.base["segmentName"], "exportJobId": job["Id"]})
-    return ticket.started({"exportJobId": job["Id"], "exportPrefix": export})
+def start(audience: Audience, marker: str) -> dict:
+    delete(export_prefix(marker))  # what an earlier, failed import of this file version may have left
+    export = f"{export_prefix(marker)}{uuid.uuid4().hex[:16]}/"  # never shared with an earlier export
+    job = jobs.pinpoint("create_export_job", ExportJobRequest={
+        "RoleArn": os.environ[Env.EXPORT_ROLE_ARN], "S3UrlPrefix": f"s3://{audience_bucket()}/{export}",
+    })["ExportJobResponse"]
+    log.info("endpoint export started", extra={"segment": audience["segmentName"], "exportJobId": job["Id"]})
+    return {"exportJobId": job["Id"], "exportPrefix": export}
 
 
-def poll(event: dict) -> dict:
-    marker, export = event["marker"], event["exportPrefix"]
-    state = recorded(event)
-    if state.get("importJobId"):
-        return joined(event, state)
-    job = jobs.call("get_export_job", JobId=event["exportJobId"])["ExportJobResponse"]
-    what = f"Pinpoint endpoint export {job['Id']} for {event['segmentName']}"
+def status(audience: Audience, state: ImportState) -> Progress:
+    """The export phase: follow the export; once it completed, join it and start the import, under a lock."""
+    marker, name = state["marker"], audience["segmentName"]
+    recorded = own(audience, state)
+    if recorded.get("importJobId"):
+        return joined(audience, recorded)
+    job = jobs.pinpoint("get_export_job", JobId=state["exportJobId"])["ExportJobResponse"]
+    what = f"Pinpoint endpoint export {job['Id']} for {name}"
     if job["JobStatus"] == jobs.FAILED:
-        delete(export)
-        raise imports.failed(event, f"{what} failed: {jobs.failures(job)}")
+        return Failed(f"{what} failed: {jobs.failures(job)}")
     if job["JobStatus"] != jobs.DONE:
-        if imports.past_deadline(event):  # give up: a new delivery exports anew, into a folder of its own
-            delete(export)  # what it wrote so far; the lifecycle rule expires anything written later
-            imports.unclaim(event)
-            raise PollingBudgetExceeded(f"{what} was still {job['JobStatus']}")
-        return {**event, "done": False, "status": job["JobStatus"]}
+        return Running(what, job["JobStatus"])  # past the deadline, the loop gives the file up for a fresh export
     with exclusively(work(marker, "resolving")):
-        state = recorded(event)
-        if state.get("importJobId"):
-            return joined(event, state)
-        if "resolved" not in state:
-            state = {**state, "resolved": resolve(event)}
-            write_marker(marker, state)
-        delete(export)  # on every pass: a retry after a failed delete removes it too
-        counts = state["resolved"]
+        recorded = own(audience, state)
+        if recorded.get("importJobId"):
+            return joined(audience, recorded)
+        if "resolved" not in recorded:
+            try:
+                recorded = {**recorded, "resolved": resolve(audience, state)}
+            except endpoints.JoinFailed as exc:
+                return Failed(str(exc))
+            write_marker(marker, recorded)
+        counts = recorded["resolved"]
         if not counts["endpoints"]:
-            s3().delete_object(Bucket=bucket(), Key=ids_key(marker))
-            raise imports.failed(event, f"none of the {counts['users']:,} users of {event['segmentName']} has an "
-                                 f"endpoint Pinpoint can message ({skipped(counts)})")
-        state["importJobId"] = jobs.create_import(bucket(), ids_key(marker), event["segmentName"])
-        write_marker(marker, state)
-    return joined(event, state)
+            return Failed(f"none of the {counts['users']:,} users of {name} has an endpoint Pinpoint can message "
+                          f"({skipped(counts)})", {"resolved": counts})
+        delete(state["exportPrefix"])  # on every pass: a retry after a failed delete removes it too
+        recorded["importJobId"] = jobs.create_import(audience_bucket(), ids_key(marker), name)
+        write_marker(marker, recorded)
+    return joined(audience, recorded)
 
 
-def recorded(event: dict) -> dict:
-    """The marker of this event's import; a failure that says so if a failure released it meanwhile, or a
-    later delivery claimed the file version for an import of its own."""
+def own(audience: Audience, state: ImportState) -> dict:
+    """The marker of this import; a failure that says so if a failure released it meanwhile, or a later delivery
+    claimed the file version for an import of its own."""
     try:
-        state = read_marker(event["marker"])
+        recorded = read_marker(state["marker"])
     except ClientError as exc:
         if exc.response["Error"]["Code"] not in ("NoSuchKey", "404", "AccessDenied", "403") \
-                or exists(bucket(), event["marker"]):
+                or exists(audience_bucket(), state["marker"]):
             raise
-        raise imports.ImportFailed(f"another delivery of {event['segmentName']} failed and gave the import up; "
-                                   "deliver the file again to retry") from None
-    if not imports.ours(event, state):
-        raise imports.ImportFailed(f"a later delivery of {event['segmentName']} started an import of its own; "
-                                   "this one stops")
-    return state
+        raise ImportFailed(f"another delivery of {audience['segmentName']} failed and gave the import up; "
+                           "deliver the file again to retry") from None
+    if not ours(state, recorded):
+        raise ImportFailed(f"a later delivery of {audience['segmentName']} started an import of its own; "
+                           "this one stops")
+    return recorded
 
 
-def joined(event: dict, state: dict) -> dict:
+def joined(audience: Audience, recorded: dict) -> Progress:
     """Follow the import this or another delivery started (done already, if it finished meanwhile)."""
-    if state.get("state") == "IMPORTED":
-        return {**event, **state, "done": True}
-    return {**event, "importJobId": state["importJobId"], "resolved": state["resolved"], "done": False,
-            "status": "CREATED"}
+    if recorded.get("state") == IMPORTED:
+        return Done(recorded)
+    return Running(f"Pinpoint import {recorded['importJobId']} of {audience['segmentName']}", "CREATED",
+                   {"importJobId": recorded["importJobId"], "resolved": recorded["resolved"]})
 
 
 def skipped(counts: dict) -> str:
-    return (f"{counts['inactive']:,} inactive, {counts['opted_out']:,} opted out, "
-            f"{counts['other_channel']:,} on other channels")
+    return (f"{counts['inactive']:,} inactive, {counts['optedOut']:,} opted out, "
+            f"{counts['otherChannel']:,} on other channels")
 
 
 @contextlib.contextmanager
@@ -138,14 +134,14 @@ def exclusively(lock: str) -> Iterator[None]:
     token = uuid.uuid4().hex.encode()
     if not claim(lock, token):
         try:
-            held = s3().head_object(Bucket=bucket(), Key=lock)
+            held = s3().head_object(Bucket=audience_bucket(), Key=lock)
             if dt.datetime.now(dt.timezone.utc) - held["LastModified"] < STALE_LOCK:
-                raise imports.ImportStarting("another delivery of this file is resolving its endpoints")
-            s3().put_object(Bucket=bucket(), Key=lock, Body=token, IfMatch=held["ETag"])
+                raise ImportStarting("another delivery of this file is resolving its endpoints")
+            s3().put_object(Bucket=audience_bucket(), Key=lock, Body=token, IfMatch=held["ETag"])
         except ClientError as exc:
             if exc.response["Error"]["Code"] not in TAKEN:
                 raise
-            raise imports.ImportStarting("another delivery of this file took the lock just now") from None
+            raise ImportStarting("another delivery of this file took the lock just now") from None
         log.warning("took over a lock left by a timed-out invocation", extra={"lock": lock})
     try:
         yield
@@ -153,39 +149,35 @@ def exclusively(lock: str) -> Iterator[None]:
         release(lock)
 
 
-def resolve(event: dict) -> dict:
-    """Join the audience with every exported endpoint into ``endpoint-ids.csv``; return the counts. A join
-    that cannot succeed on a retry (an unreadable export, a file over 1 GB) fails and cleans up."""
-    marker = event["marker"]
-    audience = s3().get_object(Bucket=event["bucket"], Key=event["audienceKey"])["Body"]
-    users = endpoints.audience_users(audience.iter_lines(chunk_size=1 << 20, keepends=True))
-    channels = frozenset(c for c in os.environ.get("ENDPOINT_CHANNELS", "").split(",") if c) or None
-    exported = list(keys(event["exportPrefix"]))
-    files = ((key, s3().get_object(Bucket=bucket(), Key=key)["Body"]) for key in exported)
-    writer = MultipartWriter(s3(), bucket(), ids_key(marker))
+def resolve(audience: Audience, state: ImportState) -> dict:
+    """Join the audience with every exported endpoint into ``endpoint-ids.csv``; return the counts. A join that
+    cannot succeed on a retry (an unreadable export, a file over 1 GB) raises ``JoinFailed``, leaving no file."""
+    marker, export = state["marker"], state["exportPrefix"]
+    body = s3().get_object(Bucket=audience["bucket"], Key=audience["audienceKey"])["Body"]
+    users = endpoints.audience_users(body.iter_lines(chunk_size=1 << 20, keepends=True))
+    channels = frozenset(c for c in os.environ.get(Env.ENDPOINT_CHANNELS, "").split(",") if c) or None
+    exported = list(keys(export))
+    files = ((key, s3().get_object(Bucket=audience_bucket(), Key=key)["Body"]) for key in exported)
+    writer = MultipartWriter(s3(), audience_bucket(), ids_key(marker))
     try:
         if not exported:
-            raise endpoints.JoinFailed(f"Pinpoint's export {event['exportJobId']} left no files under "
-                                       f"{event['exportPrefix']}: the project has no endpoints, or they expired")
+            raise endpoints.JoinFailed(f"Pinpoint's export {state['exportJobId']} left no files under {export}: "
+                                       "the project has no endpoints, or they expired")
         result = endpoints.resolve(users, files, writer.write, channels)
         if writer.bytes_written >= MAX_BYTES:
             raise endpoints.JoinFailed(
-                f"the endpoint IDs of {event['segmentName']} make {writer.bytes_written:,} bytes; Pinpoint imports "
+                f"the endpoint IDs of {audience['segmentName']} make {writer.bytes_written:,} bytes; Pinpoint imports "
                 "files under 1 GB (keep fewer channels, or split the audience)")
-    except endpoints.JoinFailed as exc:
-        writer.abort()
-        delete(event["exportPrefix"])
-        raise imports.failed(event, str(exc)) from None
     except Exception:
         writer.abort()
         raise
     writer.close()
-    log.info("endpoints resolved", extra={"segment": event["segmentName"], **result.as_state()})
+    log.info("endpoints resolved", extra={"segment": audience["segmentName"], **result.as_state()})
     return result.as_state()
 
 
 def keys(prefix: str) -> Iterator[str]:
-    for page in s3().get_paginator("list_objects_v2").paginate(Bucket=bucket(), Prefix=prefix):
+    for page in s3().get_paginator("list_objects_v2").paginate(Bucket=audience_bucket(), Prefix=prefix):
         yield from (o["Key"] for o in page.get("Contents", []) if not o["Key"].endswith("/"))
 
 
@@ -193,10 +185,14 @@ def delete(prefix: str) -> None:
     """Remove an endpoint export (on a versioned bucket the lifecycle rule expires the old versions)."""
     found = list(keys(prefix))
     for start in range(0, len(found), 1000):
-        s3().delete_objects(Bucket=bucket(), Delete={"Objects": [{"Key": k} for k in found[start:start + 1000]],
-                                                     "Quiet": True})
+        batch = [{"Key": k} for k in found[start:start + 1000]]
+        s3().delete_objects(Bucket=audience_bucket(), Delete={"Objects": batch, "Quiet": True})
 
 
-def finished(event: dict) -> None:
-    """The import ended: its joined file (endpoint IDs) is not needed any more."""
-    s3().delete_object(Bucket=bucket(), Key=ids_key(event["marker"]))
+def cleanup(state: ImportState) -> None:
+    """What an import that is over leaves: its export until the join deleted it (a lifecycle rule expires what an
+    export still writing after its import gave up leaves), and the joined file once written."""
+    if not state.get("importJobId"):
+        delete(state["exportPrefix"])
+    if "resolved" in state:
+        s3().delete_object(Bucket=audience_bucket(), Key=ids_key(state["marker"]))

@@ -45,7 +45,10 @@ class Resolution:
         return self.users - self.users_matched
 
     def as_state(self) -> dict:
-        return {**dataclasses.asdict(self), "users_without_endpoints": self.users_without_endpoints}
+        """The counts as the import's state carries them (camelCase, as every payload key)."""
+        return {"users": self.users, "usersMatched": self.users_matched, "endpoints": self.endpoints,
+                "inactive": self.inactive, "optedOut": self.opted_out, "otherChannel": self.other_channel,
+                "usersWithoutEndpoints": self.users_without_endpoints}
 
 
 def audience_users(lines: Iterable[bytes]) -> SeenUsers:
