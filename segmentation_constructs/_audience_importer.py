@@ -38,7 +38,9 @@ from constructs import Construct
 from segmentation_constructs import contract
 from segmentation_constructs._lambda import FunctionSettings, SegmentationFunction, checked_settings
 from segmentation_constructs._storage import check_prefix, events_from, grant_objects, with_key
-from segmentation_constructs._workflow import grant_publish, notify_then, service_role, standard_workflow
+from segmentation_constructs._watch import FailureWatch, trigger_dead_letters
+from segmentation_constructs._workflow import grant_publish, notify_then, retried, retry_transient, service_role, \
+    standard_workflow
 
 Env = contract.Env
 MAX_POLLS = 500  # a Standard execution's 25,000 history events, with room for the other states
@@ -89,10 +91,11 @@ class AudienceImporter(Construct):
     # ------------------------------------------------------------------ the function
 
     def _import_function(self, function: str, *, description: str, environment: Mapping[str, str],
-                         settings: Optional[FunctionSettings], timeout: Duration = Duration.minutes(1),
-                         memory_size: int = 256) -> None:
+                         settings: Optional[FunctionSettings], timeout: Duration = Duration.minutes(15),
+                         memory_size: int = 1024) -> None:
         """The destination's function (``lambda_src/<function as a path>/``): it reads the audience files, and keeps
-        its import markers next to them."""
+        its import markers next to them. Sized by default for its worst input: its check streams a file of up to 1 GB
+        (15 minutes, 1,024 MB)."""
         self._function = SegmentationFunction(
             self, "Importer", function=function, description=description,
             settings=checked_settings(settings, "import_function_settings"), timeout=timeout, memory_size=memory_size,
@@ -133,7 +136,17 @@ class AudienceImporter(Construct):
                                                              resources=[self.event_bus.event_bus_arn]))
         if self.topic is not None:
             grant_publish(self.workflow_role, self.topic)
+        self.trigger_dead_letter_queue = trigger_dead_letters(self)
         self._triggers()
+        # Imports that end without reaching PublishFailed (a timeout, stopped by hand) are reported as FAILED too.
+        self.watch = FailureWatch(
+            self, "Watch", state_machine=self.state_machine, label=f"{self.label} import", event_bus=self.event_bus,
+            source=contract.AUDIENCE_SOURCE, detail_type=contract.IMPORT_STATE_CHANGE,
+            detail={"Destination": self.destination, "Status": contract.IMPORT_FAILED,
+                    "AudienceKey": sfn.JsonPath.string_at("$.input.audience.audienceKey"),
+                    "Error": sfn.JsonPath.string_at("$.error"), "Cause": sfn.JsonPath.string_at("$.cause"),
+                    "ExecutionArn": sfn.JsonPath.string_at("$.executionArn")},
+            topic=self.topic, dead_letters=self.trigger_dead_letter_queue, removal_policy=self._removal_policy)
 
     def _triggers(self) -> None:
         trigger_role = service_role(self, "TriggerRole", "events.amazonaws.com", f"Starts {self.label} audience imports")
@@ -146,6 +159,7 @@ class AudienceImporter(Construct):
                                 "segment": {"audienceKey": [{"prefix": self.audience_prefix}]}}),
                     targets=[targets.SfnStateMachine(
                         self.state_machine, retry_attempts=10, role=trigger_role,
+                        dead_letter_queue=self.trigger_dead_letter_queue,
                         input=events.RuleTargetInput.from_object({"audience": {
                             "bucket": field("$.detail.bucket"), "audienceKey": field("$.detail.segment.audienceKey"),
                             "segmentName": field("$.detail.segment.name"), "jobName": field("$.detail.jobName")}}))])
@@ -159,6 +173,7 @@ class AudienceImporter(Construct):
                                 "object": {"key": [{"wildcard": f"{self.drop_prefix}*.csv"}]}}),
                     targets=[targets.SfnStateMachine(
                         self.state_machine, retry_attempts=10, role=trigger_role,
+                        dead_letter_queue=self.trigger_dead_letter_queue,
                         input=events.RuleTargetInput.from_object({"audience": {
                             "bucket": field("$.detail.bucket.name"), "audienceKey": field("$.detail.object.key")}}))])
 
@@ -166,6 +181,7 @@ class AudienceImporter(Construct):
         task = tasks.LambdaInvoke(self, id_, lambda_function=self.import_function, payload_response_only=True,
                                   payload=sfn.TaskInput.from_object({"action": action, **payload}),
                                   result_path=result_path)
+        retry_transient(task)
         task.add_retry(errors=contract.names(*contract.IMPORT_RETRIED), interval=self._retry_interval,
                        max_attempts=12, backoff_rate=2, max_delay=Duration.minutes(15),
                        jitter_strategy=sfn.JitterType.FULL)
@@ -175,13 +191,13 @@ class AudienceImporter(Construct):
         """Publish the outcome event, notify the topic, then ``end``. The import is already decided: a notification
         that cannot be delivered (after retries) is logged in the history and still ends in ``end``, so a failed email
         never turns an imported audience into a failed run."""
-        chain = sfn.Chain.start(tasks.EventBridgePutEvents(
+        chain = sfn.Chain.start(retried(tasks.EventBridgePutEvents(
             self, f"Publish{id_}", result_path=sfn.JsonPath.DISCARD,
             entries=[tasks.EventBridgePutEventsEntry(
                 event_bus=self.event_bus, source=contract.AUDIENCE_SOURCE, detail_type=contract.IMPORT_STATE_CHANGE,
                 detail=sfn.TaskInput.from_object({
                     "Destination": self.destination, "Status": status,
-                    "AudienceKey": sfn.JsonPath.string_at("$.audience.audienceKey"), **detail}))]))
+                    "AudienceKey": sfn.JsonPath.string_at("$.audience.audienceKey"), **detail}))])))
         if self.topic is not None:
             chain = chain.next(notify_then(tasks.SnsPublish(
                 self, f"Notify{id_}", topic=self.topic, subject=f"{self.label} audience import {status.lower()}",
@@ -198,10 +214,12 @@ class AudienceImporter(Construct):
                             **{"import": sfn.JsonPath.object_at("$.import")})
         wait = sfn.Wait(self, "WaitForImport", time=sfn.WaitTime.duration(self._poll_interval))
         name = sfn.JsonPath.string_at("$.audience.segmentName")
-        failed = self._outcome("Failed", contract.IMPORT_FAILED, sfn.Fail(self, "ImportFailed", error="AudienceImportFailed"),
+        failed = self._outcome("Failed", contract.IMPORT_FAILED,
+                               sfn.Fail(self, "ImportFailed", error=contract.AUDIENCE_IMPORT_FAILED),
                                Error=sfn.JsonPath.string_at("$.failure.Error"),
                                Cause=sfn.JsonPath.string_at("$.failure.Cause"))
-        rejected = self._outcome("Rejected", contract.IMPORT_REJECTED, sfn.Fail(self, "FileRejected", error="AudienceFileRejected"),
+        rejected = self._outcome("Rejected", contract.IMPORT_REJECTED,
+                                 sfn.Fail(self, "FileRejected", error=contract.AUDIENCE_FILE_REJECTED),
                                  SegmentName=name, Reason=sfn.JsonPath.string_at("$.audience.problem"))
         done = self._outcome("Imported", contract.IMPORTED, sfn.Succeed(self, "Imported"), SegmentName=name, **imported)
         for task in (check, start, poll):

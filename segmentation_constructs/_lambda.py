@@ -104,7 +104,7 @@ class SegmentationFunction(Construct):
         function: str,
         description: str,
         environment: Optional[Mapping[str, str]] = None,
-        timeout: Duration = Duration.minutes(1),
+        timeout: Duration = Duration.minutes(2),
         memory_size: int = 256,
         settings: Optional[FunctionSettings] = None,
         layers: Sequence[lambda_.ILayerVersion] = (),

@@ -13,6 +13,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from segmentation_constructs import contract
 from segmentation_constructs._nag import acknowledge
 
 LOG_DELIVERY_ACTIONS = ["logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
@@ -83,10 +84,23 @@ def grant_publish(role: iam.IRole, topic: sns.ITopic) -> None:
         key.grant(role, "kms:Decrypt", "kms:GenerateDataKey")
 
 
+def retried(task: sfn.TaskStateBase) -> sfn.TaskStateBase:
+    """A step that puts an event or a notification: any error retried 3 times with backoff and full jitter."""
+    task.add_retry(errors=["States.ALL"], interval=Duration.seconds(2), max_attempts=3, backoff_rate=2,
+                   jitter_strategy=sfn.JitterType.FULL)
+    return task
+
+
+def retry_transient(task: tasks.LambdaInvoke) -> tasks.LambdaInvoke:
+    """A function step that outlives transient faults (``contract.TRANSIENT_ERRORS``: 5xx, network timeouts, Lambda
+    throttling, a function timing out): 3 more attempts with backoff and full jitter. Every handler is idempotent."""
+    task.add_retry(errors=list(contract.TRANSIENT_ERRORS), interval=Duration.seconds(5), max_attempts=3,
+                   backoff_rate=2, jitter_strategy=sfn.JitterType.FULL)
+    return task
+
+
 def notify_then(notify: tasks.SnsPublish, end: sfn.State) -> tasks.SnsPublish:
     """A notification step that cannot fail the run: retried, then caught into ``end`` (the state that follows it),
     the error kept in the execution history under ``$.notifyError``."""
-    notify.add_retry(errors=["States.ALL"], interval=Duration.seconds(2), max_attempts=3, backoff_rate=2,
-                     jitter_strategy=sfn.JitterType.FULL)
-    notify.add_catch(end, errors=["States.ALL"], result_path="$.notifyError")
+    retried(notify).add_catch(end, errors=["States.ALL"], result_path="$.notifyError")
     return notify

@@ -26,6 +26,7 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
@@ -35,7 +36,9 @@ from segmentation_constructs._lambda import FunctionSettings, SegmentationFuncti
     python_dependencies_layer
 from segmentation_constructs._nag import acknowledge_wildcard_resources
 from segmentation_constructs._storage import check_prefix, events_from, grant_objects, with_key
-from segmentation_constructs._workflow import service_role, standard_workflow
+from segmentation_constructs._watch import FailureWatch, trigger_dead_letters
+from segmentation_constructs._workflow import grant_publish, notify_then, retried, retry_transient, service_role, \
+    standard_workflow
 
 Env = contract.Env
 JOB_NAMES = ("Batch segment job names, output keys and audience names are only known at run time; each "
@@ -62,6 +65,7 @@ class BatchSegmentPostprocessor(Construct):
         fingerprints, fine up to a few million IDs).
     :param suppression_list_key: the key of that object.
     :param max_concurrency: lines exported at once by the Distributed Map (1–1000).
+    :param topic: notified when an export fails, with the reason (the training pipeline's topic, for example).
     :param plan_function_settings: memory, timeout, log retention and tracing of the function that finds a job's
         output lines (``FunctionSettings``; default 512 MB, 15 minutes).
     :param export_function_settings: the same for the function that streams one query into an audience file
@@ -86,6 +90,7 @@ class BatchSegmentPostprocessor(Construct):
         suppression_list_bucket: Optional[s3.IBucket] = None,
         suppression_list_key: Optional[str] = None,
         max_concurrency: int = 10,
+        topic: Optional[sns.ITopic] = None,
         plan_function_settings: Optional[FunctionSettings] = None,
         export_function_settings: Optional[FunctionSettings] = None,
         publish_function_settings: Optional[FunctionSettings] = None,
@@ -110,6 +115,7 @@ class BatchSegmentPostprocessor(Construct):
         self._source_patterns = [f"{batch_output_prefix}*"] + (
             [f"{object_trigger_prefix}*.out"] if object_trigger_prefix else [])
         self._max_concurrency = max_concurrency
+        self.topic = topic
 
         environment = {Env.AUDIENCE_BUCKET: self.audience_bucket.bucket_name, Env.AUDIENCE_PREFIX: audience_prefix}
         self._plan = SegmentationFunction(
@@ -143,7 +149,16 @@ class BatchSegmentPostprocessor(Construct):
             self, "Workflow", definition=self._definition(), description="Exports batch segment output as audiences",
             timeout=Duration.hours(6), removal_policy=removal_policy)
         self._grant_workflow()
+        self.trigger_dead_letter_queue = trigger_dead_letters(self)
         self._triggers(object_trigger_prefix)
+        # Exports that end without reaching PublishExportFailed (a timeout, stopped by hand) are reported too.
+        self.watch = FailureWatch(
+            self, "Watch", state_machine=self.state_machine, label="audience export", event_bus=self.event_bus,
+            source=contract.AUDIENCE_SOURCE, detail_type=contract.EXPORT_FAILED,
+            detail={"Status": sfn.JsonPath.string_at("$.status"), "Error": sfn.JsonPath.string_at("$.error"),
+                    "Cause": sfn.JsonPath.string_at("$.cause"),
+                    "ExecutionArn": sfn.JsonPath.string_at("$.executionArn")},
+            topic=topic, dead_letters=self.trigger_dead_letter_queue, removal_policy=removal_policy)
 
     # ------------------------------------------------------------------ IAM
 
@@ -197,6 +212,8 @@ class BatchSegmentPostprocessor(Construct):
         role.add_to_policy(iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[
             f.function_arn for f in (self.plan_function, self.export_function, self.publish_function)]))
         role.add_to_policy(iam.PolicyStatement(actions=["events:PutEvents"], resources=[self.event_bus.event_bus_arn]))
+        if self.topic is not None:
+            grant_publish(role, self.topic)
         items = f"{self.audience_prefix}*/_work/items-*.json"
         grant_objects(role, self.audience_bucket, ["s3:GetObject"], items, wildcard_reason=JOB_NAMES)
         # Distributed Map child executions; a separate policy, as the state machine's ARN is needed.
@@ -227,7 +244,8 @@ class BatchSegmentPostprocessor(Construct):
             event_pattern=events.EventPattern(source=[contract.PERSONALIZE_SOURCE],
                                               detail_type=[contract.BATCH_SEGMENT_JOB_STATE_CHANGE],
                                               detail={"Status": ["ACTIVE"]}),
-            targets=[targets.SfnStateMachine(self.state_machine, role=role, retry_attempts=10)],
+            targets=[targets.SfnStateMachine(self.state_machine, role=role, retry_attempts=10,
+                                             dead_letter_queue=self.trigger_dead_letter_queue)],
         )
         if object_trigger_prefix is None:
             return
@@ -238,15 +256,16 @@ class BatchSegmentPostprocessor(Construct):
             event_pattern=events.EventPattern(source=[contract.S3_SOURCE], detail_type=[contract.OBJECT_CREATED], detail={
                 "bucket": {"name": [self.source_bucket.bucket_name]},
                 "object": {"key": [{"wildcard": f"{object_trigger_prefix}*.out"}]}}),
-            targets=[targets.SfnStateMachine(self.state_machine, role=role, retry_attempts=10)],
+            targets=[targets.SfnStateMachine(self.state_machine, role=role, retry_attempts=10,
+                                             dead_letter_queue=self.trigger_dead_letter_queue)],
         )
 
     # ------------------------------------------------------------------ workflow
 
     def _definition(self) -> sfn.IChainable:
         # No payload given: the task passes its whole input (the event, or one work item) as is.
-        plan = tasks.LambdaInvoke(self, "PlanExport", lambda_function=self._plan.function,
-                                  payload_response_only=True, result_path="$.plan")
+        plan = retry_transient(tasks.LambdaInvoke(self, "PlanExport", lambda_function=self._plan.function,
+                                                  payload_response_only=True, result_path="$.plan"))
         export_line = tasks.LambdaInvoke(self, "ExportSegment", lambda_function=self._export.function,
                                          payload_response_only=True)
         export_line.add_retry(errors=["States.TaskFailed"], interval=Duration.seconds(5), max_attempts=2,
@@ -260,9 +279,12 @@ class BatchSegmentPostprocessor(Construct):
             result_path=sfn.JsonPath.DISCARD,
         )
         export.item_processor(export_line)
-        publish = tasks.LambdaInvoke(self, "PublishAudiences", lambda_function=self._publish.function,
-                                     input_path="$.plan", payload_response_only=True, result_path="$.published")
-        failed = tasks.EventBridgePutEvents(
+        publish = retry_transient(tasks.LambdaInvoke(
+            self, "PublishAudiences", lambda_function=self._publish.function, input_path="$.plan",
+            payload_response_only=True, result_path="$.published"))
+        end = sfn.Fail(self, "ExportFailed", error=contract.AUDIENCE_EXPORT_FAILED,
+                       cause=f"See the {contract.EXPORT_FAILED} event")
+        failed = retried(tasks.EventBridgePutEvents(
             self, "PublishExportFailed",
             entries=[tasks.EventBridgePutEventsEntry(
                 event_bus=self.event_bus, source=contract.AUDIENCE_SOURCE, detail_type=contract.EXPORT_FAILED,
@@ -270,7 +292,16 @@ class BatchSegmentPostprocessor(Construct):
                                                   "Cause": sfn.JsonPath.string_at("$.failure.Cause"),
                                                   "ExecutionArn": sfn.JsonPath.execution_id}))],
             result_path=sfn.JsonPath.DISCARD,
-        ).next(sfn.Fail(self, "ExportFailed", error="AudienceExportFailed", cause=f"See the {contract.EXPORT_FAILED} event"))
+        ))
+        if self.topic is not None:
+            failed.next(notify_then(tasks.SnsPublish(
+                self, "NotifyExportFailed", topic=self.topic, subject="Audience export failed",
+                message=sfn.TaskInput.from_text(sfn.JsonPath.format(
+                    "The audience export {} failed: {}\n{}", sfn.JsonPath.execution_id,
+                    sfn.JsonPath.string_at("$.failure.Error"), sfn.JsonPath.string_at("$.failure.Cause"))),
+                result_path=sfn.JsonPath.DISCARD), end)).next(end)
+        else:
+            failed.next(end)
         for state in (plan, export, publish):
             state.add_catch(failed, errors=["States.ALL"], result_path="$.failure")
         return plan.next(

@@ -91,8 +91,7 @@ class ConnectCustomerProfilesSegmentImporter(AudienceImporter):
             "connect_segment_importer.importer", settings=import_function_settings,
             description="Uploads audience files to Customer Profiles and defines their segments",
             environment={Env.DOMAIN_NAME: self.domain_name, Env.DATA_EXPIRY_DAYS: str(int(days)),
-                         Env.USER_ID_TARGET: user_id_target},
-            timeout=Duration.minutes(15), memory_size=1024)
+                         Env.USER_ID_TARGET: user_id_target})
         self._grant_importer()
         self._import_workflow(imported={"SegmentId": sfn.JsonPath.string_at("$.import.segmentId"),
                                         "SegmentArn": sfn.JsonPath.string_at("$.import.segmentArn"),

@@ -62,7 +62,7 @@ class SegmentationExampleStack(Stack):
         super().__init__(scope, id, description="Personalize user segmentation (example stack)", **kwargs)
         self.training = PersonalizeTrainingPipeline(self, "Training", notification_email=notification_email)
         self.audiences = BatchSegmentPostprocessor(self, "Audiences", event_bus=self.training.event_bus,
-                                                   source_bucket=self.training.bucket)
+                                                   source_bucket=self.training.bucket, topic=self.training.topic)
         if "pinpoint" in destinations:
             self.pinpoint = PinpointSegmentImporter(self, "Pinpoint", event_bus=self.training.event_bus,
                                                     audience_bucket=self.audiences.audience_bucket,

@@ -82,7 +82,8 @@ class PinpointSegmentImporter(AudienceImporter):
     :param import_budget: time an import may take, queueing included.
     :param retry_interval: first backoff while Pinpoint's concurrent-import quota is full.
     :param import_function_settings: memory, timeout, log retention and tracing of the import function (default
-        256 MB and 1 minute; with ``"endpoint-id"`` 1,769 MB, one full vCPU, and 15 minutes for the endpoint join).
+        1,024 MB and 15 minutes: its check streams a file of up to 1 GB; with ``"endpoint-id"`` 1,769 MB, one full
+        vCPU, for the endpoint join).
     :param removal_policy: for the workflow's log group; retained by default.
     """
 
@@ -113,8 +114,8 @@ class PinpointSegmentImporter(AudienceImporter):
             self._restrict_trust_to_app(self.export_role)
             environment.update({Env.EXPORT_ROLE_ARN: self.export_role.role_arn,
                                 Env.ENDPOINT_CHANNELS: ",".join(endpoint_channels or [])})
-        # the endpoint join reads the project's whole export in one invocation: a full vCPU (1769 MB), 15 minutes
-        joins = {} if self.export_role is None else {"timeout": Duration.minutes(15), "memory_size": 1769}
+        # the endpoint join reads the project's whole export in one invocation: a full vCPU (1769 MB)
+        joins = {} if self.export_role is None else {"memory_size": 1769}
         self._import_function("pinpoint_segment_importer.importer", settings=import_function_settings,
                               description="Starts and follows Pinpoint segment imports of audience files",
                               environment=environment, **joins)

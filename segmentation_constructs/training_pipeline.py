@@ -31,7 +31,6 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
-from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
@@ -41,8 +40,9 @@ from segmentation_constructs._lambda import FunctionSettings, SegmentationFuncti
 from segmentation_constructs._nag import acknowledge, acknowledge_wildcard_resources
 from segmentation_constructs._storage import access_log_bucket, enable_event_bridge, grant_objects, secure_bucket, \
     with_key
-from segmentation_constructs._workflow import grant_pass_role, grant_publish, notify_then, service_role, \
-    standard_workflow
+from segmentation_constructs._watch import FailureWatch, trigger_dead_letters
+from segmentation_constructs._workflow import grant_pass_role, grant_publish, notify_then, retried, retry_transient, \
+    service_role, standard_workflow
 
 TRAIN_PREFIX = "train/"
 BATCH_PREFIX = "batch/"
@@ -104,9 +104,9 @@ class PersonalizeTrainingPipeline(Construct):
     :param retry_interval: first backoff after throttling or a full Personalize quota (doubles, full jitter,
         8 attempts, at most 15 minutes).
     :param validate_function_settings: memory, timeout, log retention and tracing of the function that validates a
-        config (``FunctionSettings``; default 256 MB, 1 minute).
+        config (``FunctionSettings``; default 256 MB, 2 minutes: its AWS calls give up within that).
     :param ensure_function_settings: the same for the function that gets or creates each Personalize resource
-        (default 256 MB, 1 minute).
+        (default 256 MB, 2 minutes).
     :param removal_policy: for the buckets and log groups it creates; retained by default.
     """
 
@@ -192,6 +192,15 @@ class PersonalizeTrainingPipeline(Construct):
             timeout=polling_budget.plus(Duration.hours(1)), removal_policy=removal_policy)
         self._grant_workflow(self.workflow_role)
         self._trigger()
+        # Runs that end without reaching PublishFailed (a timeout, stopped by hand) report as run events too.
+        self.watch = FailureWatch(
+            self, "Watch", state_machine=self.state_machine, label="training", event_bus=self.event_bus,
+            source=contract.PERSONALIZE_SOURCE, detail_type=contract.TRAINING_RUN_STATE_CHANGE,
+            detail={"Status": sfn.JsonPath.string_at("$.status"), "Error": sfn.JsonPath.string_at("$.error"),
+                    "Cause": sfn.JsonPath.string_at("$.cause"), "ExecutionArn": sfn.JsonPath.string_at("$.executionArn"),
+                    "ConfigUri": sfn.JsonPath.format("s3://{}/{}", sfn.JsonPath.string_at("$.input.bucket"),
+                                                     sfn.JsonPath.string_at("$.input.key"))},
+            topic=self.topic, dead_letters=self.trigger_dead_letter_queue, removal_policy=removal_policy)
 
     # ------------------------------------------------------------------ IAM
 
@@ -290,16 +299,7 @@ class PersonalizeTrainingPipeline(Construct):
     # ------------------------------------------------------------------ trigger
 
     def _trigger(self) -> None:
-        self.trigger_dead_letter_queue = dead_letters = sqs.Queue(
-            self, "TriggerDeadLetters",
-            # SQS-managed keys: EventBridge can write to it without a key policy of yours
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        acknowledge(dead_letters, "AwsSolutions-SQS3",
-                    "This queue is the dead-letter queue of the trigger rule; a queue of its own behind it would "
-                    "never receive a message.")
+        self.trigger_dead_letter_queue = dead_letters = trigger_dead_letters(self)
         events.Rule(
             self, "ConfigUploaded",
             description="Starts the training workflow when a config JSON lands under train/",
@@ -348,6 +348,7 @@ class PersonalizeTrainingPipeline(Construct):
         )
         ensure.add_retry(errors=contract.names(*contract.RETRIED), interval=self._retry_interval, max_attempts=8,
                          backoff_rate=2, max_delay=Duration.minutes(15), jitter_strategy=sfn.JitterType.FULL)
+        retry_transient(ensure)
         wait = sfn.Wait(self, f"Wait{name}", time=sfn.WaitTime.duration(self._poll_interval))
         active = sfn.Choice(self, f"{name}Active?")
         active.when(sfn.Condition.boolean_equals(f"$.{slot}.done", True), then).otherwise(wait.next(ensure))
@@ -379,14 +380,14 @@ class PersonalizeTrainingPipeline(Construct):
         }
 
         def run_event(id_: str, status: str, **extra: Any) -> tasks.EventBridgePutEvents:
-            return tasks.EventBridgePutEvents(
+            return retried(tasks.EventBridgePutEvents(
                 self, id_,
                 entries=[tasks.EventBridgePutEventsEntry(
                     event_bus=self.event_bus, source=contract.PERSONALIZE_SOURCE,
                     detail_type=contract.TRAINING_RUN_STATE_CHANGE,
                     detail=sfn.TaskInput.from_object({"Status": status, **run_context, **extra}))],
                 result_path=sfn.JsonPath.DISCARD,
-            )
+            ))
 
         def notify(id_: str, then: sfn.State, subject: str, message: str, *paths: str) -> tasks.SnsPublish:
             """A notification that cannot fail the run: retried, then caught into ``then``, the state after it."""
@@ -398,7 +399,7 @@ class PersonalizeTrainingPipeline(Construct):
             ), then)
 
         # Rejected config: event, notification, stop. Nothing was created.
-        config_rejected = sfn.Fail(self, "ConfigRejected", error="ConfigRejected",
+        config_rejected = sfn.Fail(self, "ConfigRejected", error=contract.CONFIG_REJECTED,
                                    cause="The training config failed validation")
         rejected = run_event("PublishRejected", contract.RUN_REJECTED,
                              Errors=sfn.JsonPath.list_at("$.validation.errors")).next(
@@ -454,7 +455,7 @@ class PersonalizeTrainingPipeline(Construct):
             "run": sfn.JsonPath.array_get_item(sfn.JsonPath.list_at("$"), 0)}, result_path="$.training")
         training.branch(self._poll_loop("DatasetGroup", "datasetGroup", "datasetGroup", spec="$.plan.datasetGroup",
                                         parents={}, then=datasets.next(solutions).next(done)))
-        run_failed = sfn.Fail(self, "RunFailed", error="TrainingRunFailed", cause="See the failure event and notification")
+        run_failed = sfn.Fail(self, "RunFailed", error=contract.TRAINING_RUN_FAILED, cause="See the failure event and notification")
         failed = run_event("PublishFailed", contract.RUN_FAILED, Error=sfn.JsonPath.string_at("$.failure.Error"),
                            Cause=sfn.JsonPath.string_at("$.failure.Cause")).next(
             notify("NotifyFailed", run_failed, "Personalize training run failed",
@@ -494,7 +495,7 @@ class PersonalizeTrainingPipeline(Construct):
             payload_response_only=True,
             result_path="$.validation",
         )
-        validate.add_catch(failed, errors=["States.ALL"], result_path="$.failure")
+        retry_transient(validate).add_catch(failed, errors=["States.ALL"], result_path="$.failure")
         return (
             sfn.Pass(self, "Received", parameters={
                 "bucket": sfn.JsonPath.string_at("$.bucket"),

@@ -24,7 +24,7 @@ EVENT_NAMES = [contract.PERSONALIZE_SOURCE, contract.AUDIENCE_SOURCE, contract.S
                contract.BATCH_SEGMENT_JOB_STATE_CHANGE, contract.personalize_state_change("")]
 EXACT_NAMES = [*sorted(contract.ENVIRONMENT_VARIABLES),
                *(c.__name__ for c in vars(contract).values() if isinstance(c, type) and issubclass(c, Exception)),
-               contract.STARTED, contract.ALREADY_IMPORTED, contract.IMPORTED]
+               contract.STARTED, contract.ALREADY_IMPORTED, contract.IMPORTED, *contract.REPORTED_FAILURES]
 
 
 def string_literals(path: Path) -> list[tuple[int, str]]:

@@ -8,10 +8,13 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from shared.contract import ServiceLimitExceeded, ServiceThrottled
+from shared.contract import ServiceLimitExceeded, ServiceThrottled, ServiceUnavailable
 
 _clients: dict = {}
-_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3})
+# Every call ends within the shortest function timeout (2 minutes): at most 3 attempts in all (standard mode: backoff
+# with jitter, at most 20 s, on throttling, 5xx and connection errors) of at most 5 s to connect and 20 s between two
+# reads: 3 x 25 s + 2 x 20 s = 115 s.
+_CONFIG = Config(connect_timeout=5, read_timeout=20, retries={"mode": "standard", "total_max_attempts": 3})
 
 # Error codes of a throttled call, and of a full soft quota, across the services the functions call. Pinpoint answers
 # TooManyRequestsException both when throttling and when its 2 concurrent imports are running; either way the
@@ -28,8 +31,9 @@ def client(service: str):
 
 
 def call(service: str, operation: str, **params) -> dict:
-    """``operation`` of ``service`` (snake_case, as boto3 names it); a throttled call raises ``ServiceThrottled`` and a
-    full quota ``ServiceLimitExceeded``, which every workflow retries with backoff. Other errors pass unchanged."""
+    """``operation`` of ``service`` (snake_case, as boto3 names it); a throttled call raises ``ServiceThrottled``, a
+    full quota ``ServiceLimitExceeded`` and a 5xx ``ServiceUnavailable``, which every workflow retries with backoff.
+    Other errors pass unchanged."""
     try:
         return getattr(client(service), operation)(**params)
     except ClientError as exc:
@@ -38,6 +42,8 @@ def call(service: str, operation: str, **params) -> dict:
             raise ServiceThrottled(f"{service} {operation}: {code} {message}".rstrip()) from exc
         if code in LIMIT_EXCEEDED:
             raise ServiceLimitExceeded(f"{service} {operation}: {message}") from exc
+        if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
+            raise ServiceUnavailable(f"{service} {operation}: {code} {message}".rstrip()) from exc
         raise
 
 

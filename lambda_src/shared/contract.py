@@ -215,8 +215,27 @@ class ImportFailed(Exception):
     """The destination reported that the import failed; the message carries its reason."""
 
 
+# The errors of the workflows' own Fail states: each was reported (event and notification) before the execution
+# failed with it, so the watch over unreported ends leaves these out.
+CONFIG_REJECTED, TRAINING_RUN_FAILED = "ConfigRejected", "TrainingRunFailed"
+AUDIENCE_EXPORT_FAILED, AUDIENCE_IMPORT_FAILED, AUDIENCE_FILE_REJECTED = \
+    "AudienceExportFailed", "AudienceImportFailed", "AudienceFileRejected"
+REPORTED_FAILURES = (CONFIG_REJECTED, TRAINING_RUN_FAILED, AUDIENCE_EXPORT_FAILED, AUDIENCE_IMPORT_FAILED,
+                     AUDIENCE_FILE_REJECTED)
+
+
+class ServiceUnavailable(Exception):
+    """The service answered 5xx after botocore's own retries; the workflow retries with backoff."""
+
+
 RETRIED = (ServiceThrottled, ServiceLimitExceeded)  # every workflow retries these with backoff
 IMPORT_RETRIED = (*RETRIED, ImportStarting)
+# Faults that pass on their own, retried by every task a few times with backoff and jitter: a 5xx (ServiceUnavailable),
+# a network timeout or dropped connection that outlasted botocore's retries (botocore's exception names, as Lambda
+# reports them), Lambda throttling the invocation, and a function that timed out or ran out of memory
+# (``Lambda.Unknown``; every handler is idempotent, so running it again is safe).
+TRANSIENT_ERRORS = ("ServiceUnavailable", "ReadTimeoutError", "ConnectTimeoutError", "EndpointConnectionError",
+                    "ConnectionClosedError", "Lambda.TooManyRequestsException", "Lambda.Unknown")
 
 
 def names(*errors: type[Exception]) -> list[str]:

@@ -57,7 +57,7 @@ def test_the_importer_may_use_only_its_domain(template):
 
 
 def test_it_imports_every_ready_audience(template):
-    (rule,) = template.find_resources("AWS::Events::Rule").values()
+    (rule,) = [r for lid, r in template.find_resources("AWS::Events::Rule").items() if "AudienceReady" in lid]
     assert matches(rule["Properties"]["EventPattern"], {**ready_event(), "resources": []})
 
 

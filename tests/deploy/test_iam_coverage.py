@@ -149,10 +149,13 @@ def test_each_workflow_role_allows_every_task_and_nothing_unused(example_templat
     template = example_template.to_json()
     expected = {
         "TrainingWorkflow": {"lambda:InvokeFunction", "events:PutEvents", "sns:Publish"},
-        "AudiencesWorkflow": {"lambda:InvokeFunction", "events:PutEvents", "s3:GetObject", "states:StartExecution",
-                              "states:DescribeExecution", "states:StopExecution"},
+        "AudiencesWorkflow": {"lambda:InvokeFunction", "events:PutEvents", "sns:Publish", "s3:GetObject",
+                              "states:StartExecution", "states:DescribeExecution", "states:StopExecution"},
         "PinpointWorkflow": {"lambda:InvokeFunction", "events:PutEvents", "sns:Publish"},
         "ConnectWorkflow": {"lambda:InvokeFunction", "events:PutEvents", "sns:Publish"},
+        # each construct's reporter of executions that end without reporting it: an event and a notification
+        **{f"{construct}WatchReporter": {"events:PutEvents", "sns:Publish"}
+           for construct in ("Training", "Audiences", "Pinpoint", "Connect")},
     }
     found = machines(template)
     assert sorted(p for p in expected if not any(lid.startswith(p) for lid in found)) == []

@@ -42,8 +42,11 @@ def resolve(template: dict, value, names: dict[str, str]):
     raise ValueError(f"cannot resolve {value}")
 
 
-def render_definition(template: dict, names: dict[str, str]) -> str:
-    (machine,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::StepFunctions::StateMachine"]
+def render_definition(template: dict, names: dict[str, str], machine_id: str | None = None) -> str:
+    """The definition of the template's workflow (not its failure reporter's; ``machine_id``: that state machine's),
+    references resolved by ``names``."""
+    (machine,) = [r for lid, r in template["Resources"].items() if r["Type"] == "AWS::StepFunctions::StateMachine"
+                  and (lid == machine_id if machine_id else "WatchReporter" not in lid)]
     body = machine["Properties"]["DefinitionString"]
     if isinstance(body, str):
         return body

@@ -64,7 +64,7 @@ def test_import_jobs_are_created_on_the_project_and_read_on_its_jobs(template):
 
 
 def test_it_imports_every_ready_audience(template):
-    (rule,) = template.find_resources("AWS::Events::Rule").values()
+    (rule,) = [r for lid, r in template.find_resources("AWS::Events::Rule").items() if "AudienceReady" in lid]
     pattern = rule["Properties"]["EventPattern"]
     assert matches(pattern, {**ready_event(), "resources": []})
     assert not matches(pattern, {**ready_event(), "detail-type": "Audience Export Failed"})
@@ -72,7 +72,7 @@ def test_it_imports_every_ready_audience(template):
 
 def test_audiences_of_another_bucket_or_prefix_on_the_same_bus_are_not_its_own(template):
     """Two post-processors, or an importer per team, may share one bus: each importer takes only its files."""
-    (rule,) = template.find_resources("AWS::Events::Rule").values()
+    (rule,) = [r for lid, r in template.find_resources("AWS::Events::Rule").items() if "AudienceReady" in lid]
     pattern, event = rule["Properties"]["EventPattern"], ready_event()
     elsewhere = {**event, "detail": {**event["detail"], "bucket": "another-teams-audiences"}}
     assert not matches(pattern, {**elsewhere, "resources": []})

@@ -58,7 +58,8 @@ def test_config_upload_under_train_starts_the_workflow(example_template):
 
 
 def test_workflows_are_standard_logged_and_traced(example_template):
-    example_template.resource_count_is("AWS::StepFunctions::StateMachine", 4)  # training, export, Pinpoint, Connect
+    # training, export, Pinpoint, Connect, and each one's reporter of executions that end without reporting it
+    example_template.resource_count_is("AWS::StepFunctions::StateMachine", 8)
     example_template.all_resources_properties("AWS::StepFunctions::StateMachine", {
         "StateMachineType": "STANDARD",
         "TracingConfiguration": {"Enabled": True},
