@@ -29,18 +29,22 @@ import json
 import os
 import re
 import uuid
-from typing import Optional, Protocol, Union
+from typing import Callable, Optional, Protocol, Union
 from urllib.parse import unquote_plus
 
 from botocore.exceptions import ClientError
 
 from shared.audiences import audience_bucket, job_folder, s3
+from shared.aws import logger
 from shared.contract import (ALREADY_IMPORTED, AUDIENCE_HEADER, IMPORTED, STARTED, Audience, DeliveredAudience, Env,
                              ImportFailed, ImportRequest, ImportStarting, ImportState, PollingBudgetExceeded)
 
 MAX_BYTES = 1024 ** 3  # Pinpoint and Customer Profiles both take files under 1 GB
 DROPPED_JOB = "dropped"  # the job folder of CSVs dropped by hand: their markers are under <prefix>dropped/_imports/
 TRANSIENT = ("deadline", "done", "status")  # of one delivery's answers, never recorded in the marker
+STALE = dt.timedelta(minutes=16)  # no invocation runs longer than 15 minutes
+TAKEN = ("PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey", "404", "AccessDenied", "403")
+log = logger(__name__)
 
 
 # ---------------------------------------------------------------- what a destination implements
@@ -124,15 +128,18 @@ def start(destination: Destination, audience: Audience) -> ImportState:
               f"{audience['etag']}.json")
     deadline = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=int(os.environ[Env.IMPORT_BUDGET_SECONDS]))
     answer = {"marker": marker, "deadline": deadline.isoformat()}
-    if not claim(marker):  # this file version was delivered before: join that import
-        previous = read_marker(marker)
+    claim_id = uuid.uuid4().hex
+    # A claim whose import was never recorded (its invocation timed out or ran out of memory while starting it) is
+    # taken over once no invocation can still be running it.
+    if not lease(marker, json.dumps({"claimId": claim_id}).encode(), abandoned=lambda held: "marker" not in held):
+        previous = read_marker(marker)  # this file version was delivered before: join that import
         if previous.get("state") == IMPORTED:
             return {**previous, **answer, "state": ALREADY_IMPORTED}
-        if previous:
+        if "marker" in previous:
             return {**previous, **answer, "state": STARTED}
         raise ImportStarting(f"the import of {audience['segmentName']} is being started by another delivery")
     try:
-        record = {**destination.start(audience, marker), "marker": marker, "claimId": uuid.uuid4().hex}
+        record = {**destination.start(audience, marker), "marker": marker, "claimId": claim_id}
         write_marker(marker, record)
     except Exception:
         release(marker)
@@ -229,6 +236,27 @@ def claim(key: str, body: bytes = b"{}") -> bool:
         if exc.response["Error"]["Code"] in ("PreconditionFailed", "ConditionalRequestConflict"):
             return False
         raise
+
+
+def lease(key: str, body: bytes, abandoned: Callable[[dict], bool] = lambda held: True) -> bool:
+    """True for the one caller that holds ``key`` now: it created it (``claim``), or took over a copy left by an
+    invocation that cannot be running any more (written longer ago than any invocation runs, and ``abandoned`` by
+    its content), conditionally on it being that very copy: a new holder writes ``body``, its own, so the copy's
+    ETag tells it from any later one."""
+    if claim(key, body):
+        return True
+    try:
+        held = s3().get_object(Bucket=audience_bucket(), Key=key)
+        content = held["Body"].read()
+        if dt.datetime.now(dt.timezone.utc) - held["LastModified"] < STALE or not abandoned(json.loads(content or b"{}")):
+            return False
+        s3().put_object(Bucket=audience_bucket(), Key=key, Body=body, IfMatch=held["ETag"])
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] in TAKEN:  # changed or gone meanwhile: someone else holds it, or will
+            return False
+        raise
+    log.warning("took over a claim left by an invocation that timed out", extra={"key": key})
+    return True
 
 
 def release(key: str) -> None:

@@ -148,6 +148,32 @@ def test_a_new_version_of_the_file_is_a_new_import(aws):
     assert second["marker"].endswith(f"/{audience['etag']}.json") and len(aws.destination.started) == 2
 
 
+def test_a_claim_whose_invocation_died_before_recording_its_import_is_taken_over_once_stale(aws, monkeypatch):
+    """A timeout or an out-of-memory kill between the claim and the record leaves a claim with no import behind it:
+    every delivery would answer ImportStarting forever. Once older than any invocation runs, it is taken over."""
+    aws.s3.put_object(Bucket=BUCKET, Key=KEY, Body=USERS)
+    audience = aws.steps.check()
+    aws.destination.start_fails = MemoryError("killed")  # stands for the invocation dying before the record
+    with pytest.raises(MemoryError):
+        aws.steps.start(audience)
+    marker = f"audiences/genre-job/_imports/fake/{NAME}/{audience['etag']}.json"
+    aws.s3.put_object(Bucket=BUCKET, Key=marker, Body=json.dumps({"claimId": "dead"}).encode())  # a kill releases nothing
+    aws.destination.start_fails = None
+    with pytest.raises(ImportStarting):  # not stale yet: the claimer may still be starting it
+        aws.steps.start(audience)
+    monkeypatch.setattr(importer, "STALE", importer.dt.timedelta(0))  # as if written 16 minutes ago
+    started = aws.steps.start(audience)
+    assert started["state"] == "STARTED" and started["claimId"] != "dead" and len(aws.destination.started) == 1
+    assert marker_of(aws, marker)["importJobId"] == started["importJobId"]
+
+
+def test_a_recorded_import_is_never_taken_over_however_old(aws, monkeypatch):
+    audience, first = deliver(aws)
+    monkeypatch.setattr(importer, "STALE", importer.dt.timedelta(0))
+    again = aws.steps.start(audience)
+    assert again["importJobId"] == first["importJobId"] and len(aws.destination.started) == 1
+
+
 def test_a_delivery_racing_the_one_that_claimed_the_import_waits_and_joins_it(aws):
     audience, first = deliver(aws)
     aws.s3.put_object(Bucket=BUCKET, Key=first["marker"], Body=b"{}")  # as between the winner's claim and its start

@@ -251,3 +251,30 @@ def test_existing_schema_with_another_definition_is_a_conflict(aws):
     changed["fields"].append({"name": "DEVICE", "type": "string"})
     with pytest.raises(ResourceConflict, match="schema bingewatch-interactions-schema exists with another definition"):
         ensure("schema", {**schema, "schema": json.dumps(changed)}, {})
+
+
+@pytest.mark.parametrize("status", ["CREATE STOPPING", "CREATE STOPPED"])
+def test_a_stopped_solution_version_is_not_reused_and_a_new_one_is_trained(aws, status):
+    aws.upload_sample()
+    plan = validate()["plan"]
+    train(plan)
+    (_, first), = [(op, p) for op, p in aws.personalize.created("CreateSolutionVersion")]
+    versions = [r for r in aws.personalize.resources if ":solution/" in r and r.count("/") == 2]
+    aws.personalize.set_status(versions[0], status)
+    train(plan)
+    assert len(aws.personalize.created("CreateSolutionVersion")) == 2
+
+
+def test_a_solution_version_stopped_while_the_run_waits_ends_the_wait_with_the_reason(aws):
+    aws.upload_sample()
+    plan = validate()["plan"]
+    group = ensure("datasetGroup", plan["datasetGroup"], {})
+    solution = ensure("solution", plan["solutions"][0]["params"], {"datasetGroupArn": group["arn"]})
+    current = ensure_handler.handler({"kind": "solutionVersion", "spec": plan["solutions"][0]["solutionVersion"],
+                                      "parents": {"solutionArn": solution["arn"], "importsUpdatedAt": []},
+                                      "current": {}, "deadline": "2099-01-01T00:00:00+00:00"}, CONTEXT)
+    assert current["done"] is False
+    aws.personalize.set_status(current["arn"], "CREATE STOPPED")
+    with pytest.raises(ResourceFailed, match="was stopped \\(CREATE STOPPED\\) before it became ACTIVE"):
+        ensure_handler.handler({"kind": "solutionVersion", "spec": {}, "parents": {}, "current": current,
+                                "deadline": "2099-01-01T00:00:00+00:00"}, CONTEXT)

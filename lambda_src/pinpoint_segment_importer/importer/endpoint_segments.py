@@ -17,7 +17,7 @@ that is over.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
+import json
 import os
 import uuid
 from typing import Iterator
@@ -28,14 +28,12 @@ from pinpoint_segment_importer.importer import endpoints, jobs
 from shared.audiences import audience_bucket, s3
 from shared.aws import logger
 from shared.contract import IMPORTED, Audience, Env, ImportFailed, ImportStarting, ImportState
-from shared.importer import (MAX_BYTES, Done, Failed, Progress, Running, claim, exists, ours, read_marker, release,
+from shared.importer import (MAX_BYTES, Done, Failed, Progress, Running, exists, lease, ours, read_marker, release,
                              write_marker)
 from shared.s3_stream import MultipartWriter
 
 log = logger(__name__)
 EXPORTS = "_exports/pinpoint/"
-STALE_LOCK = dt.timedelta(minutes=16)  # Lambda runs at most 15 minutes
-TAKEN = ("PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey", "404", "AccessDenied", "403")
 
 
 def export_prefix(marker: str) -> str:
@@ -131,18 +129,8 @@ def exclusively(lock: str) -> Iterator[None]:
     """One delivery at a time past this point (S3 conditional writes); the others retry, then join. A lock
     older than any invocation can run was left by one that timed out: it is taken over, conditionally on
     it being that very lock (each lock holds a token of its own, so its ETag is unique)."""
-    token = uuid.uuid4().hex.encode()
-    if not claim(lock, token):
-        try:
-            held = s3().head_object(Bucket=audience_bucket(), Key=lock)
-            if dt.datetime.now(dt.timezone.utc) - held["LastModified"] < STALE_LOCK:
-                raise ImportStarting("another delivery of this file is resolving its endpoints")
-            s3().put_object(Bucket=audience_bucket(), Key=lock, Body=token, IfMatch=held["ETag"])
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] not in TAKEN:
-                raise
-            raise ImportStarting("another delivery of this file took the lock just now") from None
-        log.warning("took over a lock left by a timed-out invocation", extra={"lock": lock})
+    if not lease(lock, json.dumps({"token": uuid.uuid4().hex}).encode()):
+        raise ImportStarting("another delivery of this file is resolving its endpoints")
     try:
         yield
     finally:

@@ -18,7 +18,7 @@ import os
 from shared.aws import client, logger
 from shared.contract import Env, ResourceConflict
 from training_pipeline.ensure_resource.personalize import (
-    FAILED,
+    UNUSABLE,
     MAX_ATTEMPTS_PER_NAME,
     Kind,
     Observed,
@@ -120,11 +120,12 @@ def _solution(kind, spec, parents, arn_of):
 
 
 def _solution_version(kind, spec, parents, arn_of):
-    """Reuse the latest version if it is not FAILED and was started after the data it must learn from."""
+    """Reuse the latest version if it can become ACTIVE (not failed, not stopped) and was started after the data it
+    must learn from."""
     solution = describe(KINDS["solution"], parents["solutionArn"]).raw
     latest = solution.get("latestSolutionVersion") or {}
     data_ready = max((parse_time(t) for t in parents.get("importsUpdatedAt", []) if t), default=None)
-    if latest and latest.get("status") != FAILED and (data_ready is None or latest["creationDateTime"] >= data_ready):
+    if latest and latest.get("status") not in UNUSABLE and (data_ready is None or latest["creationDateTime"] >= data_ready):
         return describe(kind, latest["solutionVersionArn"])
     arn = create(kind, {"solutionArn": parents["solutionArn"], **spec})
     return describe(kind, arn)

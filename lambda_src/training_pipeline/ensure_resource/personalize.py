@@ -25,6 +25,9 @@ from shared.contract import PollingBudgetExceeded, ResourceFailed
 
 ACTIVE = "ACTIVE"
 FAILED = "CREATE FAILED"
+# A solution version someone stopped never becomes ACTIVE: it is as unusable as a failed one, and ends a poll loop.
+STOPPED = ("CREATE STOPPING", "CREATE STOPPED")
+UNUSABLE = (FAILED, *STOPPED)
 MAX_ATTEMPTS_PER_NAME = 5  # a FAILED job is retried under a new deterministic name, at most this often
 
 @dataclasses.dataclass(frozen=True)
@@ -115,6 +118,9 @@ def conclude(kind: Kind, observed: Observed, previous_status: Optional[str], dea
                                     observed.failure_reason if observed.status == FAILED else None)
     if observed.status == FAILED:
         raise ResourceFailed(f"{kind.label} {observed.name} failed: {observed.failure_reason or 'no reason given'}")
+    if observed.status in STOPPED:
+        raise ResourceFailed(f"{kind.label} {observed.name} was stopped ({observed.status}) before it became ACTIVE; "
+                             "upload the config again to train a new one")
     done = observed.status == ACTIVE
     if not done and deadline and dt.datetime.now(dt.timezone.utc) > parse_time(deadline):
         raise PollingBudgetExceeded(
@@ -144,7 +150,7 @@ def find_or_create_named(kind: Kind, arn_of: Callable[[str], str], names: list[s
             if created is None:
                 raise RuntimeError(f"{kind.label} {name} was created but cannot be described")
             return created
-        if existing.status != FAILED or not retry_failed:
+        if existing.status not in UNUSABLE or not retry_failed:
             return existing
     raise ResourceFailed(f"{kind.label} failed {len(names)} times under names {names[0]}..{names[-1]}; "
                          f"last reason: {existing.failure_reason}")
