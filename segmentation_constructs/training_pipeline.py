@@ -327,11 +327,13 @@ class PersonalizeTrainingPipeline(Construct):
     # ------------------------------------------------------------------ workflow
 
     def _poll_loop(self, name: str, kind: str, slot: str, *, spec: str, parents: dict[str, Any],
-                   then: sfn.IChainable) -> sfn.IChainable:
+                   then: sfn.IChainable, on_failure: Optional[sfn.IChainable] = None) -> sfn.IChainable:
         """Ensure<name> -> <name>Active? -> (Wait<name> -> Ensure<name>)* -> then.
 
         The Lambda gets or creates the resource, describes it on later polls and
-        raises ResourceFailed / PollingBudgetExceeded, caught once at the top.
+        raises ResourceFailed / PollingBudgetExceeded: caught once at the top, or by
+        ``on_failure`` (the error in ``$.failure``) for a resource whose failure must
+        not stop the others.
         """
         ensure = tasks.LambdaInvoke(
             self, f"Ensure{name}",
@@ -349,6 +351,8 @@ class PersonalizeTrainingPipeline(Construct):
         ensure.add_retry(errors=contract.names(*contract.RETRIED), interval=self._retry_interval, max_attempts=8,
                          backoff_rate=2, max_delay=Duration.minutes(15), jitter_strategy=sfn.JitterType.FULL)
         retry_transient(ensure)
+        if on_failure is not None:
+            ensure.add_catch(on_failure, errors=["States.ALL"], result_path="$.failure")
         wait = sfn.Wait(self, f"Wait{name}", time=sfn.WaitTime.duration(self._poll_interval))
         active = sfn.Choice(self, f"{name}Active?")
         active.when(sfn.Condition.boolean_equals(f"$.{slot}.done", True), then).otherwise(wait.next(ensure))
@@ -368,9 +372,15 @@ class PersonalizeTrainingPipeline(Construct):
                              "datasetGroupName": sfn.JsonPath.string_at("$.datasetGroupName"),
                              "bucket": sfn.JsonPath.string_at("$.bucket")})
         job_done = sfn.Pass(self, "BatchSegmentJobDone", parameters={
-            "arn": sfn.JsonPath.string_at("$.job.arn"), "outputPath": sfn.JsonPath.string_at("$.job.outputPath")})
+            "arn": sfn.JsonPath.string_at("$.job.arn"), "outputPath": sfn.JsonPath.string_at("$.job.outputPath"),
+            "failed": False})
+        # A job that fails does not stop the others: they finish (and are exported); the run reports it at the end.
+        job_failed = sfn.Pass(self, "BatchSegmentJobFailed", parameters={
+            "name": sfn.JsonPath.string_at("$.spec.baseName"), "error": sfn.JsonPath.string_at("$.failure.Error"),
+            "failed": True})
         jobs.item_processor(self._poll_loop("BatchSegmentJob", "batchSegmentJob", "job", spec="$.spec",
-                                            parents=sfn.JsonPath.object_at("$.parents"), then=job_done))
+                                            parents=sfn.JsonPath.object_at("$.parents"), then=job_done,
+                                            on_failure=job_failed))
         return jobs
 
     def _definition(self) -> sfn.IChainable:
@@ -426,11 +436,22 @@ class PersonalizeTrainingPipeline(Construct):
         datasets.item_processor(schema_loop)
 
         # Solutions: solution -> FULL solution version -> batch segment jobs.
-        solution_done = sfn.Pass(self, "SolutionDone", parameters={
+        # Whether a job of the solution failed: every job's flag, gathered by a Pass that keeps only the results (the
+        # largest state of a run is here, with every job's result; the plan's specs are left behind).
+        flags = sfn.Pass(self, "JobFlags", parameters={
             "solutionVersionArn": sfn.JsonPath.string_at("$.solutionVersion.arn"),
-            "batchSegmentJobs": sfn.JsonPath.list_at("$.batchSegmentJobs")})
+            "batchSegmentJobs": sfn.JsonPath.list_at("$.batchSegmentJobs"),
+            "flags": sfn.JsonPath.list_at("$.batchSegmentJobs[*].failed")})
+        solution_done = sfn.Pass(self, "SolutionDone", parameters={
+            "solutionVersionArn": sfn.JsonPath.string_at("$.solutionVersionArn"),
+            "batchSegmentJobs": sfn.JsonPath.list_at("$.batchSegmentJobs"),
+            "anyJobFailed.$": "States.ArrayContains($.flags, true)"})
+        without_jobs = sfn.Pass(self, "SolutionDoneWithoutJobs", parameters={
+            "solutionVersionArn": sfn.JsonPath.string_at("$.solutionVersion.arn"), "batchSegmentJobs": [],
+            "anyJobFailed": False})
         jobs = self._batch_segment_jobs()
-        jobs.next(solution_done)
+        jobs.next(sfn.Choice(self, "AnyJobs?").when(sfn.Condition.is_present("$.batchSegmentJobs[0]"),
+                                                      flags.next(solution_done)).otherwise(without_jobs))
         version_loop = self._poll_loop("SolutionVersion", "solutionVersion", "solutionVersion",
                                        spec="$.spec.solutionVersion", parents={
                                            "solutionArn": sfn.JsonPath.string_at("$.solution.arn"),
@@ -450,7 +471,12 @@ class PersonalizeTrainingPipeline(Construct):
         # One branch, for one Catch around all the work; its single result is unwrapped with an intrinsic.
         # The branch ends with its results only: the state keeps one copy of the plan, which the validator
         # sizes so that it fits Step Functions' 256 KiB state quota together with the results.
-        done = sfn.Pass(self, "TrainingDone", parameters={"solutions": sfn.JsonPath.list_at("$.solutions")})
+        solution_flags = sfn.Pass(self, "SolutionFlags", parameters={
+            "solutions": sfn.JsonPath.list_at("$.solutions"),
+            "flags": sfn.JsonPath.list_at("$.solutions[*].anyJobFailed")})
+        done = solution_flags.next(sfn.Pass(self, "TrainingDone", parameters={
+            "solutions": sfn.JsonPath.list_at("$.solutions"),
+            "anyJobFailed.$": "States.ArrayContains($.flags, true)"}))
         training = sfn.Parallel(self, "Train", result_selector={
             "run": sfn.JsonPath.array_get_item(sfn.JsonPath.list_at("$"), 0)}, result_path="$.training")
         training.branch(self._poll_loop("DatasetGroup", "datasetGroup", "datasetGroup", spec="$.plan.datasetGroup",
@@ -462,6 +488,17 @@ class PersonalizeTrainingPipeline(Construct):
                    "The training run for {} failed: {}\n{}", "$.configUri", "$.failure.Error", "$.failure.Cause")
         ).next(run_failed)
         training.add_catch(failed, errors=["States.ALL"], result_path="$.failure")
+
+        # Some batch segment jobs failed, the others finished: the run fails and lists every job's outcome.
+        jobs_failed = run_event("PublishJobsFailed", contract.RUN_FAILED, Error=contract.BATCH_SEGMENT_JOB_FAILED,
+                                Cause="Batch segment jobs failed; the others finished and are exported. Solutions "
+                                      "lists every job: failed ones with their name and error.",
+                                Solutions=sfn.JsonPath.list_at("$.training.run.solutions")).next(
+            notify("NotifyJobsFailed", run_failed, "Personalize training run: batch segment jobs failed",
+                   "The training run for {} trained its solutions, but batch segment jobs failed (the others "
+                   "finished and are exported):\n{}", "$.configUri",
+                   sfn.JsonPath.json_to_string(sfn.JsonPath.list_at("$.training.run.solutions")))
+        ).next(run_failed)
 
         run_done = sfn.Succeed(self, "Done")
         succeeded = run_event("PublishSucceeded", contract.RUN_SUCCEEDED,
@@ -482,7 +519,9 @@ class PersonalizeTrainingPipeline(Construct):
         started = planned.next(run_event("PublishStarted", contract.RUN_STARTED)).next(
             notify("NotifyStarted", training, "Personalize training run started",
                    "A training run started for {}. You will be notified when it ends.", "$.configUri")
-        ).next(training).next(succeeded)
+        ).next(training).next(sfn.Choice(self, "AnyJobFailed?")
+                               .when(sfn.Condition.boolean_equals("$.training.run.anyJobFailed", True), jobs_failed)
+                               .otherwise(succeeded))
 
         validate = tasks.LambdaInvoke(
             self, "Validate",

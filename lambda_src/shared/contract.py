@@ -101,6 +101,7 @@ class AudienceSegment(TypedDict):
     controlCount: int
     suppressedCount: int
     duplicateCount: int
+    invalidCount: int  # items of the line's user lists that are no user ID (null, true/false, objects, ""): skipped
     error: Optional[str]
 
 
@@ -218,6 +219,7 @@ class ImportFailed(Exception):
 # The errors of the workflows' own Fail states: each was reported (event and notification) before the execution
 # failed with it, so the watch over unreported ends leaves these out.
 CONFIG_REJECTED, TRAINING_RUN_FAILED = "ConfigRejected", "TrainingRunFailed"
+BATCH_SEGMENT_JOB_FAILED = "BatchSegmentJobFailed"  # the Error of a run whose jobs failed while the others finished
 AUDIENCE_EXPORT_FAILED, AUDIENCE_IMPORT_FAILED, AUDIENCE_FILE_REJECTED = \
     "AudienceExportFailed", "AudienceImportFailed", "AudienceFileRejected"
 REPORTED_FAILURES = (CONFIG_REJECTED, TRAINING_RUN_FAILED, AUDIENCE_EXPORT_FAILED, AUDIENCE_IMPORT_FAILED,

@@ -109,15 +109,40 @@ def test_rejected_config_creates_nothing_and_says_why(workflow):
 
 
 def test_service_reported_failure_fails_the_run_with_the_reason(workflow):
-    workflow.personalize.fail["bingewatch-genre-affinity-"] = "Not enough users for the query"
+    workflow.personalize.fail["bingewatch-interactions-"] = "Input CSV has 3 rows with a missing USER_ID"
     execution = start(workflow, workflow.upload_sample())
     assert execution["status"] == "FAILED" and execution["error"] == "TrainingRunFailed"
     failed = run_events(workflow)[-1]
     assert failed["Status"] == "FAILED" and failed["Error"] == "ResourceFailed"
-    assert "Not enough users for the query" in failed["Cause"]
+    assert "Input CSV has 3 rows with a missing USER_ID" in failed["Cause"]
     notes = workflow.notifications()
     assert notes[-1]["Subject"] == "Personalize training run failed"
-    assert "Not enough users for the query" in notes[-1]["Message"]
+    assert "Input CSV has 3 rows with a missing USER_ID" in notes[-1]["Message"]
+
+
+def test_a_failed_batch_segment_job_lets_the_others_finish_and_the_run_reports_it(workflow):
+    config = json.loads((DATA / "train/bingewatch/config.json").read_text())
+    (job,) = config["solutions"][0]["batchSegmentJobs"]
+    other = json.loads(json.dumps(job))
+    other.setdefault("serviceConfig", {})["jobName"] = "other-segments"
+    config["solutions"][0]["batchSegmentJobs"].append(other)
+    workflow.personalize.fail["bingewatch-genre-affinity-"] = "Not enough users for the query"
+    execution = start(workflow, workflow.upload_sample(config=config))
+    assert execution["status"] == "FAILED" and execution["error"] == "TrainingRunFailed"
+    events = workflow.events()
+    jobs = {e["detail"]["Arn"].rsplit("/", 1)[-1].rsplit("-", 1)[0]: e["detail"] for e in events
+            if e["detail-type"] == "Personalize Batch Segment Job State Change"
+            and e["detail"]["Status"] in ("ACTIVE", "CREATE FAILED")}
+    assert jobs["other-segments"]["Status"] == "ACTIVE"  # finished, so its audiences are exported
+    assert jobs["bingewatch-genre-affinity"]["FailureReason"] == "Not enough users for the query"
+    (run,) = [e["detail"] for e in events if e["detail-type"] == "Personalize Training Run State Change"
+              and e["detail"]["Status"] == "FAILED"]
+    assert run["Error"] == "BatchSegmentJobFailed"
+    (solution,) = run["Solutions"]
+    outcomes = sorted((j["failed"], j.get("name") or j["arn"].rsplit("/", 1)[-1][:14]) for j in solution["batchSegmentJobs"])
+    assert outcomes == [(False, "other-segments"), (True, "bingewatch-genre-affinity")]
+    notes = workflow.notifications()
+    assert notes[-1]["Subject"] == "Personalize training run: batch segment jobs failed"
 
 
 def test_throttling_is_retried_and_the_run_succeeds(workflow):
