@@ -9,6 +9,7 @@ JSON path, ``warnings``, the ``plan`` the workflow executes and the run's
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from typing import Optional
 from urllib.parse import unquote_plus
@@ -17,12 +18,16 @@ from botocore.exceptions import ClientError
 
 from shared.aws import client, logger
 from shared.contract import Env
-from training_pipeline.validate_config.training_config import validate
+from training_pipeline.validate_config.training_config import MAX_CONFIG_BYTES, validate
 
-MAX_CONFIG_BYTES = 1_000_000
-# A rejection travels in the workflow's state, its event and its notification: at most this many messages,
-# each cut to this many characters, whatever the config (tests/deploy/test_workflow_state_size.py).
+# A rejection travels in the workflow's state, its event and its notification (an SNS message of at most 256 KB):
+# at most this many messages, each cut to this many characters, and at most MAX_REJECTION_BYTES of JSON for the
+# errors and as many for the warnings, as json.dumps writes them (non-ASCII escaped: how moto measures a state),
+# whatever the config (tests/training_pipeline/test_bad_configs.py, tests/deploy/test_workflow_state_size.py).
+# Together 48,000 bytes: the validation result in the state, the event's Errors and the notification's text (the
+# errors once more, escaped) stay far from 256 KiB.
 MAX_MESSAGES, MAX_MESSAGE_CHARS = 50, 1_000
+MAX_REJECTION_BYTES = 24_000
 HEADER_BYTES = 65_536  # a CSV header row is far shorter; never read the data itself
 MISSING = {"NoSuchKey", "404", "403", "AccessDenied", "InvalidRange"}
 
@@ -34,6 +39,12 @@ def s3():
 
 
 def read_text(bucket: str, key: str, *, max_bytes: int) -> Optional[str]:
+    """The first ``max_bytes`` of an object as text (bytes that are not UTF-8 replaced), or None when it is missing."""
+    body = read_bytes(bucket, key, max_bytes=max_bytes)
+    return None if body is None else body.decode("utf-8", errors="replace")
+
+
+def read_bytes(bucket: str, key: str, *, max_bytes: int) -> Optional[bytes]:
     try:
         body = s3().get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{max_bytes - 1}")["Body"].read()
     except ClientError as exc:
@@ -47,24 +58,33 @@ def read_text(bucket: str, key: str, *, max_bytes: int) -> Optional[str]:
         if error["Code"] in MISSING:
             return None
         raise
-    return body.decode("utf-8", errors="replace")
+    return body
 
 
 def handler(event, context):
     bucket = event["bucket"]
     # S3 event keys may arrive URL-encoded; use the raw key if it exists, else the decoded one.
     key = event["key"]
-    text = read_text(bucket, key, max_bytes=MAX_CONFIG_BYTES + 1)
-    if text is None and unquote_plus(key) != key:
+    body = read_bytes(bucket, key, max_bytes=MAX_CONFIG_BYTES + 1)
+    if body is None and unquote_plus(key) != key:
         key = unquote_plus(key)
-        text = read_text(bucket, key, max_bytes=MAX_CONFIG_BYTES + 1)
+        body = read_bytes(bucket, key, max_bytes=MAX_CONFIG_BYTES + 1)
     started = dt.datetime.fromisoformat(event["executionStartTime"].replace("Z", "+00:00"))
     deadline = started + dt.timedelta(seconds=int(os.environ[Env.POLLING_BUDGET_SECONDS]))
     run = {"configUri": f"s3://{bucket}/{key}", "deadline": deadline.isoformat()}
-    if text is None:
-        return {"valid": False, "errors": [f"$: s3://{bucket}/{key} could not be read"], "warnings": [], "run": run}
-    if len(text.encode()) > MAX_CONFIG_BYTES:
-        return {"valid": False, "errors": [f"$: the config is over {MAX_CONFIG_BYTES:,} bytes"], "warnings": [], "run": run}
+
+    def refused(message: str) -> dict:
+        return {"valid": False, "errors": bounded([f"$: {message}"]), "warnings": [], "run": run}
+
+    if body is None:
+        return refused(f"s3://{bucket}/{key} could not be read")
+    if len(body) > MAX_CONFIG_BYTES:
+        return refused(f"the config is over {MAX_CONFIG_BYTES:,} bytes, the most the pipeline reads; put long "
+                       "query lists in job_config.json files")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return refused(f"the config is not UTF-8 text (byte {exc.start:,} cannot be decoded); save it as UTF-8")
 
     def read_object(object_key: str) -> Optional[str]:
         limit = HEADER_BYTES if object_key.endswith(".csv") else MAX_CONFIG_BYTES
@@ -79,9 +99,20 @@ def handler(event, context):
 
 
 def bounded(messages: list) -> list[str]:
-    """The first MAX_MESSAGES messages, each at most MAX_MESSAGE_CHARS, and how many more there were."""
-    shown = [text if len(text := str(m)) <= MAX_MESSAGE_CHARS else text[:MAX_MESSAGE_CHARS - 1] + "…"
-             for m in messages[:MAX_MESSAGES]]
-    if len(messages) > MAX_MESSAGES:
-        shown.append(f"$: … and {len(messages) - MAX_MESSAGES:,} more (fix these and upload the config again)")
+    """The first messages, at most MAX_MESSAGES of at most MAX_MESSAGE_CHARS each and MAX_REJECTION_BYTES of JSON in
+    all, then how many more there were. The validator quotes users' values only in short excerpts; this bound holds
+    whatever the messages are: one message of MAX_MESSAGE_CHARS takes at most 12 bytes a character as JSON (an
+    escaped astral character), so the first always fits."""
+    shown: list[str] = []
+    size = 2 + 120  # the list's brackets, and room for the closing line
+    for m in messages[:MAX_MESSAGES]:
+        text = str(m)
+        if len(text) > MAX_MESSAGE_CHARS:
+            text = text[:MAX_MESSAGE_CHARS - 1] + "…"
+        size += len(json.dumps(text)) + 2  # and a separator
+        if size > MAX_REJECTION_BYTES:
+            break
+        shown.append(text)
+    if len(messages) > len(shown):
+        shown.append(f"$: … and {len(messages) - len(shown):,} more (fix these and upload the config again)")
     return shown
