@@ -23,7 +23,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-from pathlib import Path
 from typing import Any, Callable, Optional
 
 import pytest
@@ -32,15 +31,8 @@ from hypothesis import strategies as st
 
 from training_pipeline.validate_config import handler as validate_handler
 from training_pipeline.validate_config.training_config import validate
+from tests.fakes.sample_config import ATTRIBUTE, HEADERS, SAMPLE, SAMPLE_KEY
 
-DATA = Path(__file__).resolve().parents[2] / "data"
-SAMPLE_KEY = "train/bingewatch/config.json"
-SAMPLE = json.loads((DATA / SAMPLE_KEY).read_text())
-HEADERS = {
-    f"train/bingewatch/{name}.csv": (DATA / f"train/bingewatch/{name}.csv").read_text().splitlines()[0] + "\n"
-    for name in ("interactions", "items", "users")
-}
-ATTRIBUTE = "arn:aws:personalize:::recipe/aws-item-attribute-affinity"
 JOB_CONFIG = "batch/bingewatch/bw_aws-item-attribute-affinity/job_config.json"
 # errors and warnings together, as the handler returns them; 256 KiB / 5, far from every quota on the way
 REJECTION_BOUND = 48_000

@@ -9,15 +9,8 @@ from pathlib import Path
 import pytest
 
 from training_pipeline.validate_config.training_config import parse_attribute_query, validate
+from tests.fakes.sample_config import ATTRIBUTE, DATA, HEADERS, SAMPLE, SAMPLE_KEY
 
-DATA = Path(__file__).resolve().parents[2] / "data"
-SAMPLE_KEY = "train/bingewatch/config.json"
-SAMPLE = json.loads((DATA / SAMPLE_KEY).read_text())
-HEADERS = {
-    f"train/bingewatch/{name}.csv": (DATA / f"train/bingewatch/{name}.csv").read_text().splitlines()[0] + "\n"
-    for name in ("interactions", "items", "users")
-}
-ATTRIBUTE = "arn:aws:personalize:::recipe/aws-item-attribute-affinity"
 
 
 def run(config, objects=None, key=SAMPLE_KEY):
