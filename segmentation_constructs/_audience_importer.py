@@ -35,15 +35,18 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from segmentation_constructs import contract
+from segmentation_constructs import _props, contract
 from segmentation_constructs._lambda import FunctionSettings, SegmentationFunction, checked_settings
-from segmentation_constructs._storage import check_prefix, events_from, grant_objects, with_key
+from segmentation_constructs._storage import events_from, grant_objects, with_key
 from segmentation_constructs._watch import FailureWatch, trigger_dead_letters
 from segmentation_constructs._workflow import grant_publish, notify_then, retried, retry_transient, service_role, \
     standard_workflow
 
 Env = contract.Env
 MAX_POLLS = 500  # a Standard execution's 25,000 history events, with room for the other states
+# An execution runs at most a year, and the workflow's timeout is the budget plus an hour.
+MAX_BUDGET = Duration.days(364)
+MAX_RETRY_DELAY = Duration.minutes(15)  # the max_delay of the retries in _invoke: a longer first backoff means nothing
 OBJECT_WILDCARD_REASON = ("Audience file names, import job IDs and markers are known at run time only; each ARN "
                           "is limited to the audience prefix or to this destination's resources.")
 
@@ -70,17 +73,25 @@ class AudienceImporter(Construct):
                  topic: Optional[sns.ITopic], poll_interval: Duration, import_budget: Duration,
                  retry_interval: Duration, removal_policy: RemovalPolicy) -> None:
         super().__init__(scope, id)
-        check_prefix("audience_prefix", audience_prefix)
-        if drop_prefix is not None:
-            check_prefix("drop_prefix", drop_prefix)
+        _props.construct_of("event_bus", event_bus, events.IEventBus)
+        _props.construct_of("audience_bucket", audience_bucket, s3.IBucket)
+        _props.prefix("audience_prefix", audience_prefix, like="audiences/")
+        _props.prefix("drop_prefix", drop_prefix, like="manual/", optional=True)
         if drop_prefix and (drop_prefix.startswith(audience_prefix) or audience_prefix.startswith(drop_prefix)):
             raise ValueError(f"drop_prefix={drop_prefix!r} overlaps audience_prefix={audience_prefix!r}: the "
                              "post-processor's audience files and the importers' work files would be imported again as "
                              "dropped CSVs; give hand-made CSVs a prefix of their own, e.g. 'manual/'")
+        _props.construct_of("topic", topic, sns.ITopic, optional=True)
+        _props.duration("poll_interval", poll_interval, at_least=Duration.seconds(1))
+        _props.duration("import_budget", import_budget, at_most=MAX_BUDGET)
+        _props.check(import_budget.to_seconds() > poll_interval.to_seconds(), "import_budget",
+                     f"longer than poll_interval ({poll_interval.to_human_string()})", import_budget)
         if import_budget.to_seconds() / poll_interval.to_seconds() > MAX_POLLS:
             raise ValueError(f"import_budget / poll_interval may allow at most {MAX_POLLS} polls (Step Functions' "
                              f"history limit); got {import_budget.to_human_string()} / "
                              f"{poll_interval.to_human_string()}")
+        _props.duration("retry_interval", retry_interval, at_least=Duration.seconds(1), at_most=MAX_RETRY_DELAY)
+        _props.removal_policy("removal_policy", removal_policy)
         self.destination, self.label = destination, label
         self.event_bus, self.topic = event_bus, topic
         self.audience_bucket = with_key(self, "AudienceBucketWithKey", audience_bucket, None, "audience_bucket")

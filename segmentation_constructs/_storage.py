@@ -4,19 +4,13 @@ from __future__ import annotations
 
 from typing import Optional
 
-from aws_cdk import Annotations, Aws, Duration, RemovalPolicy, Stack
+from aws_cdk import Annotations, Aws, CfnResource, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from segmentation_constructs._nag import acknowledge, acknowledge_wildcard_resources
-
-
-def check_prefix(prop: str, prefix: str) -> None:
-    """An S3 key prefix as the constructs take them: a folder, like ``audiences/``."""
-    if not isinstance(prefix, str) or not prefix.endswith("/") or prefix.startswith("/"):
-        raise ValueError(f"{prop} must end with '/' and not start with it, like 'audiences/'; got {prefix!r}")
 
 
 def secure_bucket(
@@ -91,12 +85,35 @@ def enable_event_bridge(bucket: s3.IBucket) -> None:
                     "existing notifications; the managed policy only lets it write its own logs.")
 
 
+def sends_to_event_bridge(bucket: s3.IBucket) -> bool:
+    """Whether ``bucket`` already sends its events to EventBridge, as configured so far in this app: an ``s3.Bucket``
+    built with ``event_bridge_enabled=True`` (or given ``enable_event_bridge_notification()``), whose notifications
+    resource carries an ``EventBridgeConfiguration``, or one whose ``CfnBucket`` has
+    ``notification_configuration.event_bridge_configuration.event_bridge_enabled`` set (PersonalizeTrainingPipeline's
+    bucket)."""
+    stack = Stack.of(bucket)
+    cfn = bucket.node.default_child
+    if isinstance(cfn, s3.CfnBucket):
+        configuration = stack.resolve(cfn.notification_configuration) or {}
+        if isinstance(configuration, dict) and \
+                (configuration.get("eventBridgeConfiguration") or {}).get("eventBridgeEnabled") is True:
+            return True
+    notifications = bucket.node.try_find_child("Notifications")
+    resource = notifications.node.try_find_child("Resource") if notifications is not None else None
+    if isinstance(resource, CfnResource):
+        configuration = stack.resolve(resource._cfn_properties).get("NotificationConfiguration") or {}
+        return isinstance(configuration, dict) and "EventBridgeConfiguration" in configuration
+    return False
+
+
 def events_from(scope: Construct, bucket: s3.IBucket) -> None:
     """Make sure ``bucket`` sends object events to EventBridge, for a rule that starts a workflow.
 
-    A handed-in bucket gets the setting merged in; a bucket built in the same app (``s3.Bucket``) is
-    its owner's to configure, so a synth warning says what to set.
+    A bucket that already does is left as it is. A handed-in bucket gets the setting merged in; a bucket built in
+    the same app (``s3.Bucket``) is its owner's to configure, so a synth warning says what to set.
     """
+    if sends_to_event_bridge(bucket):
+        return
     if not isinstance(bucket, s3.Bucket):
         enable_event_bridge(bucket)
     else:

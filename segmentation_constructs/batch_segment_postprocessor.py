@@ -31,11 +31,11 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from segmentation_constructs import contract
+from segmentation_constructs import _props, contract
 from segmentation_constructs._lambda import FunctionSettings, SegmentationFunction, checked_settings, \
     python_dependencies_layer
 from segmentation_constructs._nag import acknowledge_wildcard_resources
-from segmentation_constructs._storage import check_prefix, events_from, grant_objects, with_key
+from segmentation_constructs._storage import events_from, grant_objects, with_key
 from segmentation_constructs._watch import FailureWatch, trigger_dead_letters
 from segmentation_constructs._workflow import grant_publish, notify_then, retried, retry_transient, service_role, \
     standard_workflow
@@ -58,8 +58,8 @@ class BatchSegmentPostprocessor(Construct):
         other tools); the audience folder is named ``<folder>-<file name>`` (the folder's parent if it is ``output``;
         the folder alone for ``job_config.json.out``). The source bucket must send events to EventBridge
         (PersonalizeTrainingPipeline's does; a handed-in bucket gets it added, keeping its other notifications).
-    :param holdout_percent: 0–50: that share of each segment goes to ``control/<segment>.csv`` instead, chosen by a
-        hash of the user ID and a per-segment salt, so reruns choose the same people.
+    :param holdout_percent: 0–50, in steps of 0.01: that share of each segment goes to ``control/<segment>.csv``
+        instead, chosen by a hash of the user ID and a per-segment salt, so reruns choose the same people.
     :param suppression_list_bucket: with ``suppression_list_key``, an object of user IDs, one per line (opted out,
         erased on request): removed from every audience, only counted in the manifest (held in memory as 8-byte
         fingerprints, fine up to a few million IDs).
@@ -97,14 +97,21 @@ class BatchSegmentPostprocessor(Construct):
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
     ) -> None:
         super().__init__(scope, id)
-        if not 0 <= holdout_percent <= 50:
-            raise ValueError(f"holdout_percent must be from 0 to 50, not {holdout_percent}")
-        if (suppression_list_bucket is None) != (suppression_list_key is None):
-            raise ValueError("suppression_list_bucket and suppression_list_key go together")
-        if not 1 <= max_concurrency <= 1000:
-            raise ValueError("max_concurrency must be from 1 to 1000")
-        for name, prefix in (("batch_output_prefix", batch_output_prefix), ("audience_prefix", audience_prefix)):
-            check_prefix(name, prefix)
+        _props.construct_of("event_bus", event_bus, events.IEventBus)
+        _props.construct_of("source_bucket", source_bucket, s3.IBucket)
+        _props.prefix("batch_output_prefix", batch_output_prefix, like="batch/")
+        _props.construct_of("audience_bucket", audience_bucket, s3.IBucket, optional=True)
+        _props.prefix("audience_prefix", audience_prefix, like="audiences/")
+        _props.prefix("object_trigger_prefix", object_trigger_prefix, like="manual/", optional=True)
+        # each user's group is drawn out of 10,000 (export/segments.py): a hundredth of a percent is the finest share
+        _props.number("holdout_percent", holdout_percent, 0, 50, step=0.01,
+                      why="each user's group is drawn out of 10,000")
+        _props.construct_of("suppression_list_bucket", suppression_list_bucket, s3.IBucket, optional=True)
+        _props.object_key("suppression_list_key", suppression_list_key, like="optouts/current.csv", optional=True)
+        _props.together(suppression_list_bucket=suppression_list_bucket, suppression_list_key=suppression_list_key)
+        max_concurrency = _props.number("max_concurrency", max_concurrency, 1, 1000, whole=True)
+        _props.construct_of("topic", topic, sns.ITopic, optional=True)
+        _props.removal_policy("removal_policy", removal_policy)
         self.event_bus = event_bus
         self.source_bucket = with_key(self, "SourceBucketWithKey", source_bucket, None, "source_bucket")
         self.audience_bucket = audience_bucket and with_key(self, "AudienceBucketWithKey", audience_bucket, None,

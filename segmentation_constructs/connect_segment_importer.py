@@ -21,7 +21,6 @@ grant methods every destination shares in ``_audience_importer.py``; the Lambda 
 
 from __future__ import annotations
 
-import re
 from typing import Optional
 
 from aws_cdk import Aws, Duration, Names, RemovalPolicy, Stack
@@ -34,13 +33,16 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from segmentation_constructs import _props
 from segmentation_constructs._audience_importer import AudienceImporter, shared_props
 from segmentation_constructs._lambda import FunctionSettings
 from segmentation_constructs._nag import acknowledge_wildcard_resources
 from segmentation_constructs.contract import Env
 
 MAX_EXPIRY_DAYS = 1098  # CreateUploadJob's DataExpiry range is 1-1098 days
-USER_ID_TARGET = re.compile(r"^_profile\.(AccountNumber|Attributes\.[A-Za-z0-9_-]{1,200})$")
+USER_ID_TARGET = r"_profile\.(AccountNumber|Attributes\.[A-Za-z0-9_-]{1,200})"
+DOMAIN_NAME = r"[a-zA-Z0-9_-]{1,64}"  # CreateDomain's DomainName
+DOMAIN_NAME_IS = "a Customer Profiles domain name (1 to 64 letters, digits, _ or -)"
 
 
 class ConnectCustomerProfilesSegmentImporter(AudienceImporter):
@@ -54,15 +56,16 @@ class ConnectCustomerProfilesSegmentImporter(AudienceImporter):
     :param audience_prefix: prefix of the audience files.
     :param drop_prefix: also import every CSV (header ``User.UserId``) a team drops under this prefix of
         ``audience_bucket``; the segment is named after the file. Off by default.
-    :param domain_name: the Customer Profiles domain (e.g. the one of your Connect instance); an encrypted
-        domain is created if omitted.
-    :param domain_encryption_key: the customer managed key of a handed-in domain, if it has one.
+    :param domain_name: the name of the Customer Profiles domain (e.g. the one of your Connect instance), not its
+        ARN; an encrypted domain is created if omitted.
+    :param domain_encryption_key: the customer managed key of the domain named by ``domain_name``, if it has one.
     :param user_id_target: the profile field that holds your user IDs: ``_profile.AccountNumber`` (default)
         or ``_profile.Attributes.<name>``. Users are matched on it.
     :param topic: notified of every import's outcome, if given.
-    :param poll_interval: Wait between two ``GetUploadJob`` calls.
-    :param import_budget: time an import may take, upload included.
-    :param retry_interval: first backoff when Customer Profiles throttles.
+    :param poll_interval: Wait between two ``GetUploadJob`` calls (whole seconds, at least 1).
+    :param import_budget: time an import may take, upload included: longer than ``poll_interval``, at most 500 polls
+        and 364 days.
+    :param retry_interval: first backoff when Customer Profiles throttles (1 second to 15 minutes).
     :param import_function_settings: memory, timeout, log retention and tracing of the import function
         (default 1,024 MB and 15 minutes: it reads a file of up to 1 GB three times, to check, measure and upload it).
     :param removal_policy: for the domain, its key and the workflow's log group; retained by default.
@@ -77,12 +80,17 @@ class ConnectCustomerProfilesSegmentImporter(AudienceImporter):
                  import_function_settings: Optional[FunctionSettings] = None,
                  removal_policy: RemovalPolicy = RemovalPolicy.RETAIN) -> None:
         super().__init__(scope, id, destination="connect", label="Customer Profiles", **shared_props(locals()))
-        days = data_expiry.to_seconds() / 86400
-        if not (1 <= days <= MAX_EXPIRY_DAYS) or days != int(days):
-            raise ValueError(f"data_expiry must be a whole number of days from 1 to {MAX_EXPIRY_DAYS}; got {days:g}")
-        if not USER_ID_TARGET.match(user_id_target):
-            raise ValueError(f"user_id_target must be _profile.AccountNumber or _profile.Attributes.<name>; "
-                             f"got {user_id_target!r}")
+        _props.duration("data_expiry", data_expiry, at_least=Duration.days(1), at_most=Duration.days(MAX_EXPIRY_DAYS),
+                        whole="days")
+        days = int(data_expiry.to_days())
+        _props.identifier("domain_name", domain_name, DOMAIN_NAME, "amazon-connect-acme", what=DOMAIN_NAME_IS,
+                          optional=True)
+        _props.construct_of("domain_encryption_key", domain_encryption_key, kms.IKey, optional=True)
+        _props.check(domain_encryption_key is None or domain_name is not None, "domain_encryption_key",
+                     "left out unless domain_name is given (it is the key of a handed-in domain; the domain created "
+                     "without domain_name gets a key of its own)", domain_encryption_key)
+        _props.identifier("user_id_target", user_id_target, USER_ID_TARGET, "_profile.AccountNumber",
+                          what="_profile.AccountNumber or _profile.Attributes.<name>")
         self.encryption_key = domain_encryption_key
         self.domain_name = domain_name or self._domain(int(days), removal_policy)
         stack = Stack.of(self)

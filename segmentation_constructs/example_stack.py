@@ -9,8 +9,10 @@ from typing import Any, Optional, Sequence
 from aws_cdk import CfnOutput, Duration, Stack
 from constructs import Construct
 
+from segmentation_constructs import _props
 from segmentation_constructs.batch_segment_postprocessor import BatchSegmentPostprocessor
-from segmentation_constructs.connect_segment_importer import ConnectCustomerProfilesSegmentImporter
+from segmentation_constructs.connect_segment_importer import DOMAIN_NAME, DOMAIN_NAME_IS, MAX_EXPIRY_DAYS, \
+    ConnectCustomerProfilesSegmentImporter
 from segmentation_constructs.pinpoint_segment_importer import SEGMENT_KINDS, PinpointSegmentImporter
 from segmentation_constructs.training_pipeline import PersonalizeTrainingPipeline
 
@@ -30,18 +32,37 @@ PROFILE_EXPIRY_DAYS = 90
 
 
 def context_options(node) -> dict[str, Any]:
-    """The example stack's options from ``-c`` context values, with errors that name the value at fault."""
-    get = node.try_get_context
-    destinations = [d.strip() for d in str(get("destinations") or ",".join(DESTINATIONS)).split(",") if d.strip()]
+    """The example stack's options from ``-c`` context values, with errors that name the value at fault (``-c
+    profileExpiryDays``). A value left empty (``-c connectDomainName=``) is not given."""
+    def get(name: str) -> Any:
+        value = node.try_get_context(name)
+        return (value.strip() or None) if isinstance(value, str) else value
+
+    destinations = get("destinations") or list(DESTINATIONS)
+    if isinstance(destinations, str):
+        destinations = [d.strip() for d in destinations.split(",") if d.strip()]
     days = get("profileExpiryDays") or PROFILE_EXPIRY_DAYS
-    if not str(days).isdigit():
-        raise ValueError(f"-c profileExpiryDays={days}: give a whole number of days from 1 to 1098")
-    kind = get("pinpointSegments") or "user-id"
-    if kind not in SEGMENT_KINDS:
-        raise ValueError(f"-c pinpointSegments={kind}: use user-id or endpoint-id")
-    return {"notification_email": get("notificationEmail"), "destinations": destinations,
-            "profile_expiry_days": int(days), "connect_domain_name": get("connectDomainName"),
-            "pinpoint_segment_kind": kind}
+    return {
+        "notification_email": _props.email("-c notificationEmail", get("notificationEmail"), optional=True),
+        "destinations": check_destinations("-c destinations", destinations),
+        "profile_expiry_days": check_expiry_days("-c profileExpiryDays", int(days) if str(days).isdigit() else days),
+        "connect_domain_name": _props.identifier("-c connectDomainName", get("connectDomainName"), DOMAIN_NAME,
+                                                 "amazon-connect-acme", what=DOMAIN_NAME_IS, optional=True),
+        "pinpoint_segment_kind": _props.one_of("-c pinpointSegments", get("pinpointSegments") or "user-id",
+                                               SEGMENT_KINDS),
+    }
+
+
+def check_destinations(prop: str, destinations: Any) -> list[str]:
+    """Some of KNOWN_DESTINATIONS, or "none" alone."""
+    destinations = _props.list_of(prop, destinations, KNOWN_DESTINATIONS, example="connect")
+    _props.check("none" not in destinations or destinations == ["none"], prop,
+                 "'none' alone, or some of 'pinpoint' and 'connect'", destinations)
+    return destinations
+
+
+def check_expiry_days(prop: str, days: Any) -> int:
+    return _props.number(prop, days, 1, MAX_EXPIRY_DAYS, whole=True, why="days imported profile data is kept")
 
 
 class SegmentationExampleStack(Stack):
@@ -56,9 +77,12 @@ class SegmentationExampleStack(Stack):
                  destinations: Sequence[str] = DESTINATIONS, profile_expiry_days: int = PROFILE_EXPIRY_DAYS,
                  connect_domain_name: Optional[str] = None, pinpoint_segment_kind: str = "user-id",
                  **kwargs) -> None:
-        unknown = sorted(set(destinations) - set(KNOWN_DESTINATIONS))
-        if unknown:
-            raise ValueError(f"destinations: unknown {unknown}; use pinpoint, connect, pinpoint,connect or none")
+        _props.email("notification_email", notification_email, optional=True)
+        check_destinations("destinations", destinations)
+        check_expiry_days("profile_expiry_days", profile_expiry_days)
+        _props.identifier("connect_domain_name", connect_domain_name, DOMAIN_NAME, "amazon-connect-acme",
+                          what=DOMAIN_NAME_IS, optional=True)
+        _props.one_of("pinpoint_segment_kind", pinpoint_segment_kind, SEGMENT_KINDS)
         super().__init__(scope, id, description="Personalize user segmentation (example stack)", **kwargs)
         self.training = PersonalizeTrainingPipeline(self, "Training", notification_email=notification_email)
         self.audiences = BatchSegmentPostprocessor(self, "Audiences", event_bus=self.training.event_bus,

@@ -33,7 +33,7 @@ from segmentation_constructs._lambda import FunctionSettings
 from segmentation_constructs._nag import acknowledge_wildcard_resources
 from segmentation_constructs._storage import grant_objects
 from segmentation_constructs._workflow import grant_pass_role, service_role
-from segmentation_constructs import contract
+from segmentation_constructs import _props, contract
 from segmentation_constructs.contract import Env
 
 END_OF_SUPPORT = ("Amazon Pinpoint's engagement features (imported segments, campaigns, journeys) reached end of "
@@ -48,19 +48,19 @@ CHANNEL_TYPES = ("PUSH", "GCM", "APNS", "APNS_SANDBOX", "APNS_VOIP", "APNS_VOIP_
                  "EMAIL", "BAIDU", "CUSTOM", "IN_APP")
 
 
-def check_segment_kind(segment_kind: str, endpoint_channels: Optional[Sequence[str]]) -> None:
-    if segment_kind not in SEGMENT_KINDS:
-        raise ValueError(f"segment_kind={segment_kind!r}: use 'user-id' (Pinpoint finds each user's endpoints) or "
-                         "'endpoint-id' (endpoint IDs resolved from one endpoint export)")
-    if endpoint_channels is None:
-        return
-    if segment_kind != contract.ENDPOINT_ID_SEGMENTS:
-        raise ValueError("endpoint_channels: only endpoint-ID segments keep some channels; set "
-                         "segment_kind='endpoint-id' or leave endpoint_channels out")
-    unknown = sorted(set(endpoint_channels) - set(CHANNEL_TYPES))
-    if unknown or not endpoint_channels:
-        raise ValueError(f"endpoint_channels: unknown {unknown or 'empty list'}; use some of "
-                         f"{', '.join(CHANNEL_TYPES)}")
+APPLICATION_ID = r"[0-9a-f]{32}"  # a Pinpoint project ID, as the console and the API show it
+
+
+def check_props(application_id: Optional[str], segment_kind: str, endpoint_channels: Optional[Sequence[str]]) -> None:
+    """Pinpoint's own props (the shared ones: ``AudienceImporter``)."""
+    _props.identifier("application_id", application_id, APPLICATION_ID, "0123456789abcdef0123456789abcdef",
+                      what="a Pinpoint project ID (32 lowercase hexadecimal characters)", optional=True)
+    _props.one_of("segment_kind", segment_kind, SEGMENT_KINDS)
+    if endpoint_channels is not None:
+        _props.check(segment_kind == contract.ENDPOINT_ID_SEGMENTS, "endpoint_channels",
+                     f"left out unless segment_kind={contract.ENDPOINT_ID_SEGMENTS!r} (only endpoint-ID segments keep "
+                     "some channels)", endpoint_channels)
+        _props.list_of("endpoint_channels", endpoint_channels, CHANNEL_TYPES, example="EMAIL")
 
 
 class PinpointSegmentImporter(AudienceImporter):
@@ -71,16 +71,18 @@ class PinpointSegmentImporter(AudienceImporter):
     :param audience_prefix: their prefix (Pinpoint may read only under it).
     :param drop_prefix: also import every CSV (header ``User.UserId``) a team drops under this prefix of
         ``audience_bucket``; the segment is named after the file. Off by default.
-    :param application_id: the Pinpoint project; one is created if omitted.
+    :param application_id: the Pinpoint project's ID (32 hexadecimal characters, not its ARN); one is created if
+        omitted.
     :param segment_kind: ``"user-id"`` (default): the file is imported as it is and Pinpoint finds the users'
         endpoints. ``"endpoint-id"``: one endpoint export per import is joined with the audience, and the
         segment holds the endpoints that can be messaged (ACTIVE, not opted out).
     :param endpoint_channels: with ``"endpoint-id"``, keep only endpoints of these channel types (e.g.
         ``["EMAIL"]``); every channel if omitted.
     :param topic: notified of every import's outcome, if given.
-    :param poll_interval: Wait between two ``GetImportJob`` calls.
-    :param import_budget: time an import may take, queueing included.
-    :param retry_interval: first backoff while Pinpoint's concurrent-import quota is full.
+    :param poll_interval: Wait between two ``GetImportJob`` calls (whole seconds, at least 1).
+    :param import_budget: time an import may take, queueing included: longer than ``poll_interval``, at most 500 polls
+        and 364 days.
+    :param retry_interval: first backoff while Pinpoint's concurrent-import quota is full (1 second to 15 minutes).
     :param import_function_settings: memory, timeout, log retention and tracing of the import function (default
         1,024 MB and 15 minutes: its check streams a file of up to 1 GB; with ``"endpoint-id"`` 1,769 MB, one full
         vCPU, for the endpoint join).
@@ -96,7 +98,7 @@ class PinpointSegmentImporter(AudienceImporter):
                  import_function_settings: Optional[FunctionSettings] = None,
                  removal_policy: RemovalPolicy = RemovalPolicy.RETAIN) -> None:
         super().__init__(scope, id, destination="pinpoint", label="Pinpoint", **shared_props(locals()))
-        check_segment_kind(segment_kind, endpoint_channels)
+        check_props(application_id, segment_kind, endpoint_channels)
         self.segment_kind = segment_kind
         Annotations.of(self).add_warning_v2("segmentation:pinpoint-end-of-support", END_OF_SUPPORT)
         stack = Stack.of(self)

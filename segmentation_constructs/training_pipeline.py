@@ -35,7 +35,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from segmentation_constructs import contract
+from segmentation_constructs import _props, contract
 from segmentation_constructs._lambda import FunctionSettings, SegmentationFunction, checked_settings
 from segmentation_constructs._nag import acknowledge, acknowledge_wildcard_resources
 from segmentation_constructs._storage import access_log_bucket, enable_event_bridge, grant_objects, secure_bucket, \
@@ -51,6 +51,9 @@ Env = contract.Env
 MAX_PARALLEL_IMPORTS = 3
 MAX_PARALLEL_SEGMENT_JOBS = 5
 MAX_POLLS = 500  # 500 polls x 9 history events x 5 resources polled at once < 25,000 events
+# An execution runs at most a year, and the workflow's timeout is the budget plus an hour.
+MAX_BUDGET = Duration.days(364)
+MAX_RETRY_DELAY = Duration.minutes(15)  # the max_delay of the Ensure retries: a longer first backoff means nothing
 
 UPLOAD_NAMES = ("Object keys under train/ and batch/ are chosen by the team at upload time and by the run "
                 "(job names); the prefix and file pattern are the narrowest fixed part.")
@@ -129,16 +132,27 @@ class PersonalizeTrainingPipeline(Construct):
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
     ) -> None:
         super().__init__(scope, id)
-        if poll_interval.to_milliseconds() < 1000:
-            raise ValueError("poll_interval must be at least one second")
-        if polling_budget.to_seconds() <= poll_interval.to_seconds():
-            raise ValueError("polling_budget must be longer than poll_interval")
+        _props.construct_of("bucket", bucket, s3.IBucket, optional=True)
+        _props.construct_of("encryption_key", encryption_key, kms.IKey, optional=True)
+        _props.construct_of("event_bus", event_bus, events.IEventBus, optional=True)
+        _props.construct_of("topic", topic, sns.ITopic, optional=True)
+        _props.email("notification_email", notification_email, optional=True)
+        _props.duration("poll_interval", poll_interval, at_least=Duration.seconds(1))
+        _props.duration("polling_budget", polling_budget, at_most=MAX_BUDGET)
+        _props.check(polling_budget.to_seconds() > poll_interval.to_seconds(), "polling_budget",
+                     f"longer than poll_interval ({poll_interval.to_human_string()})", polling_budget)
         polls = polling_budget.to_seconds() / poll_interval.to_seconds()
         if polls > MAX_POLLS:
             raise ValueError(
                 f"polling_budget / poll_interval allows {polls:,.0f} polls; at most {MAX_POLLS} keep a run under "
                 "Step Functions' 25,000-event history limit (9 events a poll, up to 5 resources polled at once): "
                 "lengthen poll_interval or shorten polling_budget")
+        _props.duration("upload_settle_time", upload_settle_time)
+        _props.check(upload_settle_time.to_seconds() < polling_budget.to_seconds(), "upload_settle_time",
+                     f"shorter than polling_budget ({polling_budget.to_human_string()}), which it is part of",
+                     upload_settle_time)
+        _props.duration("retry_interval", retry_interval, at_least=Duration.seconds(1), at_most=MAX_RETRY_DELAY)
+        _props.removal_policy("removal_policy", removal_policy)
         self._poll_interval = poll_interval
         self._upload_settle_time = upload_settle_time
         self._retry_interval = retry_interval

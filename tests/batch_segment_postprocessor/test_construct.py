@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 
 import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_events as events
 from aws_cdk import aws_s3 as s3
-from aws_cdk.assertions import Match, Template
+from aws_cdk.assertions import Annotations, Match, Template
 
 from segmentation_constructs import BatchSegmentPostprocessor
 from tests.fakes.templates import all_states, definition, policy_statements, resources
@@ -109,17 +110,106 @@ def test_handed_in_bucket_gets_eventbridge_delivery_without_losing_its_notificat
                                                                        "Managed": False})
 
 
+BUS = "one of the app's event buses"
+BUCKET = "one of the app's buckets"  # placeholders the test replaces with constructs of its stack
+IS_BUS = "must be an events.IEventBus (an events.EventBus, or events.EventBus.from_event_bus_name(scope, id, name))"
+IS_BUCKET = "must be an s3.IBucket (an s3.Bucket, or s3.Bucket.from_bucket_name(scope, id, name))"
+IS_PREFIX = "must be a key prefix of the bucket that ends with '/' and does not start with it, like {!r} (not an " \
+            "s3:// URI or ARN, no * or ?); got {!r}"
+HOLDOUT = "holdout_percent must be a number from 0 to 50 in steps of 0.01 (each user's group is drawn out of " \
+          "10,000); got "
+KEY = "suppression_list_key must be the key of one object of the bucket, like 'optouts/current.csv' (not a " \
+      "folder, an s3:// URI or ARN; no leading '/', no * or ?); got "
+REMOVAL = "removal_policy must be RemovalPolicy.RETAIN, RemovalPolicy.DESTROY or " \
+          "RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE"
+
+
 @pytest.mark.parametrize("props, message", [
-    ({"holdout_percent": 60}, "holdout_percent must be from 0 to 50"),
-    ({"suppression_list_key": "x.csv"}, "suppression_list_bucket and suppression_list_key go together"),
-    ({"audience_prefix": "audiences"}, "audience_prefix must end with '/'"),
-    ({"max_concurrency": 0}, "max_concurrency must be from 1 to 1000"),
+    ({"event_bus": "mpewml-bus"}, f"event_bus {IS_BUS}; got 'mpewml-bus'"),
+    ({"event_bus": None}, f"event_bus {IS_BUS}; got None"),
+    ({"source_bucket": "personalize-data"}, f"source_bucket {IS_BUCKET}; got 'personalize-data'"),
+    ({"batch_output_prefix": "s3://personalize-data/batch/"},
+     "batch_output_prefix " + IS_PREFIX.format("batch/", "s3://personalize-data/batch/")),
+    ({"audience_bucket": "audiences-bucket"}, f"audience_bucket {IS_BUCKET}, or left out; got 'audiences-bucket'"),
+    ({"audience_prefix": "arn:aws:s3:::personalize-data/audiences/"},
+     "audience_prefix " + IS_PREFIX.format("audiences/", "arn:aws:s3:::personalize-data/audiences/")),
+    ({"object_trigger_prefix": "manual"}, "object_trigger_prefix " + IS_PREFIX.format("manual/", "manual")),
+    ({"object_trigger_prefix": ""}, "object_trigger_prefix " + IS_PREFIX.format("manual/", "")),
+    ({"holdout_percent": 12.345}, HOLDOUT + "12.345"),  # the export draws out of 10,000: 12.345 would be 12.34
+    ({"holdout_percent": True}, HOLDOUT + "True (a bool)"),
+    ({"holdout_percent": "10"}, HOLDOUT + "'10'"),
+    ({"suppression_list_bucket": "crm-exports", "suppression_list_key": "optouts/current.csv"},
+     f"suppression_list_bucket {IS_BUCKET}, or left out; got 'crm-exports'"),
+    ({"suppression_list_bucket": BUCKET, "suppression_list_key": "s3://crm-exports/optouts/current.csv"},
+     KEY + "'s3://crm-exports/optouts/current.csv'"),
+    ({"suppression_list_bucket": BUCKET, "suppression_list_key": "optouts/"}, KEY + "'optouts/'"),
+    ({"suppression_list_bucket": BUCKET}, "suppression_list_bucket and suppression_list_key must be given together, "
+                                          "or both left out; got only suppression_list_bucket"),
+    ({"max_concurrency": 2.5}, "max_concurrency must be a whole number from 1 to 1000; got 2.5"),
+    ({"max_concurrency": "10"}, "max_concurrency must be a whole number from 1 to 1000; got '10'"),
+    ({"topic": "arn:aws:sns:us-east-1:123456789012:alerts"}, "topic must be an sns.ITopic (an sns.Topic, or "
+     "sns.Topic.from_topic_arn(scope, id, arn)), or left out; got 'arn:aws:sns:us-east-1:123456789012:alerts'"),
+    ({"removal_policy": "RETAIN"}, f"{REMOVAL} (its resources cannot be snapshotted); got 'RETAIN'"),
+    ({"removal_policy": cdk.RemovalPolicy.SNAPSHOT}, f"{REMOVAL} (its resources cannot be snapshotted); got "
+                                                     "RemovalPolicy.SNAPSHOT"),
 ])
 def test_misuse_fails_at_synth_with_a_clear_message(props, message):
     stack = cdk.Stack(cdk.App())
-    with pytest.raises(ValueError, match=message):
-        BatchSegmentPostprocessor(stack, "Audiences", event_bus=events.EventBus(stack, "Bus"),
-                                  source_bucket=s3.Bucket(stack, "B"), **props)
+    built = {BUS: events.EventBus(stack, "Bus"), BUCKET: s3.Bucket.from_bucket_name(stack, "OptOuts", "crm-exports")}
+    props = {name: built.get(value, value) if isinstance(value, str) else value for name, value in props.items()}
+    with pytest.raises(ValueError, match=re.escape(message)):
+        BatchSegmentPostprocessor(stack, "Audiences", **{
+            "event_bus": built[BUS], "source_bucket": s3.Bucket(stack, "B"), **props})
+
+
+@pytest.mark.parametrize("props", [
+    {"holdout_percent": 12.34}, {"holdout_percent": 50}, {"holdout_percent": 0.01}, {"max_concurrency": 1000},
+    {"object_trigger_prefix": "manual/spring/", "suppression_list_bucket": BUCKET,
+     "suppression_list_key": "optouts.csv"},
+    {"audience_bucket": BUCKET, "removal_policy": cdk.RemovalPolicy.DESTROY, "topic": None},
+])
+def test_the_values_the_props_accept_still_build(props):
+    stack = cdk.Stack(cdk.App())
+    bucket = s3.Bucket.from_bucket_name(stack, "Other", "crm-exports")
+    BatchSegmentPostprocessor(stack, "Audiences", event_bus=events.EventBus.from_event_bus_name(stack, "Bus", "bus"),
+                              source_bucket=s3.Bucket(stack, "B"),
+                              **{name: bucket if value is BUCKET else value for name, value in props.items()})
+
+
+# ------------------------------------------------------------------ the object trigger's EventBridge warning
+
+EVENTBRIDGE_WARNING = "segmentation:object-trigger-needs-eventbridge"
+
+
+def object_trigger_warnings(make_bucket) -> list:
+    app = cdk.App(context={"aws:cdk:bundling-stacks": []})
+    stack = cdk.Stack(app, "Warned")
+    BatchSegmentPostprocessor(stack, "Audiences", event_bus=events.EventBus(stack, "Bus"),
+                              source_bucket=make_bucket(stack), object_trigger_prefix="manual/")
+    return Annotations.from_stack(stack).find_warning("*", Match.string_like_regexp(EVENTBRIDGE_WARNING))
+
+
+def test_a_bucket_of_the_app_without_eventbridge_gets_the_warning():
+    assert len(object_trigger_warnings(lambda stack: s3.Bucket(stack, "Data"))) == 1
+
+
+def test_a_bucket_of_the_app_with_eventbridge_gets_no_warning():
+    assert object_trigger_warnings(lambda stack: s3.Bucket(stack, "Data", event_bridge_enabled=True)) == []
+
+
+def test_a_bucket_whose_cfn_bucket_enables_eventbridge_gets_no_warning():
+    def bucket(stack):
+        data = s3.Bucket(stack, "Data")
+        data.node.default_child.notification_configuration = s3.CfnBucket.NotificationConfigurationProperty(
+            event_bridge_configuration=s3.CfnBucket.EventBridgeConfigurationProperty(event_bridge_enabled=True))
+        return data
+    assert object_trigger_warnings(bucket) == []
+
+
+def test_the_training_pipelines_bucket_gets_no_warning():
+    from segmentation_constructs import PersonalizeTrainingPipeline
+
+    assert object_trigger_warnings(lambda stack: PersonalizeTrainingPipeline(stack, "Training").bucket) == []
 
 
 def test_out_files_under_the_object_trigger_prefix_are_readable_by_plan_and_export(template):

@@ -26,11 +26,11 @@ from tests.fakes.templates import delivered, matches, policy_statements
 
 def importer_stack(app: cdk.App, **props) -> cdk.Stack:
     stack = cdk.Stack(app, "ConnectStack")
-    ConnectCustomerProfilesSegmentImporter(
-        stack, "Connect", event_bus=events.EventBus.from_event_bus_name(stack, "Bus", "bus"),
-        audience_bucket=s3.Bucket.from_bucket_name(stack, "Data", BUCKET), **{
-            "data_expiry": cdk.Duration.days(90), "poll_interval": cdk.Duration.seconds(1),
-            "retry_interval": cdk.Duration.seconds(1), "import_budget": cdk.Duration.minutes(5), **props})
+    ConnectCustomerProfilesSegmentImporter(stack, "Connect", **{
+        "event_bus": events.EventBus.from_event_bus_name(stack, "Bus", "bus"),
+        "audience_bucket": s3.Bucket.from_bucket_name(stack, "Data", BUCKET),
+        "data_expiry": cdk.Duration.days(90), "poll_interval": cdk.Duration.seconds(1),
+        "retry_interval": cdk.Duration.seconds(1), "import_budget": cdk.Duration.minutes(5), **props})
     return stack
 
 
@@ -61,18 +61,58 @@ def test_it_imports_every_ready_audience(template):
     assert matches(rule["Properties"]["EventPattern"], {**ready_event(), "resources": []})
 
 
+DAYS = "data_expiry must be a Duration of whole days (Duration.days(n)), from 1 day to 1098 days; got "
+DOMAIN = "domain_name must be a Customer Profiles domain name (1 to 64 letters, digits, _ or -), like " \
+         "'amazon-connect-acme'"
+DOMAIN_ARN = "arn:aws:profile:us-east-1:123456789012:domains/acme"
+KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/0a1b2c3d-aaaa-bbbb-cccc-0123456789ab"
+SECONDS = "must be a Duration of whole seconds (Duration.seconds(n))"
+A_KEY = "a kms.Key of the stack"  # a placeholder the test replaces
+
+
 @pytest.mark.parametrize("props, message", [
-    ({"data_expiry": cdk.Duration.days(0)}, "data_expiry must be a whole number of days from 1 to 1098; got 0"),
-    ({"data_expiry": cdk.Duration.days(1099)}, "from 1 to 1098; got 1099"),
-    ({"data_expiry": cdk.Duration.hours(36)}, "got 1.5"),
+    ({"data_expiry": 90}, DAYS + "90 (a number: write Duration.days(90))"),
+    ({"data_expiry": cdk.Duration.days(0)}, DAYS + "0 days"),
+    ({"data_expiry": cdk.Duration.days(1099)}, DAYS + "1099 days"),
+    ({"data_expiry": cdk.Duration.hours(36)}, DAYS + "1 day 12 hours"),
+    ({"domain_name": ""}, f"{DOMAIN}, or left out; got ''"),  # it would silently create a domain
+    ({"domain_name": DOMAIN_ARN},
+     f"{DOMAIN} (the name or ID itself, not an ARN or URI), or left out; got {DOMAIN_ARN!r}"),
+    ({"domain_name": "acme", "domain_encryption_key": KEY_ARN}, "domain_encryption_key must be a kms.IKey (a kms.Key, "
+     f"or kms.Key.from_key_arn(scope, id, arn)), or left out; got {KEY_ARN!r}"),
+    ({"domain_encryption_key": A_KEY}, "domain_encryption_key must be left out unless domain_name is given (it is the "
+     "key of a handed-in domain; the domain created without domain_name gets a key of its own); got Key"),
     ({"user_id_target": "_profile.EmailAddress"}, "user_id_target must be _profile.AccountNumber or "
-                                                  "_profile.Attributes.<name>; got '_profile.EmailAddress'"),
-    ({"import_budget": cdk.Duration.hours(10), "poll_interval": cdk.Duration.seconds(10)}, "at most 500 polls"),
+                                                  "_profile.Attributes.<name>, like '_profile.AccountNumber'; "
+                                                  "got '_profile.EmailAddress'"),
+    ({"user_id_target": None}, "user_id_target must be _profile.AccountNumber or _profile.Attributes.<name>, like "
+                               "'_profile.AccountNumber'; got None"),
+    # the props every importer takes (checked by AudienceImporter)
+    ({"event_bus": "arn:aws:events:us-east-1:123456789012:event-bus/bus"}, "event_bus must be an events.IEventBus (an "
+     "events.EventBus, or events.EventBus.from_event_bus_name(scope, id, name)); got "
+     "'arn:aws:events:us-east-1:123456789012:event-bus/bus'"),
+    ({"audience_bucket": f"arn:aws:s3:::{BUCKET}"}, "audience_bucket must be an s3.IBucket (an s3.Bucket, or "
+     f"s3.Bucket.from_bucket_name(scope, id, name)); got 'arn:aws:s3:::{BUCKET}'"),
+    ({"audience_prefix": "audiences/*/"}, "audience_prefix must be a key prefix of the bucket that ends with '/' and "
+     "does not start with it, like 'audiences/' (not an s3:// URI or ARN, no * or ?); got 'audiences/*/'"),
     ({"drop_prefix": "audiences/manual/"}, "drop_prefix='audiences/manual/' overlaps audience_prefix='audiences/'"),
+    ({"topic": ["alerts"]}, "topic must be an sns.ITopic (an sns.Topic, or sns.Topic.from_topic_arn(scope, id, arn)), "
+                            "or left out; got ['alerts']"),
+    ({"poll_interval": cdk.Duration.seconds(1.5)},
+     f"poll_interval {SECONDS}, at least 1 second; got 1 second 500 millis"),
+    ({"import_budget": 7200}, f"import_budget {SECONDS}, at most 364 days; got 7200 (a number: write "
+                              "Duration.seconds(7200))"),
+    ({"import_budget": cdk.Duration.hours(10), "poll_interval": cdk.Duration.seconds(10)}, "at most 500 polls"),
+    ({"retry_interval": cdk.Duration.seconds(0)},
+     f"retry_interval {SECONDS}, from 1 second to 15 minutes; got 0 seconds"),
+    ({"removal_policy": "DESTROY"}, "removal_policy must be RemovalPolicy.RETAIN, RemovalPolicy.DESTROY or "
+     "RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE (its resources cannot be snapshotted); got 'DESTROY'"),
 ])
-def test_bad_props_fail_the_synth_saying_what_is_wrong(props, message):
+def test_misuse_fails_at_synth_with_a_clear_message(props, message):
+    app = cdk.App(context={"aws:cdk:bundling-stacks": []})
+    key = kms.Key(cdk.Stack(app, "Keys"), "Key")
     with pytest.raises(ValueError, match=re.escape(message)):
-        importer_stack(cdk.App(context={"aws:cdk:bundling-stacks": []}), **props)
+        importer_stack(app, **{name: key if value == A_KEY else value for name, value in props.items()})
 
 
 def test_a_handed_in_domain_and_key_are_used_as_they_are(cdk_app_context):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import aws_cdk as cdk
 import pytest
 
@@ -39,15 +41,48 @@ def test_connect_only_leaves_pinpoint_out():
     assert stack.connect.domain_name == "acme" and not hasattr(stack, "pinpoint")
 
 
+EXPIRY = "must be a whole number from 1 to 1098 (days imported profile data is kept); got "
+DESTINATIONS = "must be a non-empty list of some of pinpoint, connect, none (e.g. ['connect']); got "
+DOMAIN = "must be a Customer Profiles domain name (1 to 64 letters, digits, _ or -), like 'amazon-connect-acme'"
+DOMAIN_ARN = "arn:aws:profile:us-east-1:123456789012:domains/acme"
+EMAIL = "must be an email address, like 'segments@example.com', or left out; got "
+
+
 @pytest.mark.parametrize("context, message", [
-    ({"profileExpiryDays": "ninety"}, "-c profileExpiryDays=ninety: give a whole number of days from 1 to 1098"),
-    ({"pinpointSegments": "endpoints"}, "-c pinpointSegments=endpoints: use user-id or endpoint-id"),
+    ({"profileExpiryDays": "ninety"}, f"-c profileExpiryDays {EXPIRY}'ninety'"),
+    ({"profileExpiryDays": "0"}, f"-c profileExpiryDays {EXPIRY}0"),
+    ({"profileExpiryDays": "5000"}, f"-c profileExpiryDays {EXPIRY}5000"),
+    ({"pinpointSegments": "endpoints"}, "-c pinpointSegments must be one of 'user-id', 'endpoint-id'; got 'endpoints'"),
+    ({"destinations": "connect,sesv2"}, f"-c destinations {DESTINATIONS}['connect', 'sesv2']"),
+    ({"destinations": "none,connect"}, "-c destinations must be 'none' alone, or some of 'pinpoint' and 'connect'; "
+                                       "got ['none', 'connect']"),
+    ({"connectDomainName": DOMAIN_ARN},
+     f"-c connectDomainName {DOMAIN} (the name or ID itself, not an ARN or URI), or left out; got {DOMAIN_ARN!r}"),
+    ({"notificationEmail": "segments"}, f"-c notificationEmail {EMAIL}'segments'"),
 ])
 def test_a_bad_context_value_is_named(context, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=re.escape(message)):
         options(**context)
 
 
-def test_an_unknown_destination_is_named_before_anything_is_built():
-    with pytest.raises(ValueError, match=r"destinations: unknown \['sesv2'\]; use pinpoint, connect"):
-        SegmentationExampleStack(cdk.App(), "Bad", destinations=["sesv2"])
+def test_an_empty_context_value_is_not_given():
+    assert options(connectDomainName="", notificationEmail=" ", profileExpiryDays="") == options()
+
+
+@pytest.mark.parametrize("props, message", [
+    ({"destinations": ["sesv2"]}, f"destinations {DESTINATIONS}['sesv2']"),
+    ({"destinations": "connect"}, f"destinations {DESTINATIONS}'connect'"),  # not a list of its letters
+    ({"destinations": ["none", "pinpoint"]}, "destinations must be 'none' alone, or some of 'pinpoint' and 'connect'; "
+                                             "got ['none', 'pinpoint']"),
+    ({"profile_expiry_days": 0}, f"profile_expiry_days {EXPIRY}0"),
+    ({"profile_expiry_days": "90"}, f"profile_expiry_days {EXPIRY}'90'"),
+    ({"connect_domain_name": ""}, f"connect_domain_name {DOMAIN}, or left out; got ''"),  # would create a domain
+    ({"notification_email": "segments@"}, f"notification_email {EMAIL}'segments@'"),
+    ({"pinpoint_segment_kind": "endpoints"}, "pinpoint_segment_kind must be one of 'user-id', 'endpoint-id'; got "
+                                             "'endpoints'"),  # even while Pinpoint is not a destination
+])
+def test_a_bad_option_is_named_before_anything_is_built(props, message):
+    app = cdk.App(context={"aws:cdk:bundling-stacks": []})
+    with pytest.raises(ValueError, match=re.escape(message)):
+        SegmentationExampleStack(app, "Bad", **props)
+    assert app.node.try_find_child("Bad") is None

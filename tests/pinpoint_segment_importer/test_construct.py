@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import aws_cdk as cdk
 import pytest
@@ -78,6 +79,53 @@ def test_audiences_of_another_bucket_or_prefix_on_the_same_bus_are_not_its_own(t
     assert not matches(pattern, {**elsewhere, "resources": []})
     segment = {**event["detail"]["segment"], "audienceKey": "exports/" + event["detail"]["segment"]["audienceKey"]}
     assert not matches(pattern, {**event, "resources": [], "detail": {**event["detail"], "segment": segment}})
+
+
+IS_PREFIX = "must be a key prefix of the bucket that ends with '/' and does not start with it, like {!r} (not an " \
+            "s3:// URI or ARN, no * or ?); got {!r}"
+SECONDS = "must be a Duration of whole seconds (Duration.seconds(n))"
+APP_ID = "application_id must be a Pinpoint project ID (32 lowercase hexadecimal characters), like " \
+         "'0123456789abcdef0123456789abcdef'"
+CHANNELS = "endpoint_channels must be a non-empty list of some of PUSH, GCM, APNS, APNS_SANDBOX, APNS_VOIP, " \
+           "APNS_VOIP_SANDBOX, ADM, SMS, VOICE, EMAIL, BAIDU, CUSTOM, IN_APP (e.g. ['EMAIL']); got "
+APP_ARN = "arn:aws:mobiletargeting:us-east-1:123456789012:apps/0123456789abcdef0123456789abcdef"
+
+
+@pytest.mark.parametrize("props, message", [
+    # the props every importer takes (checked by AudienceImporter)
+    ({"event_bus": "bus"}, "event_bus must be an events.IEventBus (an events.EventBus, or "
+                           "events.EventBus.from_event_bus_name(scope, id, name)); got 'bus'"),
+    ({"audience_bucket": BUCKET}, "audience_bucket must be an s3.IBucket (an s3.Bucket, or "
+                                  f"s3.Bucket.from_bucket_name(scope, id, name)); got {BUCKET!r}"),
+    ({"audience_prefix": f"s3://{BUCKET}/audiences/"},
+     "audience_prefix " + IS_PREFIX.format("audiences/", f"s3://{BUCKET}/audiences/")),
+    ({"drop_prefix": "manual/*/"}, "drop_prefix " + IS_PREFIX.format("manual/", "manual/*/")),
+    ({"topic": "alerts"}, "topic must be an sns.ITopic (an sns.Topic, or sns.Topic.from_topic_arn(scope, id, arn)), or "
+                          "left out; got 'alerts'"),
+    ({"poll_interval": 30},
+     f"poll_interval {SECONDS}, at least 1 second; got 30 (a number: write Duration.seconds(30))"),
+    ({"poll_interval": cdk.Duration.millis(500)}, f"poll_interval {SECONDS}, at least 1 second; got 500 millis"),
+    ({"import_budget": cdk.Duration.hours(2), "poll_interval": cdk.Duration.hours(3)},
+     "import_budget must be longer than poll_interval (3 hours); got 2 hours"),
+    ({"import_budget": cdk.Duration.days(400), "poll_interval": cdk.Duration.days(1)},
+     f"import_budget {SECONDS}, at most 364 days; got 400 days"),
+    ({"retry_interval": cdk.Duration.hours(1)}, f"retry_interval {SECONDS}, from 1 second to 15 minutes; got 1 hour"),
+    ({"removal_policy": cdk.RemovalPolicy.SNAPSHOT}, "removal_policy must be RemovalPolicy.RETAIN, "
+     "RemovalPolicy.DESTROY or RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE (its resources cannot be snapshotted); got "
+     "RemovalPolicy.SNAPSHOT"),
+    # Pinpoint's own
+    ({"application_id": ""}, f"{APP_ID}, or left out; got ''"),  # it would silently create a project
+    ({"application_id": APP_ARN}, f"{APP_ID} (the name or ID itself, not an ARN or URI), or left out; got {APP_ARN!r}"),
+    ({"segment_kind": "endpoints"}, "segment_kind must be one of 'user-id', 'endpoint-id'; got 'endpoints'"),
+    ({"segment_kind": "endpoint-id", "endpoint_channels": "EMAIL"}, CHANNELS + "'EMAIL'"),
+    ({"endpoint_channels": ["EMAIL"]}, "endpoint_channels must be left out unless segment_kind='endpoint-id' (only "
+                                       "endpoint-ID segments keep some channels); got ['EMAIL']"),
+])
+def test_misuse_fails_at_synth_with_a_clear_message(props, message):
+    stack = cdk.Stack(cdk.App())
+    with pytest.raises(ValueError, match=re.escape(message)):
+        PinpointSegmentImporter(stack, "Pinpoint", **{"event_bus": events.EventBus(stack, "Bus"),
+                                                      "audience_bucket": s3.Bucket(stack, "Data"), **props})
 
 
 @pytest.fixture

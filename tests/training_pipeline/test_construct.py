@@ -267,10 +267,17 @@ def test_poll_interval_prop_sets_every_wait(byo):
 
 
 @pytest.mark.parametrize("props, message", [
-    ({"poll_interval": cdk.Duration.millis(500)}, "poll_interval must be at least one second"),
+    ({"poll_interval": cdk.Duration.millis(500)}, "poll_interval must be a Duration of whole seconds"),
     ({"polling_budget": cdk.Duration.seconds(30)}, "polling_budget must be longer than poll_interval"),
     ({"poll_interval": cdk.Duration.minutes(1), "polling_budget": cdk.Duration.hours(24)},
      "allows 1,440 polls; at most 500 keep a run under Step Functions' 25,000-event history limit"),
+    ({"poll_interval": 300}, "poll_interval must be a Duration"),
+    ({"polling_budget": cdk.Duration.days(400)}, "polling_budget must be"),
+    ({"upload_settle_time": cdk.Duration.hours(30)}, "upload_settle_time must be shorter than polling_budget"),
+    ({"retry_interval": cdk.Duration.hours(1)}, "retry_interval must be"),
+    ({"notification_email": "segments at example.com"}, "notification_email must be"),
+    ({"bucket": "my-bucket"}, "bucket must be"),
+    ({"removal_policy": cdk.RemovalPolicy.SNAPSHOT}, "removal_policy must be"),
 ])
 def test_misuse_fails_at_synth_with_a_clear_message(props, message):
     stack = cdk.Stack(cdk.App())
