@@ -62,7 +62,7 @@ class BatchSegmentPostprocessor(Construct):
         instead, chosen by a hash of the user ID and a per-segment salt, so reruns choose the same people.
     :param suppression_list_bucket: with ``suppression_list_key``, an object of user IDs, one per line (opted out,
         erased on request): removed from every audience, only counted in the manifest (held in memory as 8-byte
-        fingerprints, fine up to a few million IDs).
+        fingerprints with a filter and an index: about 11 bytes an ID, 11 MB per million).
     :param suppression_list_key: the key of that object.
     :param max_concurrency: lines exported at once by the Distributed Map (1–1000).
     :param topic: notified when an export fails, with the reason (the training pipeline's topic, for example).

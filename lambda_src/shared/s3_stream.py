@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Iterator, Optional
+from itertools import chain
+from typing import Iterable, Iterator, Optional
 
 PART_SIZE = 8 * 1024 * 1024  # S3 needs at least 5 MiB for every part but the last
+UTF8_BOM = b"\xef\xbb\xbf"
 
 
 class MultipartWriter:
@@ -76,13 +78,20 @@ class MultipartWriter:
         self._buffer = bytearray()
 
 
-def line_ranges(chunks: Iterator[bytes]) -> Iterator[tuple[int, int, int]]:
+def line_ranges(chunks: Iterable[bytes]) -> Iterator[tuple[int, int, int]]:
     """(line number, start, end) byte ranges of the non-blank lines of a JSON Lines stream.
 
-    Only newline bytes are looked at: a line of any size costs no memory.
+    Only newline bytes are looked at: a line of any size costs no memory. A UTF-8 byte-order mark at the start of
+    the stream is no part of its first line (the range starts after it); anywhere else it is data.
     """
-    position, start, number, blank = 0, 0, 0, True
-    for chunk in chunks:
+    chunks, head = iter(chunks), b""
+    for chunk in chunks:  # the first bytes, however the stream is cut
+        head += chunk
+        if len(head) >= len(UTF8_BOM):
+            break
+    skip = len(UTF8_BOM) if head.startswith(UTF8_BOM) else 0
+    position, start, number, blank = skip, skip, 0, True
+    for chunk in chain((head[skip:],), chunks):
         offset = 0
         while True:
             newline = chunk.find(b"\n", offset)

@@ -224,3 +224,100 @@ def test_object_keys_are_read_whether_or_not_the_event_encoded_them(aws, stored,
     plan = plan_handler.handler({"source": "aws.s3", "detail": {"bucket": {"name": BUCKET}, "object": {"key": delivered}}},
                                 None)
     assert plan["sourceFiles"] == [f"s3://{BUCKET}/{stored}"] and plan["lines"] == 1
+
+
+COUNTS = ("userCount", "controlCount", "suppressedCount", "duplicateCount", "invalidCount")
+
+
+def ready_names(aws) -> list[str]:
+    return sorted(e["detail"]["segment"]["name"] for e in aws.events() if e["detail-type"] == "Audience Segment Ready")
+
+
+def csv_keys(aws) -> list[str]:
+    return sorted(o["Key"] for o in aws.s3.list_objects_v2(Bucket=BUCKET, Prefix="audiences/").get("Contents", [])
+                  if o["Key"].endswith(".csv"))
+
+
+def test_a_line_that_breaks_midway_reports_no_users_in_the_manifest(aws):
+    users = ", ".join(json.dumps(f"user-{i}") for i in range(20_000))  # two batches written before the break
+    arn = segment_job(aws, {"x.out": ['{"input": {"itemId": "m1"}, "output": {"recommendedUsers": [' + users
+                                      + ', "x" "y"]}}']})
+    export(job_event(arn))
+    (segment,) = manifest(aws)["segments"]
+    assert segment["error"] == "line 1: not valid JSON (IncompleteJSONError)" and segment["audienceKey"] is None
+    assert {k: segment.get(k, 0) for k in COUNTS} == dict.fromkeys(COUNTS, 0)
+    assert csv_keys(aws) == [] and segment["invalidCount"] == 0
+
+
+def test_an_output_file_that_starts_with_a_byte_order_mark_is_read_as_if_it_had_none(aws):
+    arn = segment_job(aws, {"x.out": [ACTION, COMEDY]}, bom=True)
+    export(job_event(arn))
+    action, comedy = manifest(aws)["segments"]
+    assert (action["line"], action["error"], comedy["error"]) == (1, None, None)
+    assert read_audience(aws, action["audienceKey"]) == ["u1", "u2", "u3"]
+
+
+def test_null_empty_and_object_user_ids_are_skipped_and_counted(aws):
+    arn = segment_job(aws, {"x.out": [{"input": {"itemId": "m1"},
+                                       "output": {"recommendedUsers": ["a", None, "", {"id": "b"}, 7]}}]})
+    export(job_event(arn))
+    (segment,) = manifest(aws)["segments"]
+    assert (segment["userCount"], segment["invalidCount"]) == (2, 3)
+    assert read_audience(aws, segment["audienceKey"]) == ["a", "7"]
+
+
+AGAIN = {"input": ACTION["input"], "output": {"recommendedUsers": ["u3", "u9"]}}  # ACTION's query, other users
+
+
+def test_the_same_query_twice_makes_one_file_and_one_event_and_the_later_line_says_why_it_has_none(aws):
+    arn = segment_job(aws, {"x.out": [ACTION, COMEDY, AGAIN]})
+    result = export(job_event(arn))
+    action, comedy, again = manifest(aws)["segments"]
+    assert action["error"] is None and read_audience(aws, action["audienceKey"]) == ["u1", "u2", "u3"]
+    assert again["error"] == "line 3: the same query as line 1 of x.out, which has its audience; skipped"
+    assert (again["name"], again["audienceKey"], again["userCount"]) == (action["name"], None, 0)
+    assert ready_names(aws) == sorted([action["name"], comedy["name"]])
+    assert csv_keys(aws) == sorted([action["audienceKey"], comedy["audienceKey"]])
+    assert result["published"]["ready"] == 2 and result["published"]["errors"] == 1
+
+
+def test_whichever_line_reads_a_repeated_query_first_keeps_it_and_no_two_lines_write_one_file(aws):
+    arn = segment_job(aws, {"x.out": [ACTION, AGAIN]})
+    export(job_event(arn), reverse=True)  # line 2 exported first, as concurrent exports may run
+    action, again = manifest(aws)["segments"]
+    assert action["error"] == "line 1: the same query as line 2 of x.out, which has its audience; skipped"
+    assert read_audience(aws, again["audienceKey"]) == ["u3", "u9"] and again["userCount"] == 2
+    assert ready_names(aws) == [again["name"]] and csv_keys(aws) == [again["audienceKey"]]
+
+
+def test_a_repeated_query_after_its_users_is_refused_and_leaves_no_work_file(aws):
+    late = {"output": AGAIN["output"], "input": AGAIN["input"]}
+    arn = segment_job(aws, {"x.out": [ACTION, late]})
+    export(job_event(arn))
+    action, again = manifest(aws)["segments"]
+    assert action["error"] is None and again["error"].startswith("line 2: the same query as line 1 of x.out")
+    assert csv_keys(aws) == [action["audienceKey"]]
+    assert aws.s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+
+
+def test_a_line_exported_again_keeps_its_own_query(aws):
+    arn = segment_job(aws, {"x.out": [ACTION, AGAIN]})
+    plan = plan_handler.handler(job_event(arn), None)
+    first, second = json.loads(audiences.s3().get_object(Bucket=BUCKET, Key=plan["itemsKey"])["Body"].read())
+    for item in (first, second, first):  # the Map retries line 1
+        export_handler.handler(item, None)
+    publish_handler.handler(plan, None)
+    action, again = manifest(aws)["segments"]
+    assert action["error"] is None and again["error"].startswith("line 2: the same query as line 1")
+    assert len(ready_names(aws)) == 1
+
+
+def test_publish_announces_each_audience_file_once(aws):
+    arn = segment_job(aws, {"x.out": [ACTION]})
+    plan = plan_handler.handler(job_event(arn), None)
+    (item,) = json.loads(audiences.s3().get_object(Bucket=BUCKET, Key=plan["itemsKey"])["Body"].read())
+    export_handler.handler(item, None)
+    entries = f"audiences/genre-segments-1a2b3c4d/_work/{plan['sourceId']}/entries/"
+    entry = json.loads(aws.s3.get_object(Bucket=BUCKET, Key=f"{entries}000001.json")["Body"].read())
+    aws.s3.put_object(Bucket=BUCKET, Key=f"{entries}000002.json", Body=json.dumps({**entry, "ordinal": 2}).encode())
+    assert publish_handler.handler(plan, None)["announced"] == 1 and len(ready_names(aws)) == 1

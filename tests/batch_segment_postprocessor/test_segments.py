@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
+import tracemalloc
 
 import pytest
 
 from shared.s3_stream import line_ranges
 from shared.audiences import csv_rows
+from batch_segment_postprocessor.export import segments
 from batch_segment_postprocessor.export.segments import (
     AUDIENCE_HEADER,
     export_line,
@@ -21,11 +24,13 @@ from batch_segment_postprocessor.export.segments import (
 
 
 def run(data_line, **kwargs):
+    """``export_line`` over one line (a dict, JSON text or bytes); the result and the rows written."""
     audience, control = io.StringIO(), io.StringIO()
     data = json.dumps(data_line) if not isinstance(data_line, (str, bytes)) else data_line
     data = data.encode() if isinstance(data, str) else data
     result = export_line(io.BytesIO(data), line=kwargs.pop("line", 1), audience=audience.write, control=control.write,
-                         salt=kwargs.pop("salt", b"salt"), capacity=kwargs.pop("capacity", 100_000), **kwargs)
+                         salt=kwargs.pop("salt", b"salt"), capacity=kwargs.pop("capacity", 100_000),
+                         reopen=lambda: io.BytesIO(data), **kwargs)
     return result, read_csv(audience.getvalue()), read_csv(control.getvalue())
 
 
@@ -162,3 +167,217 @@ def test_more_users_than_the_job_declared_still_terminates_and_dedupes():
 def test_numeric_user_ids_are_written_as_text():
     result, audience, _ = run({"input": {"itemId": "1"}, "output": {"recommendedUsers": [101, 102, 101]}})
     assert audience == ["101", "102"] and result.duplicates == 1
+
+
+def test_numeric_ids_with_fractions_or_signs_are_written_as_their_text():
+    result, audience, _ = run(b'{"input": {"itemId": "1"}, "output": {"recommendedUsers": [7, -3, 2.50, "7"]}}')
+    assert audience == ["7", "-3", "2.50"] and result.duplicates == 1 and result.invalid == 0
+
+
+# ---------------------------------------------------------------- one behaviour whatever the line's shape
+
+BIG = [f"user-{i:06d}" for i in range(8_000)]  # 104 KB of IDs: what follows them is past the first 64 KB
+BIG_JSON = ", ".join(json.dumps(u) for u in BIG)
+QUERY_KEYS = {"input", "itemAttributes", "itemId"}
+INPUT = ("input", json.dumps({"itemId": "m1"}))
+
+
+def users(*ids) -> tuple[str, str]:
+    return "output", json.dumps({"recommendedUsers": list(ids)})
+
+
+def line_of(pairs: list[tuple[str, str]], query_last: bool, ending: str = "}") -> bytes:
+    """A line from (key, JSON text) pairs in their order, then ``ending``; ``query_last`` moves the query's pairs
+    after the others (what sent the old export down its slow path)."""
+    if query_last:
+        pairs = [p for p in pairs if p[0] not in QUERY_KEYS] + [p for p in pairs if p[0] in QUERY_KEYS]
+    return ("{" + ", ".join(f"{json.dumps(k)}: {v}" for k, v in pairs) + ending).encode()
+
+
+FAILED = {"users": 0, "control": 0, "suppressed": 0, "duplicates": 0, "invalid": 0}
+SHAPES = {  # name: (the line's pairs, what the export makes of it (rows: audience and control together), ending)
+    "string IDs": ([INPUT, users("a", "b", "a")], {"rows": ["a", "b"], "duplicates": 1}),
+    "numeric IDs, as their text": (
+        [INPUT, users(101, "a", 102.5, 101, -7)], {"rows": ["101", "a", "102.5", "-7"], "duplicates": 1}),
+    "null, boolean, object, array and empty IDs: skipped and counted": (
+        [INPUT, users("a", None, True, False, {"id": "b"}, ["c"], "", "d")], {"rows": ["a", "d"], "invalid": 6}),
+    "non-string IDs after 64 KB of strings": (
+        [INPUT, users(*BIG, 5, None, "")], {"rows": BIG + ["5"], "invalid": 2}),
+    "an error after 64 KB of users": (
+        [INPUT, users(*BIG), ("error", json.dumps("Item not found"))],
+        {**FAILED, "rows": [], "error": "line 1: Personalize reported: Item not found"}),
+    "an error inside output, after 64 KB of users": (
+        [INPUT, ("output", json.dumps({"recommendedUsers": BIG, "error": "Timed out"}))],
+        {**FAILED, "rows": [], "error": "line 1: Personalize reported: Timed out"}),
+    "an errorMessage after 64 KB of users": (
+        [INPUT, users(*BIG), ("errorMessage", json.dumps("Throttled"))],
+        {**FAILED, "rows": [], "error": "line 1: Personalize reported: Throttled"}),
+    "an error that is not text": (
+        [INPUT, users(*BIG), ("error", json.dumps({"code": 500}))],
+        {**FAILED, "rows": [], "error": "line 1: Personalize reported an error"}),
+    "an empty error is none": ([INPUT, users("a"), ("error", "null"), ("errorMessage", '""')], {"rows": ["a"]}),
+    "a null error after 64 KB of users": ([INPUT, users(*BIG), ("error", "null")], {"rows": BIG}),
+    "a null error, then another field": ([INPUT, users(*BIG), ("error", "null"), ("v", "2")], {"rows": BIG}),
+    "a null error inside output": (
+        [INPUT, ("output", json.dumps({"recommendedUsers": BIG, "error": None}))], {"rows": BIG}),
+    "a user called error is a user": ([INPUT, users("error", '"error"')], {"rows": ["error", '"error"']}),
+    "two different queries": (
+        [INPUT, users("a"), ("itemId", json.dumps("m2"))],
+        {**FAILED, "rows": [], "error": "line 1: more than one query"}),
+    "the same query twice is one query": ([INPUT, users("a"), ("itemId", json.dumps("m1"))], {"rows": ["a"]}),
+    "two user lists": (
+        [INPUT, ("output", json.dumps({"recommendedUsers": ["a"], "usersList": ["b", "a"]}))],
+        {**FAILED, "rows": [], "error": "line 1: more than one user list"}),
+    "one user list twice": (
+        [INPUT, ("output", '{"recommendedUsers": ["a"], "recommendedUsers": ["b"]}')],
+        {**FAILED, "rows": [], "error": "line 1: more than one user list"}),
+    "other fields after 64 KB of users": (
+        [INPUT, ("output", json.dumps({"recommendedUsers": BIG, "scores": [1, 2]})), ("model", '{"v": 2}')],
+        {"rows": BIG}),
+    "user IDs with colons and quotes": ([INPUT, users("urn:a", 'b": 1', "c:")], {"rows": ["urn:a", 'b": 1', "c:"]}),
+    "an error after a user list in which another query": (
+        [INPUT, users(*BIG, {"itemId": "x"}), ("error", json.dumps("late"))],
+        {**FAILED, "rows": [], "error": "line 1: Personalize reported: late"}),
+    "a query-like key elsewhere is not the query": (
+        [("input", json.dumps({"context": {"itemId": "x"}, "itemId": "m1"})), users("a")], {"rows": ["a"]}),
+    "an escaped key": ([("input", '{"\\u0069temId": "m1"}'), users("a")], {"rows": ["a"]}),
+    "invalid JSON after 64 KB of users": (  # at the end, so that the query is read in both shapes
+        [INPUT, users(*BIG)], {**FAILED, "rows": [], "error": "line 1: not valid JSON (IncompleteJSONError)"},
+        ', "x" "y"}'),
+}
+
+
+def outcome(data: bytes, **kwargs) -> dict:
+    result, audience, control = run(data, holdout_percent=20, **kwargs)
+    return {**dataclasses.asdict(result), "audience rows": audience, "control rows": control}
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_every_line_gives_the_same_result_whether_its_query_comes_first_or_last(shape):
+    pairs, expected, *ending = SHAPES[shape]
+    first = outcome(line_of(pairs, False, *ending))
+    assert outcome(line_of(pairs, True, *ending)) == first
+    assert outcome(line_of(pairs, False, *ending), fast=False) == first  # event by event: the reference
+    assert outcome(line_of(pairs, True, *ending), fast=False) == first
+    assert (first["query_kind"], first["query"]) == ("itemId", "m1")
+    rows = first.pop("audience rows") + first.pop("control rows")
+    assert sorted(rows) == sorted(expected["rows"]) and first["users"] + first["control"] == len(rows)
+    counts = {"duplicates": 0, "invalid": 0, "error": None, **expected}
+    assert {k: first[k] for k in counts if k != "rows"} == {k: v for k, v in counts.items() if k != "rows"}
+
+
+@pytest.mark.parametrize("read_size", [3, 7, 4096])
+@pytest.mark.parametrize("shape", ["an error after 64 KB of users", "other fields after 64 KB of users",
+                                   "an errorMessage after 64 KB of users", "non-string IDs after 64 KB of strings",
+                                   "a null error after 64 KB of users", "a null error, then another field"])
+def test_the_fast_path_agrees_however_the_line_is_cut_into_reads(monkeypatch, shape, read_size):
+    pairs, _, *ending = SHAPES[shape]
+    data = line_of(pairs, False, *ending)
+    reference = outcome(data, fast=False)
+    monkeypatch.setattr(segments, "READ_SIZE", read_size)
+    assert outcome(data) == reference
+
+
+def reads(data: bytes) -> int:
+    """How often ``export_line`` reads the line."""
+    opened = []
+
+    def reopen():
+        opened.append(1)
+        return io.BytesIO(data)
+
+    export_line(io.BytesIO(data), line=1, audience=len, control=len, salt=b"s", reopen=reopen)
+    return 1 + len(opened)
+
+
+@pytest.mark.parametrize("shape, query_last, expected", [
+    ("string IDs", False, 1), ("non-string IDs after 64 KB of strings", False, 1),
+    ("string IDs", True, 1),  # the reference from the start
+    ("a null error after 64 KB of users", False, 1),  # {"input": …, "output": {…}, "error": null}: none to check
+    ("an error after 64 KB of users", False, 2), ("other fields after 64 KB of users", False, 2),
+    ("a null error, then another field", False, 2), ("a null error inside output", False, 2),
+    ("null, boolean, object, array and empty IDs: skipped and counted", False, 2),  # the object is a key to vouch for
+])
+def test_a_usual_line_is_read_once_and_only_what_the_fast_path_cannot_vouch_for_twice(shape, query_last, expected):
+    pairs, _, *ending = SHAPES[shape]
+    assert reads(line_of(pairs, query_last, *ending)) == expected
+
+
+def test_a_key_is_noticed_however_the_reads_cut_it():
+    data = b'["a", "b:c"], "error" \n :"x"}'
+    for size in range(1, len(data) + 1):
+        watch = segments._KeyWatch(segments._Replay(b"", io.BytesIO(data)), skip=1)
+        while watch.read(size):
+            pass
+        assert watch.keys >= 1 and not watch.vouches(), size
+    watch = segments._KeyWatch(segments._Replay(b"", io.BytesIO(b'"x": ["a:b", "c"]}}')), skip=6)
+    while watch.read(100):
+        pass
+    assert watch.keys == 0 and watch.vouches()  # the key before the list's start, the colon in a string: no key
+    ending = b'["a", "b"]}, "error": null}\r\n'
+    for size in range(1, len(ending) + 1):
+        watch = segments._KeyWatch(segments._Replay(b"", io.BytesIO(ending)), skip=1)
+        while watch.read(size):
+            pass
+        assert watch.keys == 1 and watch.vouches(), size
+
+
+def test_a_line_that_breaks_after_some_users_were_written_reports_none():
+    ids = [f"u{i}" for i in range(20_000)]  # two batches go to the writers before the break
+    broken = '{"input": {"itemId": "9"}, "output": {"recommendedUsers": [' + ", ".join(json.dumps(u) for u in ids)
+    result, _, _ = run(broken + ', "x" "y"]}}', holdout_percent=10, suppression=load_suppression(["u1", "u2"]))
+    assert result.error == "line 1: not valid JSON (IncompleteJSONError)" and result.query == "9"
+    assert (result.users, result.control, result.suppressed, result.duplicates) == (0, 0, 0, 0)
+    assert result.invalid == 0
+
+
+def test_a_query_the_caller_refuses_stops_the_line_with_its_reason():
+    seen = []
+
+    def refuse(kind, query):
+        seen.append((kind, query))
+        return "line 4: the same query as line 1 of x.out, which has its audience; skipped"
+
+    result, _, _ = run({"input": {"itemId": "9"}, "output": {"recommendedUsers": ["a", "b"]}}, line=4,
+                       on_query=refuse)
+    assert seen == [("itemId", "9")] and result.error.startswith("line 4: the same query as line 1")
+    assert (result.users, result.query) == (0, "9")
+
+
+# ---------------------------------------------------------------- byte-order mark
+
+
+def test_line_ranges_start_after_a_byte_order_mark():
+    for data, expected in ((b'\xef\xbb\xbf{"a": 1}\n{"b": 2}\n', [(1, b'{"a": 1}'), (2, b'{"b": 2}')]),
+                           (b'\xef\xbb\xbf\n{"b": 2}', [(2, b'{"b": 2}')]),
+                           (b'\xef\xbb\xbf', [])):
+        for size in (1, 2, 3, 4, 100):
+            chunks = [data[i:i + size] for i in range(0, len(data), size)]
+            assert [(n, data[s:e]) for n, s, e in line_ranges(iter(chunks))] == expected
+
+
+def test_a_byte_order_mark_elsewhere_is_data():
+    data = b'{"a": 1}\n\xef\xbb\xbf{"b": 2}\n'
+    assert [data[s:e] for _, s, e in line_ranges(iter([data]))] == [b'{"a": 1}', b'\xef\xbb\xbf{"b": 2}']
+
+
+# ---------------------------------------------------------------- suppression list
+
+
+def test_the_suppression_list_holds_about_eleven_bytes_per_id():
+    ids = [f"opted-out-{i:07d}" for i in range(200_000)]
+    tracemalloc.start()
+    try:
+        held = load_suppression(f"{u}\n" for u in ids)
+        size = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert len(held) == len(ids) and size / len(ids) < 13.5  # 8-byte fingerprints, bitmap, ranges: 10.5 to 13.5
+
+
+def test_every_suppressed_id_is_removed_and_no_other():
+    held = load_suppression([f"s{i}\n" for i in range(50_000)] + ["s7\n"])  # a repeated line counts once
+    assert len(held) == 50_000 and "s49999" in held and "s50000" not in held
+    ids = [f"s{i}" for i in range(0, 100_000, 3)]
+    result, audience, _ = run({"input": {"itemId": "1"}, "output": {"recommendedUsers": ids}}, suppression=held)
+    assert audience == [u for u in ids if int(u[1:]) >= 50_000] and result.suppressed == len(ids) - len(audience)

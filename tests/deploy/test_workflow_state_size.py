@@ -420,7 +420,8 @@ def ready_event() -> dict:
                "queryKind": "itemAttributes", "query": IMPORT_QUERY, "name": name,
                "audienceKey": f"audiences/{AUDIENCE_JOB}/{name}.csv",
                "controlKey": f"audiences/{AUDIENCE_JOB}/control/{name}.csv", "userCount": 4_999_999,
-               "controlCount": 4_999_999, "suppressedCount": 4_999_999, "duplicateCount": 4_999_999, "error": None}
+               "controlCount": 4_999_999, "suppressedCount": 4_999_999, "duplicateCount": 4_999_999,
+               "invalidCount": 4_999_999, "error": None}
     return eventbridge_event("segmentation.audiences", "Audience Segment Ready", {
         "jobName": AUDIENCE_JOB, "jobArn": job_arn, "bucket": LONG_BUCKET,
         "manifestUri": f"s3://{LONG_BUCKET}/audiences/{AUDIENCE_JOB}/manifest.json", "segment": segment}, [job_arn])

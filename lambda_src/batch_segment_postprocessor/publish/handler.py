@@ -2,7 +2,7 @@
 
 Input: the plan's output (``jobName``, ``jobArn``, ``sourceId``, ``sourceFiles``). Reads every
 per-line entry, writes ``manifest.json`` and puts one ``Audience Segment Ready`` event per
-non-empty audience. A publish marker, created only if absent (S3 conditional write), makes
+non-empty audience file. A publish marker, created only if absent (S3 conditional write), makes
 sure a duplicate delivery of the same job output announces nothing twice.
 """
 
@@ -62,7 +62,11 @@ def handler(plan, context):
     manifest = {"jobName": job, "jobArn": plan.get("jobArn"), "sourceId": plan["sourceId"],
                 "sourceFiles": plan["sourceFiles"], "audienceFormat": "CSV, UTF-8, header User.UserId",
                 "segments": segments, "eventsPublished": False}
-    ready = [s for s in segments if s["audienceKey"] and not s["error"]]
+    ready, files = [], set()  # one event per audience file (lines claim their names: two entries never share one)
+    for segment in segments:
+        if segment["audienceKey"] and not segment["error"] and segment["audienceKey"] not in files:
+            files.add(segment["audienceKey"])
+            ready.append(segment)
     key = manifest_key(job)
     manifest_uri = f"s3://{bucket}/{key}"
     s3().put_object(Bucket=bucket, Key=key, Body=json.dumps(manifest, indent=2).encode(),
