@@ -339,11 +339,13 @@ def test_the_importer_is_told_the_kind_channels_and_export_role_and_may_export(t
 
 
 @pytest.mark.parametrize("props, message", [
-    ({"segment_kind": "endpoints"}, "segment_kind='endpoints': use 'user-id' .* or 'endpoint-id'"),
-    ({"endpoint_channels": ["EMAIL"]}, "endpoint_channels: only endpoint-ID segments keep some channels"),
+    ({"segment_kind": "endpoints"}, "segment_kind must be one of 'user-id', 'endpoint-id'; got 'endpoints'"),
+    ({"endpoint_channels": ["EMAIL"]}, r"endpoint_channels must be left out unless segment_kind='endpoint-id' \(only "
+                                       "endpoint-ID segments keep some channels\)"),
     ({"segment_kind": "endpoint-id", "endpoint_channels": ["EMAIL", "WHATSAPP"]},
-     r"endpoint_channels: unknown \['WHATSAPP'\]; use some of .*EMAIL"),
-    ({"segment_kind": "endpoint-id", "endpoint_channels": []}, "endpoint_channels: unknown empty list"),
+     r"endpoint_channels must be a non-empty list of some of PUSH, .*EMAIL.*; got \['EMAIL', 'WHATSAPP'\]"),
+    ({"segment_kind": "endpoint-id", "endpoint_channels": []},
+     r"endpoint_channels must be a non-empty list of .*; got \[\]"),
     ({"drop_prefix": "audiences/"}, "drop_prefix='audiences/' overlaps audience_prefix='audiences/': the "
                                     "post-processor's audience files and the importers' work files would be imported"),
 ])
