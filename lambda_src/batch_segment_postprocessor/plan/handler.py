@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 
 from shared.audiences import MAX_USERS_PER_LINE, audience_bucket, manifest_key, s3, split_s3_uri, work_key
 from shared.s3_stream import line_ranges
-from shared.aws import client, logger
+from shared.aws import call, logger
 from shared.contract import S3_SOURCE, Env
 
 log = logger(__name__)
@@ -34,7 +34,7 @@ def _watched(bucket: str, prefix: str) -> bool:
 
 
 def _job_from_arn(arn: str) -> dict | None:
-    job = client("personalize").describe_batch_segment_job(batchSegmentJobArn=arn)["batchSegmentJob"]
+    job = call("personalize", "describe_batch_segment_job", batchSegmentJobArn=arn)["batchSegmentJob"]
     if job["status"] != "ACTIVE":
         raise ValueError(f"batch segment job {arn} is {job['status']}, not ACTIVE")
     bucket, prefix = split_s3_uri(job["jobOutput"]["s3DataDestination"]["path"])

@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from shared.audiences import audience_bucket, manifest_key, s3, work_key
 
-from shared.aws import client, logger
+from shared.aws import call, logger
 from shared.contract import AUDIENCE_SOURCE, SEGMENT_READY, Env
 
 log = logger(__name__)
@@ -50,7 +50,7 @@ def _announce(plan: dict, manifest_uri: str, segments: list[dict]) -> None:
                               "bucket": audience_bucket(), "segment": segment}),
     } for segment in segments]
     for start in range(0, len(entries), EVENTS_PER_CALL):
-        response = client("events").put_events(Entries=entries[start:start + EVENTS_PER_CALL])
+        response = call("events", "put_events", Entries=entries[start:start + EVENTS_PER_CALL])
         if response.get("FailedEntryCount"):
             failed = [e for e in response["Entries"] if e.get("ErrorCode")]
             raise RuntimeError(f"EventBridge rejected {len(failed)} segment-ready events: {failed[0]}")

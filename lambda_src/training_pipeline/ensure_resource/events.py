@@ -10,7 +10,7 @@ import json
 import os
 from typing import Optional
 
-from shared.aws import client
+from shared.aws import call
 from shared.contract import PERSONALIZE_SOURCE, Env, personalize_state_change
 
 
@@ -20,7 +20,7 @@ def publish_state_change(resource_label: str, arn: str, status: str, duration: f
     detail = {"Arn": arn, "Status": status, "Duration": round(duration, 3)}
     if failure_reason:
         detail["FailureReason"] = failure_reason
-    response = client("events").put_events(Entries=[{
+    response = call("events", "put_events", Entries=[{
         "Source": PERSONALIZE_SOURCE,
         "DetailType": personalize_state_change(resource_label),
         "Resources": [arn],
