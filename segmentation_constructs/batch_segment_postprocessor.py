@@ -269,10 +269,18 @@ class BatchSegmentPostprocessor(Construct):
 
     # ------------------------------------------------------------------ workflow
 
+    @staticmethod
+    def _retried(task: tasks.LambdaInvoke) -> tasks.LambdaInvoke:
+        """Throttling and full quotas (Personalize's DescribeBatchSegmentJob, EventBridge's PutEvents) retried with
+        backoff and full jitter, and transient faults."""
+        task.add_retry(errors=contract.names(*contract.RETRIED), interval=Duration.seconds(5), max_attempts=8,
+                       backoff_rate=2, max_delay=Duration.minutes(5), jitter_strategy=sfn.JitterType.FULL)
+        return retry_transient(task)
+
     def _definition(self) -> sfn.IChainable:
         # No payload given: the task passes its whole input (the event, or one work item) as is.
-        plan = retry_transient(tasks.LambdaInvoke(self, "PlanExport", lambda_function=self._plan.function,
-                                                  payload_response_only=True, result_path="$.plan"))
+        plan = self._retried(tasks.LambdaInvoke(self, "PlanExport", lambda_function=self._plan.function,
+                                                payload_response_only=True, result_path="$.plan"))
         export_line = tasks.LambdaInvoke(self, "ExportSegment", lambda_function=self._export.function,
                                          payload_response_only=True)
         export_line.add_retry(errors=["States.TaskFailed"], interval=Duration.seconds(5), max_attempts=2,
@@ -286,7 +294,7 @@ class BatchSegmentPostprocessor(Construct):
             result_path=sfn.JsonPath.DISCARD,
         )
         export.item_processor(export_line)
-        publish = retry_transient(tasks.LambdaInvoke(
+        publish = self._retried(tasks.LambdaInvoke(
             self, "PublishAudiences", lambda_function=self._publish.function, input_path="$.plan",
             payload_response_only=True, result_path="$.published"))
         end = sfn.Fail(self, "ExportFailed", error=contract.AUDIENCE_EXPORT_FAILED,

@@ -101,7 +101,7 @@ class AudienceSegment(TypedDict):
     controlCount: int
     suppressedCount: int
     duplicateCount: int
-    invalidCount: int  # items of the line's user lists that are no user ID (null, true/false, objects, ""): skipped
+    invalidCount: int  # items of the line's user list that are no user ID (null, true/false, objects, ""): skipped
     error: Optional[str]
 
 

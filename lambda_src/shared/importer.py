@@ -132,7 +132,12 @@ def start(destination: Destination, audience: Audience) -> ImportState:
     # A claim whose import was never recorded (its invocation timed out or ran out of memory while starting it) is
     # taken over once no invocation can still be running it.
     if not lease(marker, json.dumps({"claimId": claim_id}).encode(), abandoned=lambda held: "marker" not in held):
-        previous = read_marker(marker)  # this file version was delivered before: join that import
+        try:
+            previous = read_marker(marker)  # this file version was delivered before: join that import
+        except ClientError as exc:  # released meanwhile by a delivery whose start failed: its retry starts it again
+            if exc.response["Error"]["Code"] not in ("NoSuchKey", "404"):
+                raise
+            previous = {}
         if previous.get("state") == IMPORTED:
             return {**previous, **answer, "state": ALREADY_IMPORTED}
         if "marker" in previous:

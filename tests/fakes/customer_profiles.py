@@ -12,7 +12,11 @@ against the model's output shape, and keeps enough state to test behaviour, not 
   job's field mapping (UniqueKey column → profile key; ``_profile.Attributes.X`` targets set attributes),
   giving Created/Updated/FailedRecords (rows keyed in ``refuse_keys`` fail); ``fail[display_name] = "VALIDATION_FAILURE"`` fails one instead;
 - segment definitions are stored; ``members(name)`` evaluates one the way the service would for
-  INCLUSIVE custom-attribute dimensions, so tests see who is in a segment.
+  INCLUSIVE custom-attribute dimensions, so tests see who is in a segment;
+- ``throttle[operation] = n`` throttles the next n calls, ``unavailable[operation] = n`` answers them with a 5xx
+  (the modelled InternalServerException for 500, AWS's common errors or a gateway's page otherwise: see
+  ``personalize.server_error``), and ``faults``, a function of the operation, decides per call (fault injection:
+  None, ``THROTTLE`` or a 5xx status).
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from typing import Optional
 
 from botocore.awsrequest import AWSResponse
 from botocore.validate import ParamValidator
+
+from tests.fakes.personalize import THROTTLE, server_error
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 NOW = dt.datetime(2026, 11, 23, tzinfo=dt.timezone.utc)
@@ -107,6 +113,9 @@ class FakeCustomerProfiles:
         self.fail: dict[str, str] = {}
         self.throttle: dict[str, int] = {}  # operation -> how many calls to throttle
         self.refuse_keys: set[str] = set()  # rows with these keys fail to ingest
+        self.unavailable: dict[str, int] = {}  # operation -> how many calls answer a 5xx
+        self.unavailable_status = 500
+        self.faults = None  # operation -> None, THROTTLE or a 5xx status, asked for every call
         self._ids = itertools.count(1)
         client.meta.events.register("before-call.customer-profiles.*", self._answer)
 
@@ -116,6 +125,14 @@ class FakeCustomerProfiles:
         parts = params["url_path"].split("?")[0].strip("/").split("/")  # domains/{d}/...
         body = json.loads(params["body"]) if params.get("body") else {}
         self.requests.append((model.name, body))
+        fault = self.faults(model.name) if self.faults else None
+        if fault == THROTTLE:
+            return self._error(model, 429, "ThrottlingException", "Rate exceeded")
+        if fault is not None:
+            return server_error(model, fault)
+        if self.unavailable.get(model.name):
+            self.unavailable[model.name] -= 1
+            return server_error(model, self.unavailable_status)
         if self.throttle.get(model.name):
             self.throttle[model.name] -= 1
             return self._error(model, 429, "ThrottlingException", "Rate exceeded")
@@ -234,6 +251,18 @@ class FakeCustomerProfiles:
 
     def created(self) -> list[dict]:
         return [body for name, body in self.requests if name == "CreateUploadJob"]
+
+    def finish_started(self) -> list[str]:
+        """Run every started job nobody polls to its end, as the service does (this fake ingests on GetUploadJob):
+        a job whose importer stopped following it still writes its profiles. Returns their job IDs."""
+        finished = []
+        for job in self.jobs.values():
+            if job["Status"] == "IN_PROGRESS":
+                reason = self.fail.get(job["DisplayName"])
+                job.update({"Status": "FAILED", "StatusReason": reason} if reason else self._ingest(job),
+                           CompletedAt=NOW)
+                finished.append(job["JobId"])
+        return finished
 
     def members(self, definition_name: str) -> set[str]:
         """Profile keys the segment selects (INCLUSIVE custom-attribute dimensions, all groups ALL)."""

@@ -8,8 +8,12 @@ reject fails the test.
 
 Resources move CREATE PENDING -> CREATE IN_PROGRESS -> ACTIVE, one step per
 describe after ``steps_to_active`` describes. ``fail[name_prefix] = reason`` makes
-the resources whose names start so end in CREATE FAILED; ``throttle[operation] = n`` throttles the next n calls.
-Answers come before botocore's own retry loop, so every throttle reaches the caller.
+the resources whose names start so end in CREATE FAILED; ``throttle[operation] = n`` throttles the next n calls,
+``unavailable[operation] = n`` answers them with a 5xx (``server_error``: as botocore parses it off the wire), and
+``faults``, a function of the operation, decides per call (fault injection: None, ``THROTTLE`` or a 5xx status).
+``on_active`` callbacks see each resource that becomes ACTIVE (a batch segment job's output is written then).
+Answers come before botocore's own retry loop, so every throttle and 5xx reaches the caller, as one that outlasted
+botocore's retries would.
 """
 
 from __future__ import annotations
@@ -17,16 +21,55 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
+import uuid
 from collections import defaultdict
-from typing import Optional
+from typing import Callable, Optional, Union
 
 import boto3
 from botocore.awsrequest import AWSResponse
+from botocore.parsers import create_parser
 from botocore.validate import ParamValidator
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 PROGRESSION = ["CREATE PENDING", "CREATE IN_PROGRESS", "ACTIVE"]
+THROTTLE = "throttle"  # what a ``faults`` function answers to throttle one call
+# AWS's common errors, which every API may answer (the "Common Errors" of each API reference), by HTTP status; a 502 or
+# 504 comes from a load balancer in front of the service, with no AWS error body at all.
+COMMON_SERVER_ERRORS = {500: "InternalFailure", 503: "ServiceUnavailable"}
+GATEWAY_STATUSES = (502, 504)
+
+
+def server_error(model, status: int, message: str = "We encountered an internal error. Please try again."):
+    """The 5xx answer to the operation ``model`` as botocore parses it from the wire (the fakes' before-call answers
+    skip parsing): the operation's own modelled error of that status if it has one (Customer Profiles'
+    InternalServerException), else AWS's common error of that status, else a gateway's bare page. The body is built in
+    the service's protocol and parsed by botocore's parser for it, so the code and status are what a caller sees."""
+    if not 500 <= status <= 599:
+        raise AssertionError(f"{status} is no server error")
+    modelled = [shape.name for shape in model.error_shapes
+                if shape.metadata.get("error", {}).get("httpStatusCode") == status]
+    code = modelled[0] if modelled else COMMON_SERVER_ERRORS.get(status)
+    if code is None and status not in GATEWAY_STATUSES:
+        raise AssertionError(f"{model.name}: no modelled or common error answers HTTP {status}")
+    protocol = model.metadata["protocol"]
+    headers = {"x-amzn-requestid": str(uuid.uuid4())}
+    if code is None:
+        headers["content-type"] = "text/html"
+        body = f"<html><body><h1>{status}</h1></body></html>".encode()
+    elif protocol == "json":
+        headers["content-type"] = f"application/x-amz-json-{model.metadata.get('jsonVersion', '1.1')}"
+        body = json.dumps({"__type": code, "message": message}).encode()
+    elif protocol == "rest-json":
+        headers.update({"content-type": "application/json", "x-amzn-errortype": f"{code}:"})
+        body = json.dumps({"Message": message}).encode()
+    else:
+        raise NotImplementedError(f"no 5xx body for the {protocol} protocol")
+    parsed = create_parser(protocol).parse({"status_code": status, "headers": headers, "body": body},
+                                           model.output_shape)
+    if parsed["Error"]["Code"] != (code or str(status)) or parsed["ResponseMetadata"]["HTTPStatusCode"] != status:
+        raise AssertionError(f"botocore parses the fake's {status} as {parsed}")
+    return AWSResponse(None, status, headers, None), parsed
 
 # operation kind -> (ARN resource prefix, describe response key, ARN member, name member)
 KINDS = {
@@ -49,6 +92,10 @@ class FakePersonalize:
         self.fail: dict[str, str] = {}
         self.throttle: dict[str, int] = defaultdict(int)
         self.limit: dict[str, int] = defaultdict(int)
+        self.unavailable: dict[str, int] = defaultdict(int)  # operation -> how many calls answer a 5xx
+        self.unavailable_status = 503
+        self.faults: Optional[Callable[[str], Union[None, str, int]]] = None
+        self.on_active: list[Callable[[str, dict], None]] = []  # (kind, stored description) of a resource now ACTIVE
         self._ids = itertools.count(1)
         self._clock = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
         self.client = client or boto3.client("personalize", region_name=REGION)
@@ -67,6 +114,14 @@ class FakePersonalize:
         body = params["body"]
         params = json.loads(body) if body else {}
         self.calls.append((operation, params))
+        fault = self.faults(operation) if self.faults else None
+        if fault == THROTTLE:
+            return self._error("ThrottlingException", "Rate exceeded")
+        if fault is not None:
+            return server_error(model, fault)
+        if self.unavailable[operation] > 0:
+            self.unavailable[operation] -= 1
+            return server_error(model, self.unavailable_status)
         if self.throttle[operation] > 0:
             self.throttle[operation] -= 1
             return self._error("ThrottlingException", "Rate exceeded")
@@ -140,6 +195,9 @@ class FakePersonalize:
             else:
                 stored["status"] = PROGRESSION[PROGRESSION.index(status) + 1]
             stored["lastUpdatedDateTime"] = self.now()
+            if stored["status"] == "ACTIVE":
+                for callback in self.on_active:
+                    callback(kind, stored)
         body = {k: v for k, v in stored.items() if k != "latestSolutionVersion"}
         if kind == "Solution" and stored.get("latestSolutionVersion"):
             version = self.resources[stored["latestSolutionVersion"]]
