@@ -215,6 +215,18 @@ def test_a_line_whose_query_comes_after_its_users_is_moved_to_its_query_name(aws
     assert leftovers.get("KeyCount", 0) == 0
 
 
+def test_a_long_line_whose_query_comes_after_its_users_is_copied_to_its_name_and_its_work_file_deleted(aws):
+    """Over one 8 MiB part the audience is already uploading under its work key when the query arrives."""
+    users = [f"user-{i:07d}" for i in range(700_000)]  # 9.1 MB of CSV
+    arn = segment_job(aws, {"x.out": [{"output": {"recommendedUsers": users}, "input": {"itemId": "m43"}}]})
+    export(job_event(arn))
+    (segment,) = manifest(aws)["segments"]
+    assert segment["name"].startswith("genre-segments-1a2b3c4d-item-m43-") and segment["userCount"] == 700_000
+    assert read_audience(aws, segment["audienceKey"])[-1] == "user-0699999"
+    leftovers = aws.s3.list_objects_v2(Bucket=BUCKET, Prefix="audiences/genre-segments-1a2b3c4d/_work/")
+    assert not [o["Key"] for o in leftovers.get("Contents", []) if "/lines/" in o["Key"]]
+
+
 @pytest.mark.parametrize("stored, delivered", [
     ("manual/autumn sale/output/q+1.json.out", "manual/autumn+sale/output/q%2B1.json.out"),  # URL-encoded
     ("manual/autumn+sale/output/q.json.out", "manual/autumn+sale/output/q.json.out"),  # a real plus sign
