@@ -75,30 +75,23 @@ def pytest_collection_modifyitems(session, config, items):
 
 @pytest.fixture(scope="session")
 def cdk_app_context():
-    from segmentation_constructs.example_stack import cdk_context
+    from tests.fakes import example
 
-    # No bundling in tests: the ijson layer is pip-installed for arm64 only by `cdk synth`.
-    return {**cdk_context(), "aws:cdk:bundling-stacks": []}
-
-
-@pytest.fixture(scope="session")
-def example_stack(cdk_app_context):
-    import aws_cdk as cdk
-
-    from segmentation_constructs.example_stack import SegmentationExampleStack
-
-    app = cdk.App(context=cdk_app_context)
-    # Both destinations, and Pinpoint's endpoint-ID segments, so the snapshot and the IAM gates cover every
-    # construct and every grant (the default, user-ID segments, grants a subset of these).
-    return SegmentationExampleStack(app, "PersonalizeSegmentation", destinations=("pinpoint", "connect"),
-                                    pinpoint_segment_kind="endpoint-id")
+    return example.context()
 
 
 @pytest.fixture(scope="session")
-def example_template(example_stack):
-    from aws_cdk.assertions import Template
+def example_stack():
+    from tests.fakes import example
 
-    return Template.from_stack(example_stack)
+    return example.stack()
+
+
+@pytest.fixture(scope="session")
+def example_template():
+    from tests.fakes import example
+
+    return example.template()
 
 
 @pytest.fixture(autouse=True)

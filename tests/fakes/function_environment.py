@@ -10,24 +10,16 @@ the handler's tests, not a deployment.
 
 from __future__ import annotations
 
-import functools
 from typing import Optional
 
 from shared.contract import ENVIRONMENT_VARIABLES
 
 
-@functools.lru_cache(maxsize=None)
 def _template() -> dict:
-    """The example stack with every destination and endpoint-ID Pinpoint segments: every function and variable."""
-    import aws_cdk as cdk
-    from aws_cdk.assertions import Template
+    """The example stack's template (``tests/fakes/example.py``): every function and variable."""
+    from tests.fakes import example
 
-    from segmentation_constructs.example_stack import SegmentationExampleStack, cdk_context
-
-    app = cdk.App(context={**cdk_context(), "aws:cdk:bundling-stacks": []})
-    stack = SegmentationExampleStack(app, "PersonalizeSegmentation", destinations=("pinpoint", "connect"),
-                                     pinpoint_segment_kind="endpoint-id")
-    return Template.from_stack(stack).to_json()
+    return example.template_json()
 
 
 def template_variables(function: str, template: Optional[dict] = None) -> dict:
