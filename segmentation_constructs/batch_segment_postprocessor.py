@@ -117,6 +117,8 @@ class BatchSegmentPostprocessor(Construct):
         self.audience_bucket = audience_bucket and with_key(self, "AudienceBucketWithKey", audience_bucket, None,
                                                             "audience_bucket") or self.source_bucket
         self.audience_prefix = audience_prefix
+        # what the functions write next to the audiences: work files, and one manifest per job
+        self._work, self._manifests = f"{audience_prefix}*/_work/*", f"{audience_prefix}*/manifest.json"
         # What the plan and export functions may read in the source bucket: job outputs, and .out
         # files dropped under the object trigger's prefix.
         self._source_patterns = [f"{batch_output_prefix}*"] + (
@@ -169,15 +171,11 @@ class BatchSegmentPostprocessor(Construct):
 
     # ------------------------------------------------------------------ IAM
 
-    def _job_output_patterns(self) -> tuple[str, str, str]:
-        """What the functions read and write: (job outputs, audience work files, manifests)."""
-        return self._source_patterns[0], f"{self.audience_prefix}*/_work/*", f"{self.audience_prefix}*/manifest.json"
-
     def _grant_plan(self) -> None:
         """Describe the job, list and read its output, read the manifest, write work items."""
         account, region = Stack.of(self).account, Stack.of(self).region
         job_arns = f"arn:{Aws.PARTITION}:personalize:{region}:{account}:batch-segment-job/*"
-        outputs, work, manifests = self._job_output_patterns()
+        outputs, work, manifests = self._source_patterns[0], self._work, self._manifests
         role = self._plan.role
         role.add_to_policy(iam.PolicyStatement(actions=["personalize:DescribeBatchSegmentJob"], resources=[job_arns]))
         role.add_to_policy(iam.PolicyStatement(
@@ -190,7 +188,7 @@ class BatchSegmentPostprocessor(Construct):
 
     def _grant_export(self, suppression_bucket: Optional[s3.IBucket], suppression_key: Optional[str]) -> None:
         """Ranged reads of the output, multipart writes of audience files, copies out of _work; the suppression list."""
-        _, work, _ = self._job_output_patterns()
+        work = self._work
         role = self._export.role
         grant_objects(role, self.source_bucket, ["s3:GetObject"], *self._source_patterns, wildcard_reason=JOB_NAMES)
         grant_objects(role, self.audience_bucket,
@@ -204,7 +202,7 @@ class BatchSegmentPostprocessor(Construct):
 
     def _grant_publish(self) -> None:
         """Read per-line results, write the manifest and the publish marker, put events."""
-        _, work, manifests = self._job_output_patterns()
+        work, manifests = self._work, self._manifests
         role = self._publish.role
         role.add_to_policy(iam.PolicyStatement(
             actions=["s3:ListBucket"], resources=[self.audience_bucket.bucket_arn],

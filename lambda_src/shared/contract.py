@@ -39,7 +39,6 @@ BATCH_SEGMENT_JOB_STATE_CHANGE = personalize_state_change("Batch Segment Job")
 
 # ``Personalize Training Run State Change``'s Status
 RUN_STARTED, RUN_SUCCEEDED, RUN_FAILED, RUN_REJECTED = "STARTED", "SUCCEEDED", "FAILED", "REJECTED"
-RUN_STATUSES = (RUN_STARTED, RUN_SUCCEEDED, RUN_FAILED, RUN_REJECTED)
 
 
 # ---------------------------------------------------------------- environment variables
