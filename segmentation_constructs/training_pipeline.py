@@ -12,6 +12,11 @@ EventBridge notification starts a Step Functions Standard workflow that
    for every status change it sees, failures included, and notifies the topic
    when the run starts, succeeds or fails.
 
+One run per config at a time: a valid run claims the config (``runs/`` in the
+data bucket) before it creates anything. A new upload of a config whose run is
+still going waits for it (``QUEUED``); a duplicate delivery of the very upload
+being trained ends at once (``JOINED``).
+
 Reading order: props and resources in ``__init__``, IAM in ``_grant_validate``,
 ``_grant_ensure`` (one method a function) and ``_grant_workflow``, the workflow in
 ``_definition``; the Lambda code is in ``lambda_src/training_pipeline/validate_config/``
@@ -22,7 +27,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from aws_cdk import Annotations, Aws, Duration, RemovalPolicy, Stack
+from aws_cdk import Annotations, ArnFormat, Aws, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -50,11 +55,15 @@ Env = contract.Env
 # Personalize's default quota is 5 in-progress import jobs and 5 batch segment jobs.
 MAX_PARALLEL_IMPORTS = 3
 MAX_PARALLEL_SEGMENT_JOBS = 5
-MAX_POLLS = 500  # 500 polls x 9 history events x 5 resources polled at once < 25,000 events
-# An execution runs at most a year, and the workflow's timeout is the budget plus an hour.
-MAX_BUDGET = Duration.days(364)
+MAX_POLLS = 500  # 500 polls x 9 history events x 5 resources polled at once, + the queue's, < 25,000 events
+MAX_QUEUE_POLLS = 100  # a run waiting for another run of its config polls at most this often in one budget
+# An execution runs at most a year; the workflow's timeout is a budget of waiting for an earlier run of the config,
+# a budget of its own and an hour.
+MAX_BUDGET = Duration.days(182)
 MAX_RETRY_DELAY = Duration.minutes(15)  # the max_delay of the Ensure retries: a longer first backoff means nothing
 
+RUNS_PREFIX = "runs/"  # one claim a config: runs/<sha256 of its key>.json (lambda_src/.../validate_config/runs.py)
+RUN_CLAIMS = "A config's claim is named after a hash of its key, computed at run time."
 UPLOAD_NAMES = ("Object keys under train/ and batch/ are chosen by the team at upload time and by the run "
                 "(job names); the prefix and file pattern are the narrowest fixed part.")
 RUNTIME_NAMES = ("Personalize resource names come from the uploaded config at run time; each ARN is limited to "
@@ -100,9 +109,10 @@ class PersonalizeTrainingPipeline(Construct):
         ``encryption_key``.
     :param notification_email: subscribes this address to the topic.
     :param poll_interval: Wait between two status checks of a resource.
-    :param polling_budget: total time a run may take; past it the run fails with ``PollingBudgetExceeded``.
+    :param polling_budget: total time a run may take from when it starts its work; past it the run fails with
+        ``PollingBudgetExceeded``. A run queued behind another run of its config waits at most as long again.
         ``polling_budget / poll_interval`` may be at most 500 polls, which keeps a run under Step Functions'
-        25,000-event history limit (a synth error says so).
+        25,000-event history limit (a synth error says so); at most 182 days.
     :param upload_settle_time: Wait before validating, so the CSVs of one ``aws s3 sync`` have arrived.
     :param retry_interval: first backoff after throttling or a full Personalize quota (doubles, full jitter,
         8 attempts, at most 15 minutes).
@@ -154,6 +164,9 @@ class PersonalizeTrainingPipeline(Construct):
         _props.duration("retry_interval", retry_interval, at_least=Duration.seconds(1), at_most=MAX_RETRY_DELAY)
         _props.removal_policy("removal_policy", removal_policy)
         self._poll_interval = poll_interval
+        # A queued run polls its config's running run at most MAX_QUEUE_POLLS times in a budget.
+        self._queue_interval = Duration.seconds(max(poll_interval.to_seconds(),
+                                                    -(-polling_budget.to_seconds() // MAX_QUEUE_POLLS)))
         self._upload_settle_time = upload_settle_time
         self._retry_interval = retry_interval
 
@@ -203,8 +216,9 @@ class PersonalizeTrainingPipeline(Construct):
 
         self.state_machine, self.workflow_role, self.workflow_log_group = standard_workflow(
             self, "Workflow", definition=self._definition(), description="Runs the Personalize training workflow",
-            timeout=polling_budget.plus(Duration.hours(1)), removal_policy=removal_policy)
+            timeout=polling_budget.plus(polling_budget).plus(Duration.hours(1)), removal_policy=removal_policy)
         self._grant_workflow(self.workflow_role)
+        self._grant_run_claims(self._validate.role)
         self._trigger()
         # Runs that end without reaching PublishFailed (a timeout, stopped by hand) report as run events too.
         self.watch = FailureWatch(
@@ -272,9 +286,22 @@ class PersonalizeTrainingPipeline(Construct):
         ]
 
     def _grant_validate(self, role: iam.IRole) -> None:
-        """Reads the config, the CSV header rows and job_config.json; nothing else."""
+        """Reads the config, the CSV header rows and job_config.json; claims and releases runs of a config."""
         patterns = [f"{TRAIN_PREFIX}*", f"{BATCH_PREFIX}*/job_config.json"]
         grant_objects(role, self.bucket, ["s3:GetObject"], *patterns, wildcard_reason=UPLOAD_NAMES)
+        grant_objects(role, self.bucket, ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                      f"{RUNS_PREFIX}*.json", wildcard_reason=RUN_CLAIMS)
+
+    def _grant_run_claims(self, role: iam.IRole) -> None:
+        """Asks whether the run holding a config's claim still runs. A policy of its own: the function's default
+        policy cannot name the state machine that invokes the function (a dependency cycle)."""
+        executions = Stack.of(self).format_arn(
+            service="states", resource="execution", resource_name=f"{self.state_machine.state_machine_name}:*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME)
+        policy = iam.Policy(self, "DescribeRuns", roles=[role], statements=[iam.PolicyStatement(
+            actions=["states:DescribeExecution"], resources=[executions])])
+        acknowledge_wildcard_resources(policy, [executions], "Execution names are generated when a run starts; "
+                                       "the ARN is limited to this construct's workflow.")
 
     def _grant_ensure(self, role: iam.IRole) -> None:
         """Creates and describes Personalize resources, writes inline job input, publishes events."""
@@ -496,8 +523,10 @@ class PersonalizeTrainingPipeline(Construct):
         training.branch(self._poll_loop("DatasetGroup", "datasetGroup", "datasetGroup", spec="$.plan.datasetGroup",
                                         parents={}, then=datasets.next(solutions).next(done)))
         run_failed = sfn.Fail(self, "RunFailed", error=contract.TRAINING_RUN_FAILED, cause="See the failure event and notification")
-        failed = run_event("PublishFailed", contract.RUN_FAILED, Error=sfn.JsonPath.string_at("$.failure.Error"),
-                           Cause=sfn.JsonPath.string_at("$.failure.Cause")).next(
+        publish_failed = run_event("PublishFailed", contract.RUN_FAILED,
+                                   Error=sfn.JsonPath.string_at("$.failure.Error"),
+                                   Cause=sfn.JsonPath.string_at("$.failure.Cause"))
+        failed = self._release_run("ReleaseFailedRun", publish_failed).next(publish_failed).next(
             notify("NotifyFailed", run_failed, "Personalize training run failed",
                    "The training run for {} failed: {}\n{}", "$.configUri", "$.failure.Error", "$.failure.Cause")
         ).next(run_failed)
@@ -529,13 +558,14 @@ class PersonalizeTrainingPipeline(Construct):
             "key": sfn.JsonPath.string_at("$.key"),
             "configUri": sfn.JsonPath.string_at("$.configUri"),
             "plan": sfn.JsonPath.object_at("$.validation.plan"),
-            "deadline": sfn.JsonPath.string_at("$.validation.run.deadline")})
+            "deadline": sfn.JsonPath.string_at("$.claim.deadline")})
+        any_job_failed = sfn.Choice(self, "AnyJobFailed?").when(
+            sfn.Condition.boolean_equals("$.training.run.anyJobFailed", True), jobs_failed).otherwise(succeeded)
         started = planned.next(run_event("PublishStarted", contract.RUN_STARTED)).next(
             notify("NotifyStarted", training, "Personalize training run started",
                    "A training run started for {}. You will be notified when it ends.", "$.configUri")
-        ).next(training).next(sfn.Choice(self, "AnyJobFailed?")
-                               .when(sfn.Condition.boolean_equals("$.training.run.anyJobFailed", True), jobs_failed)
-                               .otherwise(succeeded))
+        ).next(training).next(self._release_run("ReleaseRun", any_job_failed)).next(any_job_failed)
+        admitted = self._admit(started, failed, run_event, notify)
 
         validate = tasks.LambdaInvoke(
             self, "Validate",
@@ -543,7 +573,6 @@ class PersonalizeTrainingPipeline(Construct):
             payload=sfn.TaskInput.from_object({
                 "bucket": sfn.JsonPath.string_at("$.bucket"),
                 "key": sfn.JsonPath.string_at("$.key"),
-                "executionStartTime": sfn.JsonPath.string_at("$$.Execution.StartTime"),
             }),
             payload_response_only=True,
             result_path="$.validation",
@@ -558,9 +587,51 @@ class PersonalizeTrainingPipeline(Construct):
             .next(sfn.Wait(self, "LetUploadSettle", time=sfn.WaitTime.duration(self._upload_settle_time)))
             .next(validate)
             .next(sfn.Choice(self, "ConfigValid?")
-                  .when(sfn.Condition.boolean_equals("$.validation.valid", True), started)
+                  .when(sfn.Condition.boolean_equals("$.validation.valid", True), admitted)
                   .otherwise(rejected))
         )
+
+    def _runs_task(self, id_: str, action: str, **payload: Any) -> tasks.LambdaInvoke:
+        """A step of one-run-per-config (the validate function's ``claim`` and ``release``, runs.py)."""
+        task = tasks.LambdaInvoke(
+            self, id_, lambda_function=self.validate_function, payload_response_only=True,
+            payload=sfn.TaskInput.from_object({
+                "action": action, "bucket": sfn.JsonPath.string_at("$.bucket"),
+                "key": sfn.JsonPath.string_at("$.key"), "executionArn": sfn.JsonPath.execution_id, **payload}),
+            result_path="$.claim" if action == "claim" else sfn.JsonPath.DISCARD)
+        task.add_retry(errors=contract.names(*contract.RETRIED), interval=self._retry_interval, max_attempts=8,
+                       backoff_rate=2, max_delay=MAX_RETRY_DELAY, jitter_strategy=sfn.JitterType.FULL)
+        return retry_transient(task)
+
+    def _admit(self, started: sfn.IChainable, failed: sfn.IChainable, run_event, notify) -> sfn.IChainable:
+        """Admit -> ClaimRun -> RunClaimed?: claimed -> ``started``; joined -> PublishJoined -> Joined; queued ->
+        (PublishQueued -> NotifyQueued, the first time) -> WaitForRunningRun -> ClaimRun."""
+        claim = self._runs_task("ClaimRun", "claim", upload=sfn.JsonPath.object_at("$.validation.upload"),
+                                executionStartTime=sfn.JsonPath.string_at("$$.Execution.StartTime"),
+                                waits=sfn.JsonPath.number_at("$.claim.waits"))
+        claim.add_catch(failed, errors=["States.ALL"], result_path="$.failure")
+        wait = sfn.Wait(self, "WaitForRunningRun", time=sfn.WaitTime.duration(self._queue_interval))
+        wait.next(claim)
+        holder = {"RunningExecutionArn": sfn.JsonPath.string_at("$.claim.holder")}
+        joined = run_event("PublishJoined", contract.RUN_JOINED, **holder).next(sfn.Succeed(self, "Joined"))
+        queued = run_event("PublishQueued", contract.RUN_QUEUED, **holder).next(
+            notify("NotifyQueued", wait, "Personalize training run queued",
+                   "A training run for {} waits for the run of the same config that is still going ({}); it starts "
+                   "when that run ends.", "$.configUri", "$.claim.holder")).next(wait)
+        admit = sfn.Pass(self, "Admit", result=sfn.Result.from_object({"waits": 0}), result_path="$.claim")
+        return admit.next(claim).next(
+            sfn.Choice(self, "RunClaimed?")
+            .when(sfn.Condition.string_equals("$.claim.state", "claimed"), started)
+            .when(sfn.Condition.string_equals("$.claim.state", "joined"), joined)
+            .when(sfn.Condition.number_equals("$.claim.waits", 1), queued)
+            .otherwise(wait))
+
+    def _release_run(self, id_: str, then: sfn.IChainable) -> tasks.LambdaInvoke:
+        """Deletes the run's claim of its config; a release that fails does not hold the run up (the next run of the
+        config sees this one ended and takes the claim over)."""
+        release = self._runs_task(id_, "release")
+        release.add_catch(then, errors=["States.ALL"], result_path=sfn.JsonPath.DISCARD)
+        return release
 
     # ------------------------------------------------------------------ grants
 

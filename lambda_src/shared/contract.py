@@ -39,6 +39,9 @@ BATCH_SEGMENT_JOB_STATE_CHANGE = personalize_state_change("Batch Segment Job")
 
 # ``Personalize Training Run State Change``'s Status
 RUN_STARTED, RUN_SUCCEEDED, RUN_FAILED, RUN_REJECTED = "STARTED", "SUCCEEDED", "FAILED", "REJECTED"
+# One run per config at a time: a new upload of a config being trained waits (QUEUED, once) until that run ends; a
+# duplicate delivery of the very upload being trained ends at once (JOINED).
+RUN_QUEUED, RUN_JOINED = "QUEUED", "JOINED"
 
 
 # ---------------------------------------------------------------- environment variables

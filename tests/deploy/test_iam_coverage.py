@@ -278,6 +278,10 @@ def in_layout(call: iam_recorder.Call, function: Function, layout: arns.Layout
         if variable is None or variable not in function.environment:
             raise AssertionError(f"{function.directory} passed {call.resource}, no role of its environment")
         return [function.environment[variable]], context, None
+    if service == "states":  # an execution of a workflow that invokes the function (the test's has another name)
+        kind, _, execution = rest.split(":", 2)
+        return [f"arn:{arns.PARTITION}:states:{region}:{account}:{kind}:{name}:{execution}"
+                for name in invoking_workflows(layout, function)], context, None
     if service in NAMED_BY:
         variable = NAMED_BY[service]
         kind, _, name = rest.partition("/")
@@ -287,6 +291,15 @@ def in_layout(call: iam_recorder.Call, function: Function, layout: arns.Layout
                                  f"{variable} of its environment")
         rest = f"{kind}/{function.environment[variable]}{sep}{below}"
     return [f"arn:{arns.PARTITION}:{service}:{region}:{account}:{rest}"], context, None
+
+
+def invoking_workflows(layout: arns.Layout, function: Function) -> list[str]:
+    """The names of the state machines of the function's stack whose definition invokes it."""
+    template = layout.templates[function.stack]
+    return [layout.renderer.render({"Fn::GetAtt": [logical_id, "Name"]}, function.stack)
+            for logical_id, resource in template["Resources"].items()
+            if resource["Type"] == "AWS::StepFunctions::StateMachine"
+            and json.dumps(resource["Properties"].get("DefinitionString")).count(f'"{function.logical_id}"')]
 
 
 def denied(layout: arns.Layout, calls: set[iam_recorder.Call]) -> tuple[list[str], int]:

@@ -205,6 +205,8 @@ OPERATIONS: dict[str, Callable[[Params, _Where], list[Grant]]] = {
     "mobiletargeting:GetExportJob": _pinpoint(lambda p: f"/jobs/export/{p['JobId']}"),
     **{f"profile:{op}": _profile_domain for op in (
         "CreateUploadJob", "GetUploadJobPath", "StartUploadJob", "GetUploadJob", "StopUploadJob")},
+    # authorized on the execution (a run holding a config's claim)
+    "states:DescribeExecution": lambda p, where: [(None, p["executionArn"], {})],
     **{f"profile:{op}": _profile_segment_definition for op in (
         "GetSegmentDefinition", "CreateSegmentDefinition", "DeleteSegmentDefinition")},
 }

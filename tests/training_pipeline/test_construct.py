@@ -100,7 +100,11 @@ def test_run_events_and_notifications_cover_start_success_failure_and_rejection(
         assert entry["DetailType"] == "Personalize Training Run State Change"
         assert entry["Detail"]["Status"] == status
     assert asl["States"]["Train"]["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure",
-                                                "Next": "PublishFailed"}]
+                                                "Next": "ReleaseFailedRun"}]
+    # the run's claim of its config is released first; a release that fails does not stop the failure's report
+    assert asl["States"]["ReleaseFailedRun"]["Next"] == "PublishFailed"
+    assert asl["States"]["ReleaseFailedRun"]["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": None,
+                                                           "Next": "PublishFailed"}]
     assert states["PublishFailed"]["Next"] == "NotifyFailed"
     assert states["PublishRejected"]["Next"] == "NotifyRejected"
     assert states["NotifyRejected"]["Next"] == "ConfigRejected"
@@ -260,10 +264,14 @@ def test_grant_upload_training_data_is_limited_to_train_and_job_configs(byo):
     assert all("s3:PutObject" in s["Action"] for s in statements if "s3:" in json.dumps(s["Action"]))
 
 
-def test_poll_interval_prop_sets_every_wait(byo):
+def test_poll_interval_prop_sets_every_wait_and_a_queued_run_polls_at_most_100_times_a_budget(byo):
     _, template = byo
-    waits = [s for n, s in all_states(definition(template)).items() if n.startswith("Wait")]
+    states = all_states(definition(template))
+    waits = [s for n, s in states.items() if n.startswith("Wait") and n != "WaitForRunningRun"]
     assert waits and all(w["Seconds"] == 5 for w in waits)
+    assert states["WaitForRunningRun"]["Seconds"] == 18  # 30 minutes / 100: longer than the 5-second poll_interval
+    # a budget of waiting, a budget of work and an hour
+    assert definition(template)["TimeoutSeconds"] == 30 * 60 * 2 + 3600
 
 
 @pytest.mark.parametrize("props, message", [

@@ -68,8 +68,10 @@ def test_validate_handler_plans_the_sample_upload(aws):
     aws.upload_sample()
     result = validate()
     assert result["valid"] is True and result["errors"] == []
-    assert result["run"] == {"configUri": f"s3://{BUCKET}/train/bingewatch/config.json",
-                             "deadline": "2026-11-24T10:00:00+00:00"}
+    assert result["configUri"] == f"s3://{BUCKET}/train/bingewatch/config.json"
+    head = aws.s3.head_object(Bucket=BUCKET, Key="train/bingewatch/config.json")
+    assert result["upload"] == {"etag": head["ETag"].strip('"'), "versionId": head.get("VersionId") or "",
+                                "lastModified": head["LastModified"].isoformat()}
     assert result["plan"]["bucket"] == BUCKET
 
 
@@ -77,7 +79,7 @@ def test_validate_handler_decodes_url_encoded_keys(aws):
     aws.upload_sample(prefix="train/binge watch/")
     result = validate(quote_plus("train/binge watch/config.json", safe="/"))
     assert result["valid"] is True
-    assert result["run"]["configUri"] == f"s3://{BUCKET}/train/binge watch/config.json"
+    assert result["configUri"] == f"s3://{BUCKET}/train/binge watch/config.json"
 
 
 def test_validate_handler_rejects_a_missing_config(aws):

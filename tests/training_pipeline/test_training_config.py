@@ -406,7 +406,7 @@ def test_the_handler_refuses_a_config_that_is_not_utf8_or_too_large(monkeypatch)
     event = {"bucket": "b", "key": "train/x/config.json", "executionStartTime": "2026-11-23T10:00:00Z"}
     for body, expected in [(b'{"datasetGroup": "\xff"}', "$: the config is not UTF-8 text (byte 18 cannot be decoded)"),
                            (b" " * (handler.MAX_CONFIG_BYTES + 1), "$: the config is over 1,000,000 bytes")]:
-        monkeypatch.setattr(handler, "read_bytes", lambda *a, _body=body, **k: _body)
+        monkeypatch.setattr(handler, "read_bytes", lambda *a, _body=body, **k: (_body, {}))
         result = handler.handler(event, None)
         assert result["valid"] is False and result["errors"][0].startswith(expected)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
 
 import aws_cdk as cdk
 import boto3
@@ -27,6 +28,8 @@ from tests.fakes.workflow import (
     logical_id,
     render_definition,
     run_execution,
+    start_execution,
+    wait_for,
 )
 from training_pipeline.validate_config import handler as validate_handler
 
@@ -53,7 +56,7 @@ def workflow(template, monkeypatch, request):
         aws.personalize.steps_to_active = 0  # one 1-second Wait per resource keeps each run to seconds
         names = {**function_names(template), bus_id: aws.bus_name, f"{bus_id}.Arn": aws.bus_arn,
                  topic_id: aws.topic_arn}
-        LambdaRouter(monkeypatch, {
+        aws.router = LambdaRouter(monkeypatch, {
             lambda_arn(logical_id(template, "AWS::Lambda::Function", "ValidateConfig")): validate_handler.handler,
             lambda_arn(logical_id(template, "AWS::Lambda::Function", "EnsureResource")): ensure_handler.handler,
         })
@@ -161,3 +164,55 @@ def test_polling_budget_running_out_fails_the_run(workflow):
     failed = run_events(workflow)[-1]
     assert failed["Error"] == "PollingBudgetExceeded"
     assert "Dataset Group bingewatch was still" in failed["Cause"]
+
+
+def test_a_new_upload_waits_for_the_running_run_of_its_config_and_a_duplicate_delivery_joins_it(workflow):
+    """The first run is held in its first Personalize step until the two later runs have been admitted: a duplicate
+    delivery of its upload (joins, ends at once) and a new upload of the config (queued until the first ends)."""
+    routes = workflow.router.routes
+    (validate_arn,) = [arn for arn, h in routes.items() if h is validate_handler.handler]
+    (ensure_arn,) = [arn for arn, h in routes.items() if h is ensure_handler.handler]
+    first_working, both_admitted, admitted = threading.Event(), threading.Event(), set()
+
+    def held_ensure(event, context):
+        first_working.set()
+        assert both_admitted.wait(timeout=30)
+        return ensure_handler.handler(event, context)
+
+    def observed_validate(event, context):
+        answer = validate_handler.handler(event, context)
+        if event.get("action") == "claim" and answer["state"] != "claimed":
+            admitted.add(answer["state"])
+            if admitted == {"queued", "joined"}:
+                both_admitted.set()
+        return answer
+
+    routes[ensure_arn], routes[validate_arn] = held_ensure, observed_validate
+    key = workflow.upload_sample()
+    first = start_execution(workflow.state_machine_arn, {"bucket": BUCKET, "key": key})
+    assert first_working.wait(timeout=30)
+    duplicate = wait_for(start_execution(workflow.state_machine_arn, {"bucket": BUCKET, "key": key}))
+    workflow.upload_sample(config=SAMPLE)  # the same config, written anew: a new upload
+    second = start_execution(workflow.state_machine_arn, {"bucket": BUCKET, "key": key})
+    assert [wait_for(first)["status"], duplicate["status"], wait_for(second)["status"]] == ["SUCCEEDED"] * 3
+
+    runs = run_events(workflow)
+    order = [(e["ExecutionArn"], e["Status"]) for e in runs]
+    assert [s for arn, s in order if arn == first] == ["STARTED", "SUCCEEDED"]
+    assert [s for arn, s in order if arn == duplicate["executionArn"]] == ["JOINED"]
+    assert [s for arn, s in order if arn == second] == ["QUEUED", "STARTED", "SUCCEEDED"]
+    assert order.index((second, "STARTED")) > order.index((first, "SUCCEEDED"))  # never two runs at once
+    (joined,) = [e for e in runs if e["Status"] == "JOINED"]
+    assert joined["RunningExecutionArn"] == first
+    subjects = [n["Subject"] for n in workflow.notifications()]
+    assert subjects.count("Personalize training run queued") == 1 and subjects.count(
+        "Personalize training run started") == 2
+    assert workflow.s3.list_objects_v2(Bucket=BUCKET, Prefix="runs/").get("KeyCount") == 0  # released
+
+
+def test_a_run_that_fails_releases_its_config(workflow):
+    workflow.personalize.fail["bingewatch-interactions-"] = "Input CSV has 3 rows with a missing USER_ID"
+    assert start(workflow, workflow.upload_sample())["status"] == "FAILED"
+    assert workflow.s3.list_objects_v2(Bucket=BUCKET, Prefix="runs/").get("KeyCount") == 0
+    workflow.personalize.fail.clear()
+    assert start(workflow, workflow.upload_sample(config=SAMPLE))["status"] == "SUCCEEDED"

@@ -1,23 +1,21 @@
-"""Validate an uploaded training config before anything is created.
+"""Validate an uploaded training config before anything is created, and admit its run.
 
-Input: ``bucket`` and ``key`` of the config (from the S3 "Object Created" event)
-and ``executionStartTime``. Output: ``valid``, every ``errors`` entry with its
-JSON path, ``warnings``, the ``plan`` the workflow executes and the run's
-``deadline`` (start time plus the POLLING_BUDGET_SECONDS budget).
+``action`` ``validate`` (the default): input ``bucket`` and ``key`` of the config (from the S3 "Object Created"
+event). Output: ``valid``, every ``errors`` entry with its JSON path, ``warnings``, the ``plan`` the workflow
+executes and ``upload``, the identity (ETag, version, time) of the config that was read.
+``claim`` and ``release``: one run per config at a time (``runs.py``).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import os
 from typing import Optional
 from urllib.parse import unquote_plus
 
 from botocore.exceptions import ClientError
 
 from shared.aws import client, logger
-from shared.contract import Env
+from training_pipeline.validate_config import runs
 from training_pipeline.validate_config.training_config import MAX_CONFIG_BYTES, validate
 
 # A rejection travels in the workflow's state, its event and its notification (an SNS message of at most 256 KB):
@@ -40,13 +38,15 @@ def s3():
 
 def read_text(bucket: str, key: str, *, max_bytes: int) -> Optional[str]:
     """The first ``max_bytes`` of an object as text (bytes that are not UTF-8 replaced), or None when it is missing."""
-    body = read_bytes(bucket, key, max_bytes=max_bytes)
-    return None if body is None else body.decode("utf-8", errors="replace")
+    read = read_bytes(bucket, key, max_bytes=max_bytes)
+    return None if read is None else read[0].decode("utf-8", errors="replace")
 
 
-def read_bytes(bucket: str, key: str, *, max_bytes: int) -> Optional[bytes]:
+def read_bytes(bucket: str, key: str, *, max_bytes: int) -> Optional[tuple[bytes, dict]]:
+    """The first ``max_bytes`` of an object and its identity (ETag, version and time), or None when it is missing."""
     try:
-        body = s3().get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{max_bytes - 1}")["Body"].read()
+        response = s3().get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{max_bytes - 1}")
+        body = response["Body"].read()
     except ClientError as exc:
         error = exc.response["Error"]
         if error["Code"] in ("AccessDenied", "403", "KMS.KMSInvalidStateException") and "kms" in error.get("Message", "").lower():
@@ -58,26 +58,39 @@ def read_bytes(bucket: str, key: str, *, max_bytes: int) -> Optional[bytes]:
         if error["Code"] in MISSING:
             return None
         raise
-    return body
+    # a duplicate delivery of one upload has all three the same; uploading the same bytes again (new CSVs beside
+    # them) changes the time, and in a versioned bucket the version
+    return body, {"etag": response["ETag"].strip('"'), "versionId": response.get("VersionId") or "",
+                  "lastModified": response["LastModified"].isoformat()}
 
 
 def handler(event, context):
+    match event.get("action", "validate"):
+        case "validate":
+            return validated(event)
+        case "claim":
+            return runs.claim(event)
+        case "release":
+            return runs.release(event)
+    raise ValueError(f"unknown action {event['action']!r}: validate, claim or release")
+
+
+def validated(event: dict) -> dict:
     bucket = event["bucket"]
     # S3 event keys may arrive URL-encoded; use the raw key if it exists, else the decoded one.
     key = event["key"]
-    body = read_bytes(bucket, key, max_bytes=MAX_CONFIG_BYTES + 1)
-    if body is None and unquote_plus(key) != key:
+    read = read_bytes(bucket, key, max_bytes=MAX_CONFIG_BYTES + 1)
+    if read is None and unquote_plus(key) != key:
         key = unquote_plus(key)
-        body = read_bytes(bucket, key, max_bytes=MAX_CONFIG_BYTES + 1)
-    started = dt.datetime.fromisoformat(event["executionStartTime"].replace("Z", "+00:00"))
-    deadline = started + dt.timedelta(seconds=int(os.environ[Env.POLLING_BUDGET_SECONDS]))
-    run = {"configUri": f"s3://{bucket}/{key}", "deadline": deadline.isoformat()}
+        read = read_bytes(bucket, key, max_bytes=MAX_CONFIG_BYTES + 1)
+    config_uri = f"s3://{bucket}/{key}"
 
     def refused(message: str) -> dict:
-        return {"valid": False, "errors": bounded([f"$: {message}"]), "warnings": [], "run": run}
+        return {"valid": False, "errors": bounded([f"$: {message}"]), "warnings": [], "configUri": config_uri}
 
-    if body is None:
-        return refused(f"s3://{bucket}/{key} could not be read")
+    if read is None:
+        return refused(f"{config_uri} could not be read")
+    body, upload = read
     if len(body) > MAX_CONFIG_BYTES:
         return refused(f"the config is over {MAX_CONFIG_BYTES:,} bytes, the most the pipeline reads; put long "
                        "query lists in job_config.json files")
@@ -92,10 +105,9 @@ def handler(event, context):
 
     result = validate(text, bucket=bucket, config_key=key, read_object=read_object)
     # Paths and messages describe the config's structure; CSV contents are never read past the header.
-    log.info("validated", extra={"config": run["configUri"], "errors": len(result.errors),
-                                    "warnings": len(result.warnings)})
+    log.info("validated", extra={"config": config_uri, "errors": len(result.errors), "warnings": len(result.warnings)})
     return {"valid": result.valid, "errors": bounded(result.errors), "warnings": bounded(result.warnings),
-            "run": run, **({"plan": result.plan} if result.valid else {})}
+            "configUri": config_uri, **({"plan": result.plan, "upload": upload} if result.valid else {})}
 
 
 def bounded(messages: list) -> list[str]:
