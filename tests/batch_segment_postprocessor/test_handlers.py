@@ -40,7 +40,7 @@ def test_each_query_becomes_one_audience_file_with_a_manifest_and_one_event(aws)
     segments = manifest(aws)["segments"]
     assert [s["query"] for s in segments] == ['ITEMS.GENRES = "Action"', 'ITEMS.GENRES = "Comedy"']
     action, comedy = segments
-    assert action["audienceKey"].startswith("audiences/genre-segments-1a2b3c4d/genre-segments-1a2b3c4d-genres-action-")
+    assert action["audienceKey"].startswith("audiences/genre-segments-1a2b3c4d/genre-affinity-genres-action-")
     assert read_audience(aws, action["audienceKey"]) == ["u1", "u2", "u3"]
     assert read_audience(aws, comedy["audienceKey"]) == ["u4", "u,5"]
     assert (comedy["userCount"], comedy["duplicateCount"]) == (2, 1)
@@ -209,7 +209,7 @@ def test_a_line_whose_query_comes_after_its_users_is_moved_to_its_query_name(aws
     arn = segment_job(aws, {"x.out": [late]})
     export(job_event(arn))
     (segment,) = manifest(aws)["segments"]
-    assert segment["name"].startswith("genre-segments-1a2b3c4d-item-m42-")
+    assert segment["name"].startswith("genre-affinity-item-m42-")
     assert read_audience(aws, segment["audienceKey"]) == ["u7", "u8"]
     leftovers = aws.s3.list_objects_v2(Bucket=BUCKET, Prefix="audiences/genre-segments-1a2b3c4d/_work/lines/")
     assert leftovers.get("KeyCount", 0) == 0
@@ -221,7 +221,7 @@ def test_a_long_line_whose_query_comes_after_its_users_is_copied_to_its_name_and
     arn = segment_job(aws, {"x.out": [{"output": {"recommendedUsers": users}, "input": {"itemId": "m43"}}]})
     export(job_event(arn))
     (segment,) = manifest(aws)["segments"]
-    assert segment["name"].startswith("genre-segments-1a2b3c4d-item-m43-") and segment["userCount"] == 700_000
+    assert segment["name"].startswith("genre-affinity-item-m43-") and segment["userCount"] == 700_000
     assert read_audience(aws, segment["audienceKey"])[-1] == "user-0699999"
     leftovers = aws.s3.list_objects_v2(Bucket=BUCKET, Prefix="audiences/genre-segments-1a2b3c4d/_work/")
     assert not [o["Key"] for o in leftovers.get("Contents", []) if "/lines/" in o["Key"]]

@@ -161,7 +161,8 @@ def segment_export(aws, invoke):
     key = f"{OUTPUT_PREFIX}job_config.json.out"
     aws.s3.put_object(Bucket=BUCKET, Key=key, Body=line + b"\n" + json.dumps(COMEDY).encode() + b"\n")
     result = invoke({"bucket": BUCKET, "key": key, "line": 1, "start": 0, "end": len(line), "ordinal": 1,
-                     "jobName": JOB, "capacity": 1000, "sourceId": SOURCE_ID})
+                     "jobName": JOB, "capacity": 1000, "sourceId": SOURCE_ID,
+                     "audienceScope": f"arn:aws:personalize:us-east-1:123456789012:solution/{JOB}"})
     assert result["userCount"] == 3 and result["error"] is None, result
     written = [o["Key"] for o in aws.s3.list_objects_v2(Bucket=BUCKET, Prefix="audiences/").get("Contents", [])]
     (audience,) = [k for k in written if k.endswith(f"/{result['name']}.csv")]

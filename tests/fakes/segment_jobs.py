@@ -21,22 +21,25 @@ ACTION = {"input": {"itemAttributes": 'ITEMS.GENRES = "Action"'}, "output": {"re
 COMEDY = {"itemAttributes": 'ITEMS.GENRES = "Comedy"', "output": {"usersList": ["u4", "u,5", "u4"]}}
 
 
-def segment_job(aws, lines: dict[str, list[dict]], name: str = "genre-segments-1a2b3c4d", *, bom: bool = False) -> str:
-    """A finished batch segment job whose output files hold ``lines`` (file name -> JSON lines); with ``bom``, each
-    file starts with a UTF-8 byte-order mark."""
+def segment_job(aws, lines: dict[str, list[dict]], name: str = "genre-segments-1a2b3c4d", *, bom: bool = False,
+                solution: str = "genre-affinity", output_prefix: str = OUTPUT_PREFIX) -> str:
+    """A finished batch segment job of a new version of ``solution`` whose output files, under ``output_prefix``,
+    hold ``lines`` (file name -> JSON lines); with ``bom``, each file starts with a UTF-8 byte-order mark."""
     client = aws.personalize.client
-    solution = client.create_solution(name="genre-affinity", datasetGroupArn=f"arn:aws:personalize:{REGION}:{ACCOUNT}:dataset-group/g",
-                                      recipeArn="arn:aws:personalize:::recipe/aws-item-attribute-affinity")
-    version = client.create_solution_version(solutionArn=solution["solutionArn"])["solutionVersionArn"]
+    solution_arn = f"arn:aws:personalize:{REGION}:{ACCOUNT}:solution/{solution}"
+    if solution_arn not in aws.personalize.resources:
+        client.create_solution(name=solution, datasetGroupArn=f"arn:aws:personalize:{REGION}:{ACCOUNT}:dataset-group/g",
+                               recipeArn="arn:aws:personalize:::recipe/aws-item-attribute-affinity")
+    version = client.create_solution_version(solutionArn=solution_arn)["solutionVersionArn"]
     arn = client.create_batch_segment_job(
         jobName=name, solutionVersionArn=version, roleArn=f"arn:aws:iam::{ACCOUNT}:role/p", numResults=1000,
         jobInput={"s3DataSource": {"path": f"s3://{BUCKET}/batch/job_config.json"}},
-        jobOutput={"s3DataDestination": {"path": f"s3://{BUCKET}/{OUTPUT_PREFIX}"}})["batchSegmentJobArn"]
+        jobOutput={"s3DataDestination": {"path": f"s3://{BUCKET}/{output_prefix}"}})["batchSegmentJobArn"]
     aws.personalize.set_status(arn, "ACTIVE")
     for file_name, rows in lines.items():
         body = ("\ufeff" if bom else "") + "".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows)
-        aws.s3.put_object(Bucket=BUCKET, Key=OUTPUT_PREFIX + file_name, Body=body.encode())
-    aws.s3.put_object(Bucket=BUCKET, Key=OUTPUT_PREFIX + "_SUCCESS", Body=b"")
+        aws.s3.put_object(Bucket=BUCKET, Key=output_prefix + file_name, Body=body.encode())
+    aws.s3.put_object(Bucket=BUCKET, Key=output_prefix + "_SUCCESS", Body=b"")
     return arn
 
 

@@ -107,7 +107,7 @@ def handler(item, context):
                                Range=f"bytes={item['start']}-{item['end'] - 1}")["Body"]
 
     def on_query(kind: str, query: str) -> Optional[str]:
-        name = segment_name(job, kind, query)
+        name = segment_name(item["audienceScope"], kind, query)
         refused = _claim(item, name, kind, query)
         if refused:
             return refused
@@ -138,9 +138,9 @@ def handler(item, context):
         audience.abort()
         control.abort()
         if result.query is not None:
-            entry["name"] = segment_name(job, result.query_kind, result.query)
+            entry["name"] = segment_name(item["audienceScope"], result.query_kind, result.query)
     else:
-        name = segment_name(job, result.query_kind, result.query)
+        name = segment_name(item["audienceScope"], result.query_kind, result.query)
         entry.update(name=name, audienceKey=f"{job_folder(job)}{name}.csv")
         _finish(audience, entry["audienceKey"])
         if holdout:

@@ -80,17 +80,22 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()
 
 
-def segment_name(job_name: str, query_kind: str, query: str) -> str:
-    """``<job>-<query slug>-<hash>``: readable, unique per query, the same on every rerun.
+def segment_name(scope: str, query_kind: str, query: str) -> str:
+    """``<solution>-<query slug>-<hash>``: an audience's identity, the same on every run, and its segment's name in
+    every destination (which each run updates in place).
 
-    Safe as an S3 key part and as a Pinpoint or Customer Profiles segment name.
+    ``scope`` is what the audience is of: the solution's ARN for a batch segment job's output (a solution belongs to
+    one dataset group, so its ARN names that too; every version and run of one solution and query is one audience),
+    or the name a dropped output file's folder gives it. The hash is of the scope and the query: two solutions whose
+    names begin alike never share an audience. Safe as an S3 key part and as a Pinpoint or Customer Profiles
+    segment name.
     """
-    digest = hashlib.sha256(f"{query_kind}\0{query}".encode()).hexdigest()[:8]
+    digest = hashlib.sha256(f"{scope}\0{query_kind}\0{query}".encode()).hexdigest()[:10]
     prefix = "item-" if query_kind == "itemId" else ""
-    job = _slug(job_name)[:40].strip("-") or "job"
-    room = NAME_MAX - len(job) - len(digest) - 2
+    of = _slug(scope.rsplit("/", 1)[-1])[:40].strip("-") or "audience"
+    room = NAME_MAX - len(of) - len(digest) - 2
     slug = (prefix + _slug(query))[:room].strip("-") or "query"
-    return f"{job}-{slug}-{digest}"
+    return f"{of}-{slug}-{digest}"
 
 
 # ---------------------------------------------------------------- holdout and suppression

@@ -4,7 +4,8 @@ Input: the triggering event, either the MPEwML ``Personalize Batch Segment Job S
 (``detail.Arn``) or an S3 ``Object Created`` event for a ``.out`` file. Reads
 ``DescribeBatchSegmentJob`` and lists the job's output path (no file name is assumed),
 then scans each ``.out`` file for line boundaries only. Output: ``jobName``, ``jobArn``,
-``itemsKey`` (a JSON array of line items for the Distributed Map), ``lines``, ``sourceId``
+``itemsKey`` (a JSON array of line items for the Distributed Map, each with the ``audienceScope`` its
+audiences are named after: the job's solution), ``lines``, ``sourceId``
 and ``skip`` (true when this exact output was already exported and announced).
 """
 
@@ -46,8 +47,9 @@ def _job_from_arn(arn: str) -> dict | None:
         files += [(bucket, o["Key"], o["ETag"]) for o in page.get("Contents", []) if o["Key"].endswith(".out")]
     if not files:
         raise ValueError(f"no .out file under s3://{bucket}/{prefix} for {arn}")
+    # the audiences' identity: the solution (every version and run of it), whose ARN also names its dataset group
     return {"jobName": job["jobName"], "jobArn": arn, "capacity": job.get("numResults") or MAX_USERS_PER_LINE,
-            "files": files}
+            "files": files, "audienceScope": job["solutionVersionArn"].rsplit("/", 1)[0]}
 
 
 def _job_from_object(bucket: str, key: str) -> dict:
@@ -63,7 +65,8 @@ def _job_from_object(bucket: str, key: str) -> dict:
     stem = key.rsplit("/", 1)[-1].removesuffix(".out").removesuffix(".json")
     # the folder, and the file unless it is the job_config.json convention: two files never share a name
     name = folder if folder and stem == "job_config" else "-".join(p for p in (folder, stem) if p)
-    return {"jobName": name, "jobArn": None, "capacity": MAX_USERS_PER_LINE, "files": [(bucket, key, head["ETag"])]}
+    return {"jobName": name, "jobArn": None, "capacity": MAX_USERS_PER_LINE, "files": [(bucket, key, head["ETag"])],
+            "audienceScope": name}
 
 
 def _already_exported(job_name: str, source_id: str) -> bool:
@@ -100,7 +103,7 @@ def handler(event, context):
             # ordinal: the segment's position in the whole job, stable across reruns
             items.append({"bucket": bucket, "key": key, "line": number, "start": start, "end": end,
                           "ordinal": len(items) + 1, "jobName": job["jobName"], "capacity": job["capacity"],
-                          "sourceId": source_id})
+                          "sourceId": source_id, "audienceScope": job["audienceScope"]})
     items_key = work_key(job["jobName"], f"items-{source_id}.json")  # read by the Distributed Map
     s3().put_object(Bucket=audience_bucket(), Key=items_key, Body=json.dumps(items).encode(),
                     ContentType="application/json")
