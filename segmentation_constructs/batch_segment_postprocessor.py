@@ -58,6 +58,7 @@ class BatchSegmentPostprocessor(Construct):
         other tools); the audience folder is named ``<folder>-<file name>`` (the folder's parent if it is ``output``;
         the folder alone for ``job_config.json.out``). The source bucket must send events to EventBridge
         (PersonalizeTrainingPipeline's does; a handed-in bucket gets it added, keeping its other notifications).
+        Outside ``batch_output_prefix`` (a synth error says so): a job's output under both would be exported twice.
     :param holdout_percent: 0–50, in steps of 0.01: that share of each segment goes to ``control/<segment>.csv``
         instead, chosen by a hash of the user ID and a per-segment salt, so reruns choose the same people.
     :param suppression_list_bucket: with ``suppression_list_key``, an object of user IDs, one per line (opted out,
@@ -103,6 +104,11 @@ class BatchSegmentPostprocessor(Construct):
         _props.construct_of("audience_bucket", audience_bucket, s3.IBucket, optional=True)
         _props.prefix("audience_prefix", audience_prefix, like="audiences/")
         _props.prefix("object_trigger_prefix", object_trigger_prefix, like="manual/", optional=True)
+        # a job's .out file under both would be exported twice: once as the job's, once as a dropped file
+        _props.check(object_trigger_prefix is None or not (
+            object_trigger_prefix.startswith(batch_output_prefix) or batch_output_prefix.startswith(object_trigger_prefix)),
+            "object_trigger_prefix", f"a prefix outside batch_output_prefix ({batch_output_prefix!r}) and not "
+            "containing it: a job's output under both would be exported twice", object_trigger_prefix)
         # each user's group is drawn out of 10,000 (export/segments.py): a hundredth of a percent is the finest share
         _props.number("holdout_percent", holdout_percent, 0, 50, step=0.01,
                       why="each user's group is drawn out of 10,000")

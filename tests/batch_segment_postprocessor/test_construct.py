@@ -135,6 +135,10 @@ REMOVAL = "removal_policy must be RemovalPolicy.RETAIN, RemovalPolicy.DESTROY or
      "audience_prefix " + IS_PREFIX.format("audiences/", "arn:aws:s3:::personalize-data/audiences/")),
     ({"object_trigger_prefix": "manual"}, "object_trigger_prefix " + IS_PREFIX.format("manual/", "manual")),
     ({"object_trigger_prefix": ""}, "object_trigger_prefix " + IS_PREFIX.format("manual/", "")),
+    ({"object_trigger_prefix": "batch/manual/"}, "object_trigger_prefix must be a prefix outside batch_output_prefix "
+     "('batch/') and not containing it: a job's output under both would be exported twice; got 'batch/manual/'"),
+    ({"object_trigger_prefix": "batch/", "batch_output_prefix": "batch/jobs/"}, "object_trigger_prefix must be a "
+     "prefix outside batch_output_prefix ('batch/jobs/') and not containing it"),
     ({"holdout_percent": 12.345}, HOLDOUT + "12.345"),  # the export draws out of 10,000: 12.345 would be 12.34
     ({"holdout_percent": True}, HOLDOUT + "True (a bool)"),
     ({"holdout_percent": "10"}, HOLDOUT + "'10'"),
