@@ -42,7 +42,7 @@ def context_options(node) -> dict[str, Any]:
     if isinstance(destinations, str):
         destinations = [d.strip() for d in destinations.split(",") if d.strip()]
     days = get("profileExpiryDays") or PROFILE_EXPIRY_DAYS
-    return {
+    options = {
         "notification_email": _props.email("-c notificationEmail", get("notificationEmail"), optional=True),
         "destinations": check_destinations("-c destinations", destinations),
         "profile_expiry_days": check_expiry_days("-c profileExpiryDays", int(days) if str(days).isdigit() else days),
@@ -51,6 +51,10 @@ def context_options(node) -> dict[str, Any]:
         "pinpoint_segment_kind": _props.one_of("-c pinpointSegments", get("pinpointSegments") or "user-id",
                                                SEGMENT_KINDS),
     }
+    check_options_apply("-c destinations", options["destinations"], {
+        "connect": {"-c connectDomainName": get("connectDomainName"), "-c profileExpiryDays": get("profileExpiryDays")},
+        "pinpoint": {"-c pinpointSegments": get("pinpointSegments")}})
+    return options
 
 
 def check_destinations(prop: str, destinations: Any) -> list[str]:
@@ -59,6 +63,16 @@ def check_destinations(prop: str, destinations: Any) -> list[str]:
     _props.check("none" not in destinations or destinations == ["none"], prop,
                  "'none' alone, or some of 'pinpoint' and 'connect'", destinations)
     return destinations
+
+
+def check_options_apply(prop: str, destinations: Sequence[str], options: dict[str, dict[str, Any]]) -> None:
+    """An option of a destination that is not deployed would be silently ignored: say so instead. ``options``:
+    destination -> {option name: value, None when not given}."""
+    for destination, given in options.items():
+        for name, value in given.items():
+            _props.check(value is None or destination in destinations, name,
+                         f"left out, or given with {destination!r} in {prop} (it configures that destination only)",
+                         value)
 
 
 def check_expiry_days(prop: str, days: Any) -> int:
@@ -83,6 +97,10 @@ class SegmentationExampleStack(Stack):
         _props.identifier("connect_domain_name", connect_domain_name, DOMAIN_NAME, "amazon-connect-acme",
                           what=DOMAIN_NAME_IS, optional=True)
         _props.one_of("pinpoint_segment_kind", pinpoint_segment_kind, SEGMENT_KINDS)
+        check_options_apply("destinations", destinations, {
+            "connect": {"connect_domain_name": connect_domain_name,
+                        "profile_expiry_days": None if profile_expiry_days == PROFILE_EXPIRY_DAYS else profile_expiry_days},
+            "pinpoint": {"pinpoint_segment_kind": None if pinpoint_segment_kind == "user-id" else pinpoint_segment_kind}})
         super().__init__(scope, id, description="Personalize user segmentation (example stack)", **kwargs)
         self.training = PersonalizeTrainingPipeline(self, "Training", notification_email=notification_email)
         self.audiences = BatchSegmentPostprocessor(self, "Audiences", event_bus=self.training.event_bus,

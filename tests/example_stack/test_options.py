@@ -32,7 +32,7 @@ def test_context_selects_pinpoint_instead_or_both_for_projects_that_still_run():
     assert options(destinations="pinpoint")["destinations"] == ["pinpoint"]
     assert options(destinations="pinpoint, connect", profileExpiryDays="365")["destinations"] == ["pinpoint", "connect"]
     assert options(profileExpiryDays="365")["profile_expiry_days"] == 365
-    assert options(pinpointSegments="endpoint-id")["pinpoint_segment_kind"] == "endpoint-id"
+    assert options(destinations="pinpoint", pinpointSegments="endpoint-id")["pinpoint_segment_kind"] == "endpoint-id"
 
 
 def test_connect_only_leaves_pinpoint_out():
@@ -63,6 +63,24 @@ EMAIL = "must be an email address, like 'segments@example.com', or left out; got
 def test_a_bad_context_value_is_named(context, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         options(**context)
+
+
+APPLIES = "must be left out, or given with {!r} in {} (it configures that destination only); got "
+
+
+@pytest.mark.parametrize("context, message", [
+    ({"destinations": "pinpoint", "connectDomainName": "acme"},
+     "-c connectDomainName " + APPLIES.format("connect", "-c destinations") + "'acme'"),
+    ({"destinations": "pinpoint", "profileExpiryDays": "30"},
+     "-c profileExpiryDays " + APPLIES.format("connect", "-c destinations") + "'30'"),
+    ({"pinpointSegments": "endpoint-id"}, "-c pinpointSegments " + APPLIES.format("pinpoint", "-c destinations")),
+])
+def test_an_option_of_a_destination_left_out_is_refused_not_ignored(context, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        options(**context)
+    app = cdk.App(context={"aws:cdk:bundling-stacks": []})
+    with pytest.raises(ValueError, match=re.escape(APPLIES.format("connect", "destinations"))):
+        SegmentationExampleStack(app, "Bad", destinations=["pinpoint"], connect_domain_name="acme")
 
 
 def test_an_empty_context_value_is_not_given():
