@@ -34,6 +34,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_stepfunctions as sfn
@@ -88,9 +89,10 @@ PERSONALIZE_ACTIONS = {
     "CreateBatchSegmentJob": ["batch-segment-job/*"],
     "DescribeBatchSegmentJob": ["batch-segment-job/*"],
 }
-# Create* calls carry the config's tags; the Service Authorization Reference lists no resource type for
-# TagResource, so IAM matches it only on "*" (an ARN there would deny every tagged create).
-UNSCOPED_ACTIONS = ["personalize:TagResource"]
+# Create* calls carry the config's tags, and a segment schedule's run lists a solution's versions; the Service
+# Authorization Reference lists no resource type for TagResource or ListSolutionVersions, so IAM matches them only on
+# "*" (an ARN there would deny every tagged create, and every listing).
+UNSCOPED_ACTIONS = ["personalize:TagResource", "personalize:ListSolutionVersions"]
 
 
 class PersonalizeTrainingPipeline(Construct):
@@ -196,6 +198,12 @@ class PersonalizeTrainingPipeline(Construct):
             self.topic.add_subscription(subscriptions.EmailSubscription(notification_email))
 
         self.personalize_role = self._personalize_role()
+        self.trigger_dead_letter_queue = trigger_dead_letters(self)
+        # The config's schedules (workflowConfig), created at run time by the ScheduleRuns function.
+        self.schedule_group = scheduler.ScheduleGroup(self, "Schedules", removal_policy=removal_policy)
+        self.scheduler_role = service_role(
+            self, "SchedulerRole", "scheduler.amazonaws.com", "EventBridge Scheduler starts scheduled training runs",
+            source_arn=self.schedule_group.schedule_group_arn)
         self._validate = SegmentationFunction(
             self, "ValidateConfig", function="training_pipeline.validate_config",
             description="Validates an uploaded Personalize training config and plans the run",
@@ -209,16 +217,27 @@ class PersonalizeTrainingPipeline(Construct):
                          Env.PERSONALIZE_ROLE_ARN: self.personalize_role.role_arn},
             settings=checked_settings(ensure_function_settings, "ensure_function_settings"),
         )
+        self._schedule = SegmentationFunction(
+            self, "ScheduleRuns", function="training_pipeline.schedule_runs",
+            description="Creates, updates and deletes a config's schedules to match the config",
+            environment={Env.SCHEDULE_GROUP: self.schedule_group.schedule_group_name,
+                         Env.SCHEDULER_ROLE_ARN: self.scheduler_role.role_arn,
+                         Env.DEAD_LETTER_QUEUE_ARN: self.trigger_dead_letter_queue.queue_arn},
+            settings=FunctionSettings(),
+        )
         self.validate_function: lambda_.Function = self._validate.function
         self.ensure_function: lambda_.Function = self._ensure.function
+        self.schedule_function: lambda_.Function = self._schedule.function
         self._grant_validate(self._validate.role)
         self._grant_ensure(self._ensure.role)
+        self._grant_schedule(self._schedule.role)
 
         self.state_machine, self.workflow_role, self.workflow_log_group = standard_workflow(
             self, "Workflow", definition=self._definition(), description="Runs the Personalize training workflow",
             timeout=polling_budget.plus(polling_budget).plus(Duration.hours(1)), removal_policy=removal_policy)
         self._grant_workflow(self.workflow_role)
         self._grant_run_claims(self._validate.role)
+        self._grant_scheduler(self.scheduler_role)
         self._trigger()
         # Runs that end without reaching PublishFailed (a timeout, stopped by hand) report as run events too.
         self.watch = FailureWatch(
@@ -319,8 +338,9 @@ class PersonalizeTrainingPipeline(Construct):
             role, {f"arn:{Aws.PARTITION}:personalize:{region}:{account}:{p}"
                    for parts in PERSONALIZE_ACTIONS.values() for p in parts}, RUNTIME_NAMES)
         acknowledge(role, "AwsSolutions-IAM5[Resource::*]",
-                    "Only personalize:TagResource, which the Service Authorization Reference lists with no resource "
-                    "type (IAM matches it on * only); Create* calls need it to carry the config's tags.")
+                    "Only personalize:TagResource and ListSolutionVersions, which the Service Authorization Reference "
+                    "lists with no resource type (IAM matches them on * only): Create* calls carry the config's tags, "
+                    "and a segment schedule's run finds the solution's latest ACTIVE version.")
         grant_pass_role(role, self.personalize_role, "personalize.amazonaws.com")
         # HeadObject for ETags (GetObject permission) and PutObject for inline segment queries.
         read, write = [f"{TRAIN_PREFIX}*.csv", f"{BATCH_PREFIX}*/job_config.json"], [f"{BATCH_PREFIX}*/input/job_config.json"]
@@ -328,11 +348,33 @@ class PersonalizeTrainingPipeline(Construct):
         grant_objects(role, self.bucket, ["s3:PutObject"], *write, wildcard_reason=UPLOAD_NAMES)
         self.event_bus.grant_put_events_to(role)
 
+    def _grant_schedule(self, role: iam.IRole) -> None:
+        """Creates, updates, reads and deletes schedules in the construct's group; passes them the scheduler role."""
+        stack = Stack.of(self)
+        schedules = stack.format_arn(service="scheduler", resource="schedule",
+                                     resource_name=f"{self.schedule_group.schedule_group_name}/*")
+        role.add_to_principal_policy(iam.PolicyStatement(
+            actions=[f"scheduler:{a}" for a in ("CreateSchedule", "UpdateSchedule", "DeleteSchedule", "GetSchedule")],
+            resources=[schedules]))
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["scheduler:ListSchedules"], resources=["*"]))
+        grant_pass_role(role, self.scheduler_role, "scheduler.amazonaws.com")
+        acknowledge_wildcard_resources(role, [schedules], "Schedule names come from the uploaded config at run "
+                                       "time; the ARN is limited to this construct's schedule group.")
+        acknowledge(role, "AwsSolutions-IAM5[Resource::*]",
+                    "Only scheduler:ListSchedules, which the Service Authorization Reference lists with no resource "
+                    "type (IAM matches it on * only); the function lists its own group's schedules.")
+
+    def _grant_scheduler(self, role: iam.Role) -> None:
+        """The schedules start the workflow; a trigger they cannot deliver goes to the dead-letter queue."""
+        self.state_machine.grant_start_execution(role)
+        self.trigger_dead_letter_queue.grant_send_messages(role)
+
     def _grant_workflow(self, role: iam.Role) -> None:
         """Invokes its two functions, publishes run events and notifications (logs and traces: _workflow)."""
         role.add_to_policy(iam.PolicyStatement(
             actions=["lambda:InvokeFunction"],
-            resources=[self.validate_function.function_arn, self.ensure_function.function_arn]))
+            resources=[self.validate_function.function_arn, self.ensure_function.function_arn,
+                       self.schedule_function.function_arn]))
         role.add_to_policy(iam.PolicyStatement(actions=["events:PutEvents"],
                                                resources=[self.event_bus.event_bus_arn]))
         grant_publish(role, self.topic)
@@ -340,7 +382,7 @@ class PersonalizeTrainingPipeline(Construct):
     # ------------------------------------------------------------------ trigger
 
     def _trigger(self) -> None:
-        self.trigger_dead_letter_queue = dead_letters = trigger_dead_letters(self)
+        dead_letters = self.trigger_dead_letter_queue
         events.Rule(
             self, "ConfigUploaded",
             description="Starts the training workflow when a config JSON lands under train/",
@@ -428,6 +470,7 @@ class PersonalizeTrainingPipeline(Construct):
         run_context = {
             "ConfigUri": sfn.JsonPath.string_at("$.configUri"),
             "ExecutionArn": sfn.JsonPath.execution_id,
+            "Trigger": sfn.JsonPath.object_at("$.trigger"),
         }
 
         def run_event(id_: str, status: str, **extra: Any) -> tasks.EventBridgePutEvents:
@@ -558,14 +601,15 @@ class PersonalizeTrainingPipeline(Construct):
             "key": sfn.JsonPath.string_at("$.key"),
             "configUri": sfn.JsonPath.string_at("$.configUri"),
             "plan": sfn.JsonPath.object_at("$.validation.plan"),
+            "trigger": sfn.JsonPath.object_at("$.trigger"),
             "deadline": sfn.JsonPath.string_at("$.claim.deadline")})
         any_job_failed = sfn.Choice(self, "AnyJobFailed?").when(
             sfn.Condition.boolean_equals("$.training.run.anyJobFailed", True), jobs_failed).otherwise(succeeded)
-        started = planned.next(run_event("PublishStarted", contract.RUN_STARTED)).next(
+        planned.next(run_event("PublishStarted", contract.RUN_STARTED)).next(
             notify("NotifyStarted", training, "Personalize training run started",
                    "A training run started for {}. You will be notified when it ends.", "$.configUri")
         ).next(training).next(self._release_run("ReleaseRun", any_job_failed)).next(any_job_failed)
-        admitted = self._admit(started, failed, run_event, notify)
+        admitted = self._admit(self._schedule_runs(planned, failed), failed, run_event, notify)
 
         validate = tasks.LambdaInvoke(
             self, "Validate",
@@ -573,18 +617,28 @@ class PersonalizeTrainingPipeline(Construct):
             payload=sfn.TaskInput.from_object({
                 "bucket": sfn.JsonPath.string_at("$.bucket"),
                 "key": sfn.JsonPath.string_at("$.key"),
+                "trigger": sfn.JsonPath.object_at("$.trigger"),
             }),
             payload_response_only=True,
             result_path="$.validation",
         )
         retry_transient(validate).add_catch(failed, errors=["States.ALL"], result_path="$.failure")
-        return (
-            sfn.Pass(self, "Received", parameters={
+        def received(id_: str, trigger: Any) -> sfn.Pass:
+            return sfn.Pass(self, id_, parameters={
                 "bucket": sfn.JsonPath.string_at("$.bucket"),
                 "key": sfn.JsonPath.string_at("$.key"),
+                "trigger": trigger,
                 "configUri": sfn.JsonPath.format("s3://{}/{}", sfn.JsonPath.string_at("$.bucket"),
                                                  sfn.JsonPath.string_at("$.key"))})
-            .next(sfn.Wait(self, "LetUploadSettle", time=sfn.WaitTime.duration(self._upload_settle_time)))
+
+        settle = sfn.Wait(self, "LetUploadSettle", time=sfn.WaitTime.duration(self._upload_settle_time))
+        # An upload's event (or a run started by hand) has no trigger; a schedule's says which schedule fired when.
+        return (
+            sfn.Choice(self, "ByUploadOrSchedule?")
+            .when(sfn.Condition.is_present("$.trigger"),
+                  received("ReceivedFromSchedule", sfn.JsonPath.object_at("$.trigger")).next(settle))
+            .otherwise(received("Received", {"kind": "upload"}).next(settle))
+            .afterwards()
             .next(validate)
             .next(sfn.Choice(self, "ConfigValid?")
                   .when(sfn.Condition.boolean_equals("$.validation.valid", True), admitted)
@@ -625,6 +679,22 @@ class PersonalizeTrainingPipeline(Construct):
             .when(sfn.Condition.string_equals("$.claim.state", "joined"), joined)
             .when(sfn.Condition.number_equals("$.claim.waits", 1), queued)
             .otherwise(wait))
+
+    def _schedule_runs(self, then: sfn.IChainable, failed: sfn.IChainable) -> sfn.IChainable:
+        """An upload's run brings the config's schedules in line with it (ReconcileSchedules), then goes on with ``then``;
+        a scheduled run goes on at once."""
+        schedule = tasks.LambdaInvoke(
+            self, "ReconcileSchedules", lambda_function=self.schedule_function, payload_response_only=True,
+            payload=sfn.TaskInput.from_object({
+                "bucket": sfn.JsonPath.string_at("$.bucket"), "key": sfn.JsonPath.string_at("$.key"),
+                "stateMachineArn": sfn.JsonPath.state_machine_id,
+                "schedules": sfn.JsonPath.list_at("$.validation.plan.schedules")}),
+            result_selector={"names": sfn.JsonPath.list_at("$.schedules")}, result_path="$.schedules")
+        schedule.add_retry(errors=contract.names(*contract.RETRIED), interval=self._retry_interval, max_attempts=8,
+                           backoff_rate=2, max_delay=MAX_RETRY_DELAY, jitter_strategy=sfn.JitterType.FULL)
+        retry_transient(schedule).add_catch(failed, errors=["States.ALL"], result_path="$.failure")
+        return sfn.Choice(self, "FromUpload?").when(
+            sfn.Condition.string_equals("$.trigger.kind", "upload"), schedule.next(then)).otherwise(then)
 
     def _release_run(self, id_: str, then: sfn.IChainable) -> tasks.LambdaInvoke:
         """Deletes the run's claim of its config; a release that fails does not hold the run up (the next run of the

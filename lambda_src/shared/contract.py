@@ -57,6 +57,9 @@ class Env:
     # training pipeline
     POLLING_BUDGET_SECONDS = "POLLING_BUDGET_SECONDS"
     PERSONALIZE_ROLE_ARN = "PERSONALIZE_ROLE_ARN"
+    SCHEDULE_GROUP = "SCHEDULE_GROUP"  # the EventBridge Scheduler group of the config's schedules
+    SCHEDULER_ROLE_ARN = "SCHEDULER_ROLE_ARN"  # the role the schedules start the workflow with
+    DEAD_LETTER_QUEUE_ARN = "DEAD_LETTER_QUEUE_ARN"  # where a schedule's trigger goes when it cannot start the workflow
     # batch segment post-processor
     SOURCE_BUCKET = "SOURCE_BUCKET"
     BATCH_OUTPUT_PREFIX = "BATCH_OUTPUT_PREFIX"

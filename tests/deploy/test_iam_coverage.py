@@ -188,8 +188,9 @@ TEST_OPTION_PREFIXES = ("manual/",)
 # Configuration values that decide which code paths run, with the value a function without them has.
 MODES = {"SEGMENT_KIND": "user-id"}
 # What each environment variable names, so a test's value can be swapped for the layout's.
-NAMED_BY = {"events": "EVENT_BUS_NAME", "mobiletargeting": "PINPOINT_APPLICATION_ID", "profile": "DOMAIN_NAME"}
-ROLE_VARIABLES = ("PERSONALIZE_ROLE_ARN", "IMPORT_ROLE_ARN", "EXPORT_ROLE_ARN")
+NAMED_BY = {"events": "EVENT_BUS_NAME", "mobiletargeting": "PINPOINT_APPLICATION_ID", "profile": "DOMAIN_NAME",
+            "scheduler": "SCHEDULE_GROUP"}
+ROLE_VARIABLES = ("PERSONALIZE_ROLE_ARN", "IMPORT_ROLE_ARN", "EXPORT_ROLE_ARN", "SCHEDULER_ROLE_ARN")
 # What an S3 object action needs of the bucket's KMS key.
 KEY_USE = {"s3:GetObject": ["kms:Decrypt"], "s3:PutObject": ["kms:Decrypt", "kms:GenerateDataKey"]}
 

@@ -12,10 +12,12 @@ A module a handler imports that neither its asset nor its layers hold fails here
 from __future__ import annotations
 
 import json
+import os
 import sys
 import textwrap
 from pathlib import Path
 
+import boto3
 import pytest
 
 from segmentation_constructs._lambda import ARCHITECTURE, RUNTIME
@@ -72,7 +74,8 @@ def the_function(functions: list[LambdaFunction], handler: str) -> LambdaFunctio
 def fake_names(aws) -> dict:
     """The fake behind each resource a template's environment refers to (by CloudFormation type)."""
     return {"AWS::S3::Bucket": BUCKET, "AWS::Events::EventBus": aws.bus_name, "AWS::SNS::Topic": aws.topic_arn,
-            "AWS::Pinpoint::App": PINPOINT_APP_ID, "AWS::CustomerProfiles::Domain": DOMAIN_NAME}
+            "AWS::Pinpoint::App": PINPOINT_APP_ID, "AWS::CustomerProfiles::Domain": DOMAIN_NAME,
+            ("AWS::SQS::Queue", "Arn"): f"arn:aws:sqs:{REGION}:{ACCOUNT}:training-dead-letters"}
 
 
 # ---------------------------------------------------------------- the stand-in itself
@@ -146,6 +149,16 @@ def personalize_ensure(aws, invoke):
     assert result["arn"] == f"arn:aws:personalize:{REGION}:{ACCOUNT}:dataset-group/bingewatch", result
     assert [operation for operation, _ in aws.personalize.created()] == ["CreateDatasetGroup"]
     assert "Personalize Dataset Group State Change" in {e["detail-type"] for e in aws.events()}
+
+
+def schedule_runs(aws, invoke):
+    # the group the construct names (a literal in the template): created by the stack, before any run
+    boto3.client("scheduler", region_name=REGION).create_schedule_group(Name=os.environ["SCHEDULE_GROUP"])
+    machine = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:training"
+    result = invoke({"bucket": BUCKET, "key": "train/bingewatch/config.json", "stateMachineArn": machine,
+                     "schedules": [{"id": "import", "kind": "import", "expression": "rate(6 hours)",
+                                    "timezone": "UTC"}]})
+    assert len(result["created"]) == 1 and result["created"][0].endswith("-import"), result
 
 
 def segment_plan(aws, invoke):
@@ -230,6 +243,7 @@ def connect_import(aws, invoke):
 SCENARIOS = {
     "training_pipeline.validate_config": ("training_pipeline.validate_config.handler.handler", validate_config),
     "training_pipeline.ensure_resource": ("training_pipeline.ensure_resource.handler.handler", personalize_ensure),
+    "training_pipeline.schedule_runs": ("training_pipeline.schedule_runs.handler.handler", schedule_runs),
     "batch_segment_postprocessor.plan": ("batch_segment_postprocessor.plan.handler.handler", segment_plan),
     "batch_segment_postprocessor.export": ("batch_segment_postprocessor.export.handler.handler", segment_export),
     "batch_segment_postprocessor.publish": ("batch_segment_postprocessor.publish.handler.handler", segment_publish),

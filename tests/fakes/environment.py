@@ -22,7 +22,10 @@ from tests.fakes.personalize import ACCOUNT, REGION, FakePersonalize
 DATA = Path(__file__).resolve().parents[2] / "data"
 BUCKET = "segmentation-data"
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/personalize"
-TRAINING_FUNCTIONS = ("training_pipeline.validate_config", "training_pipeline.ensure_resource")
+TRAINING_FUNCTIONS = ("training_pipeline.validate_config", "training_pipeline.ensure_resource",
+                      "training_pipeline.schedule_runs")
+SCHEDULE_GROUP = "training-schedules"
+SCHEDULER_ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/scheduler"
 
 
 class FakeAws:
@@ -46,7 +49,8 @@ class FakeAws:
         # the training functions' environment as synthesized, this fake's bus and role in place of the references
         self.training_environment = functools.partial(
             function_environment.use, monkeypatch, *TRAINING_FUNCTIONS, EVENT_BUS_NAME=bus_name,
-            PERSONALIZE_ROLE_ARN=ROLE_ARN)
+            PERSONALIZE_ROLE_ARN=ROLE_ARN, SCHEDULE_GROUP=SCHEDULE_GROUP, SCHEDULER_ROLE_ARN=SCHEDULER_ROLE_ARN,
+            DEAD_LETTER_QUEUE_ARN=f"arn:aws:sqs:{REGION}:{ACCOUNT}:training-dead-letters")
         # Fresh handler clients inside this mock; the production Personalize client (its retry
         # config included) with the fake behind it.
         monkeypatch.setattr(lambda_clients, "_clients", {})

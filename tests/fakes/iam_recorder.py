@@ -161,6 +161,14 @@ def _pinpoint(path: Callable[[Params], str], role_in: Optional[str] = None):
     return grants
 
 
+def _schedule(p: Params, where: _Where) -> list[Grant]:
+    """A schedule of a group; creating or updating one hands it the role it starts its target with."""
+    result: list[Grant] = [(None, where.arn("scheduler", f"schedule/{p.get('GroupName', 'default')}/{p['Name']}"), {})]
+    if p.get("Target", {}).get("RoleArn"):
+        result.append(("iam:PassRole", p["Target"]["RoleArn"], {"iam:PassedToService": "scheduler.amazonaws.com"}))
+    return result
+
+
 def _profile_domain(p: Params, where: _Where) -> list[Grant]:
     return [(None, where.arn("profile", f"domains/{p['DomainName']}"), {})]
 
@@ -207,6 +215,10 @@ OPERATIONS: dict[str, Callable[[Params, _Where], list[Grant]]] = {
         "CreateUploadJob", "GetUploadJobPath", "StartUploadJob", "GetUploadJob", "StopUploadJob")},
     # authorized on the execution (a run holding a config's claim)
     "states:DescribeExecution": lambda p, where: [(None, p["executionArn"], {})],
+    **{f"scheduler:{op}": _schedule for op in ("CreateSchedule", "UpdateSchedule", "DeleteSchedule", "GetSchedule")},
+    # no resource type in the Service Authorization Reference: matched on "*" only
+    "scheduler:ListSchedules": lambda p, where: [(None, "*", {})],
+    "personalize:ListSolutionVersions": lambda p, where: [(None, "*", {})],
     **{f"profile:{op}": _profile_segment_definition for op in (
         "GetSegmentDefinition", "CreateSegmentDefinition", "DeleteSegmentDefinition")},
 }

@@ -134,6 +134,8 @@ class FakePersonalize:
                 body = self._create(kind, params)
             elif operation.startswith("Describe"):
                 body = self._describe(kind, params)
+            elif operation == "ListSolutionVersions":
+                body = self._list_solution_versions(params)
             else:
                 raise NotImplementedError(f"FakePersonalize has no {operation}")
         except _ServiceError as exc:
@@ -204,6 +206,20 @@ class FakePersonalize:
             body["latestSolutionVersion"] = {
                 k: version[k] for k in ("solutionVersionArn", "status", "creationDateTime", "lastUpdatedDateTime")}
         return {response_key: body}
+
+    def _list_solution_versions(self, params: dict) -> dict:
+        """One page of ``maxResults`` (default 100), newest first, with its ``nextToken``."""
+        solution = params.get("solutionArn")
+        versions = sorted((v for arn, v in self.resources.items() if v.get("solutionVersionArn") == arn
+                           and (solution is None or v["solutionArn"] == solution)),
+                          key=lambda v: v["creationDateTime"], reverse=True)
+        start, size = int(params.get("nextToken") or 0), params.get("maxResults", 100)
+        page = versions[start:start + size]
+        body = {"solutionVersions": [{k: v[k] for k in ("solutionVersionArn", "status", "creationDateTime",
+                                                         "lastUpdatedDateTime")} for v in page]}
+        if start + size < len(versions):
+            body["nextToken"] = str(start + size)
+        return body
 
     # ------------------------------------------------------------------ test helpers
 

@@ -11,7 +11,8 @@ Run against the code as it was before this change (a copy of lambda_src/ from be
 handled well: 8 crashed the validator (RecursionError, ValueError, AttributeError, IndexError), 27 were accepted
 (Personalize would refuse them, or they would break a run later), 2 produced rejections of about 290 KB after
 ``bounded``, 3 echoed the user's value whole (messages of 69 KB to 500 KB, cut only by ``bounded``) and 4 named the
-wrong path or no clear reason; 10 reported an error at the expected path at all. After it, all 51.
+wrong path or no clear reason; 10 reported an error at the expected path at all. After it, all 51. The cases of
+schedules (workflowConfig, issue 14) came later.
 
 The property tests then throw arbitrary JSON, and mutations of the sample config, at the validator: it never raises,
 and the bounded rejection stays within ``REJECTION_BOUND``. They are derandomized (CI runs the same examples every
@@ -94,6 +95,12 @@ def add_fields(dataset: str, count: int, **attributes) -> Callable[[dict], None]
     def change(config):
         schema(config, dataset)["fields"].extend({"name": f"F{i}", "type": "string", **attributes} for i in range(count))
     return change
+
+
+def workflow(config: dict, where: str, block: Any) -> None:
+    """Set the workflowConfig of the dataset group, the first solution or its first job."""
+    target = {"group": config["datasetGroup"], "solution": config["solutions"][0], "job": job(config)}[where]
+    target["workflowConfig"] = block
 
 
 def huge_names(config):
@@ -245,6 +252,32 @@ CASES = [
          "$.solutions[0].serviceConfig.solutionConfig", "must be an object, not a string"),
     Case("csv-header-of-10000-columns", sample, "$.datasets.users", "header has",
          {"train/bingewatch/users.csv": ",".join(f"c{i}" for i in range(10_000)) + "\n"}),
+    # ---- schedules (issue 14)
+    Case("unix-cron-of-five-fields", edited(lambda c: workflow(c, "solution", {"schedules": {"full": "cron(0 0 * * 1)"}})),
+         "$.solutions[0].workflowConfig.schedules.full", "cron(0 0 * * 1): has 5 fields"),
+    Case("cron-with-both-day-fields", edited(lambda c: workflow(c, "job", {"schedule": "cron(0 3 * * * *)"})),
+         "$.solutions[0].batchSegmentJobs[0].workflowConfig.schedule", "both set; one of them must be ?"),
+    Case("rate-of-one-hours", edited(lambda c: workflow(c, "group", {"schedules": {"import": "rate(1 hours)"}})),
+         "$.datasetGroup.workflowConfig.schedules.import", "the unit is singular: hour"),
+    Case("update-training-schedule", edited(lambda c: workflow(c, "solution", {"schedules": {"update": "rate(1 day)"}})),
+         "$.solutions[0].workflowConfig.schedules.update", "USER_SEGMENTATION recipes train FULL only"),
+    Case("schedule-on-a-solution", edited(lambda c: workflow(c, "solution", {"schedule": "rate(1 day)"})),
+         "$.solutions[0].workflowConfig.schedule", "give schedules, an object"),
+    Case("schedules-on-a-job", edited(lambda c: workflow(c, "job", {"schedules": {"full": "rate(1 day)"}})),
+         "$.solutions[0].batchSegmentJobs[0].workflowConfig.schedules", "give schedule, one expression"),
+    Case("schedules-as-a-list", edited(lambda c: workflow(c, "group", {"schedules": ["rate(1 day)"]})),
+         "$.datasetGroup.workflowConfig.schedules", "must be an object of schedule expressions"),
+    Case("time-zone-abbreviation", edited(lambda c: workflow(c, "job", {"schedule": "rate(1 day)", "timezone": "CET+1"})),
+         "$.solutions[0].batchSegmentJobs[0].workflowConfig.timezone", "is not an IANA time zone name"),
+    Case("expression-of-half-a-megabyte", edited(lambda c: workflow(
+        c, "job", {"schedule": "cron(" + "1," * 250_000 + "1 * * ? *)"})),
+         "$.solutions[0].batchSegmentJobs[0].workflowConfig.schedule", "is 500,015 characters"),
+    Case("time-zone-of-half-a-megabyte", edited(lambda c: workflow(
+        c, "solution", {"schedules": {"full": "rate(1 day)"}, "timezone": "\u00e9" * 500_000})),
+         "$.solutions[0].workflowConfig.timezone", "is 500,000 characters"),
+    Case("thousands-of-schedule-names", edited(lambda c: workflow(
+        c, "solution", {"schedules": {f"nightly{i:04d}" + "\u00e9" * 1_000: "rate(1 day)" for i in range(5_000)}})),
+         '$.solutions[0].workflowConfig.schedules["nightly0000*', "unknown schedule"),
 ]
 
 
@@ -314,9 +347,11 @@ def test_the_handler_bound_is_within_the_one_these_tests_check():
 CONFIG_KEYS = ["datasetGroup", "datasets", "solutions", "serviceConfig", "workflowConfig", "name", "domain", "tags",
                "interactions", "items", "users", "dataset", "schema", "type", "fields", "categorical", "textual",
                "recipeArn", "batchSegmentJobs", "queries", "itemAttributes", "itemId", "numResults", "jobName",
-               "solutionVersion", "trainingMode", "importMode", "tagKey", "tagValue", "filterValues", "filterArn"]
+               "solutionVersion", "trainingMode", "importMode", "tagKey", "tagValue", "filterValues", "filterArn",
+               "schedules", "schedule", "timezone", "import", "full", "update", "maxAge"]
 scalars = (st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
-           | st.sampled_from(["record", "string", "long", ATTRIBUTE, "FULL", "VIDEO_ON_DEMAND", "USER_ID"]))
+           | st.sampled_from(["record", "string", "long", ATTRIBUTE, "FULL", "VIDEO_ON_DEMAND", "USER_ID",
+                            "cron(0 3 * * ? *)", "rate(1 day)", "Europe/Paris"]))
 keys = st.sampled_from(CONFIG_KEYS) | st.text(max_size=12)
 json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=6) | st.dictionaries(keys, inner, max_size=6),
                            max_leaves=40)

@@ -14,6 +14,7 @@ from shared.contract import PollingBudgetExceeded, ResourceConflict, ResourceFai
 from tests.fakes.environment import BUCKET, DATA, ROLE_ARN, fake_aws
 from tests.fakes.personalize import ACCOUNT, REGION
 from training_pipeline.validate_config import handler as validate_handler
+from training_pipeline.validate_config import triggers
 
 CONTEXT = SimpleNamespace(invoked_function_arn=f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:ensure")
 STARTED = "2026-11-23T10:00:00.000Z"
@@ -71,7 +72,7 @@ def test_validate_handler_plans_the_sample_upload(aws):
     assert result["configUri"] == f"s3://{BUCKET}/train/bingewatch/config.json"
     head = aws.s3.head_object(Bucket=BUCKET, Key="train/bingewatch/config.json")
     assert result["upload"] == {"etag": head["ETag"].strip('"'), "versionId": head.get("VersionId") or "",
-                                "lastModified": head["LastModified"].isoformat()}
+                                "lastModified": head["LastModified"].isoformat(), "trigger": {"kind": "upload"}}
     assert result["plan"]["bucket"] == BUCKET
 
 
@@ -280,3 +281,94 @@ def test_a_solution_version_stopped_while_the_run_waits_ends_the_wait_with_the_r
     with pytest.raises(ResourceFailed, match="was stopped \\(CREATE STOPPED\\) before it became ACTIVE"):
         ensure_handler.handler({"kind": "solutionVersion", "spec": {}, "parents": {}, "current": current,
                                 "deadline": "2099-01-01T00:00:00+00:00"}, CONTEXT)
+
+
+# ---------------------------------------------------------------- scheduled runs (validate_config/triggers.py)
+
+
+def scheduled(plan: dict, schedule: dict, at: str) -> dict:
+    """The plan of a run that ``schedule`` started at ``at``."""
+    restricted, refusal = triggers.restrict({**plan, "schedules": [schedule]},
+                                            {"kind": "schedule", "id": schedule["id"], "scheduledTime": at})
+    assert refusal is None
+    return restricted
+
+
+def segment_schedule(plan: dict) -> dict:
+    return {"id": "segments-0", "kind": "segments", "expression": "cron(0 3 * * ? *)", "timezone": "UTC",
+            "solution": plan["solutions"][0]["params"]["name"], "job": 0}
+
+
+def test_a_segment_schedule_runs_its_job_on_the_latest_active_version_once_per_firing(aws):
+    aws.upload_sample()
+    plan = validate()["plan"]
+    (first,) = train(plan)
+    (_, trained), = aws.personalize.created("CreateSolutionVersion")
+    before = {op: len(aws.personalize.created(op)) for op in ("CreateSolutionVersion", "CreateDatasetImportJob")}
+    (tuesday,) = train(scheduled(plan, segment_schedule(plan), "2026-11-03T03:00:00Z"))
+    assert {op: len(aws.personalize.created(op)) for op in before} == before  # no import, no training
+    jobs = aws.personalize.created("CreateBatchSegmentJob")
+    assert len(jobs) == 2 and tuesday["arn"] != first["arn"]
+    assert jobs[-1][1]["solutionVersionArn"] == jobs[0][1]["solutionVersionArn"]  # the version trained before
+    (again,) = train(scheduled(plan, segment_schedule(plan), "2026-11-03T03:00:00Z"))  # a duplicate trigger
+    assert again["arn"] == tuesday["arn"] and len(aws.personalize.created("CreateBatchSegmentJob")) == 2
+    train(scheduled(plan, segment_schedule(plan), "2026-11-04T03:00:00Z"))
+    assert len(aws.personalize.created("CreateBatchSegmentJob")) == 3
+
+
+def test_a_segment_schedule_uses_the_newest_active_version_not_a_newer_failed_one(aws):
+    aws.upload_sample()
+    plan = validate()["plan"]
+    train(plan)
+    solution_arn = aws.personalize.created("CreateSolutionVersion")[0][1]["solutionArn"]
+    (active,) = [arn for arn, r in aws.personalize.resources.items() if r.get("solutionVersionArn") == arn]
+    failed = aws.personalize.client.create_solution_version(solutionArn=solution_arn)["solutionVersionArn"]
+    aws.personalize.set_status(failed, "CREATE FAILED", "Not enough interactions")
+    train(scheduled(plan, segment_schedule(plan), "2026-11-03T03:00:00Z"))
+    assert aws.personalize.created("CreateBatchSegmentJob")[-1][1]["solutionVersionArn"] == active
+
+
+def test_a_segment_schedule_before_the_first_training_fails_with_the_reason(aws):
+    aws.upload_sample()
+    plan = validate()["plan"]
+    with pytest.raises(ResourceFailed, match="has no ACTIVE version yet: a segment schedule runs jobs on the latest "
+                                             "trained version; upload the config to train one"):
+        train(scheduled(plan, segment_schedule(plan), "2026-11-03T03:00:00Z"))
+
+
+def test_a_full_schedule_retrains_once_per_firing_and_reruns_the_solutions_jobs(aws):
+    aws.upload_sample()
+    plan = validate()["plan"]
+    train(plan)
+    full = {"id": "full", "kind": "full", "expression": "cron(0 0 ? * 1 *)", "timezone": "UTC",
+            "solution": plan["solutions"][0]["params"]["name"]}
+    at = aws.personalize.now().isoformat()  # the fake service's clock: later than the first version
+    train(scheduled(plan, full, at))
+    assert len(aws.personalize.created("CreateSolutionVersion")) == 2
+    assert len(aws.personalize.created("CreateBatchSegmentJob")) == 2
+    assert len(aws.personalize.created("CreateDatasetImportJob")) == 3  # the CSVs did not change
+    train(scheduled(plan, full, at))  # a duplicate trigger
+    assert len(aws.personalize.created("CreateSolutionVersion")) == 2
+
+
+def test_an_import_schedule_imports_new_csvs_only_and_trains_nothing(aws):
+    aws.upload_sample()
+    plan = validate()["plan"]
+    train(plan)
+    imports = {"id": "import", "kind": "import", "expression": "rate(6 hours)", "timezone": "UTC"}
+    assert train(scheduled(plan, imports, "2026-11-03T06:00:00Z")) == []
+    assert len(aws.personalize.created("CreateDatasetImportJob")) == 3
+    body = (DATA / "train/bingewatch/interactions.csv").read_text() + "u00001,m0001,0.5,watch,1735000000\n"
+    aws.s3.put_object(Bucket=BUCKET, Key="train/bingewatch/interactions.csv", Body=body.encode())
+    train(scheduled(plan, imports, "2026-11-03T12:00:00Z"))
+    assert len(aws.personalize.created("CreateDatasetImportJob")) == 4
+    assert len(aws.personalize.created("CreateSolutionVersion")) == 1
+
+
+def test_a_run_of_a_schedule_the_config_no_longer_has_is_rejected_with_the_reason(aws):
+    aws.upload_sample()
+    result = validate_handler.handler({"bucket": BUCKET, "key": "train/bingewatch/config.json", "trigger": {
+        "kind": "schedule", "id": "segments-gone-0", "scheduledTime": "2026-11-03T03:00:00Z"}}, None)
+    assert result["valid"] is False and "plan" not in result
+    assert result["errors"] == ["$: this run was started by the schedule 'segments-gone-0', which the config no "
+                                "longer has; upload the config again to bring its schedules in line with it"]

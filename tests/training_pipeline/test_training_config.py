@@ -45,6 +45,7 @@ def test_sample_config_is_valid_and_plans_every_resource():
     assert job["inputSource"] == "inline" and len(job["queries"]) == 5
     assert job["params"] == {"numResults": 500}
     assert job["baseName"] == "bingewatch-genre-affinity"
+    assert plan["schedules"] == []
 
 
 def mpewml_config():
@@ -68,8 +69,10 @@ def test_mpewml_config_reads_queries_from_job_config_json_convention():
     assert job["inputSource"] == "s3"
     assert job["inputKey"] == "batch/bingewatch/bw_aws-item-attribute-affinity/job_config.json"
     assert job["queries"] == [{"itemAttributes": 'ITEMS.genres = "Action"'}]
-    assert [str(w) for w in result.warnings] == [
-        "$.solutions[0].workflowConfig: schedules are not run by this library and are ignored"]
+    assert result.warnings == []
+    assert result.plan["schedules"] == [{
+        "id": "full-bw-aws-item-attribute-affinity", "kind": "full", "expression": "cron(0 0 ? * 1 *)",
+        "timezone": "UTC", "solution": "bw_aws-item-attribute-affinity", "path": "$.solutions[0].workflowConfig.schedules.full"}]
 
 
 def test_missing_job_config_json_names_where_to_put_queries():

@@ -18,7 +18,7 @@ from aws_cdk.assertions import Template
 
 from training_pipeline.ensure_resource import handler as ensure_handler
 from segmentation_constructs import PersonalizeTrainingPipeline
-from tests.fakes.environment import BUCKET, DATA, fake_aws
+from tests.fakes.environment import BUCKET, DATA, SCHEDULE_GROUP, fake_aws
 from tests.fakes.workflow import (
     MOTO_CONFIG,
     REGION,
@@ -31,6 +31,8 @@ from tests.fakes.workflow import (
     start_execution,
     wait_for,
 )
+from training_pipeline.schedule_runs import handler as schedule_handler
+from training_pipeline.schedule_runs import handler as schedule_handler
 from training_pipeline.validate_config import handler as validate_handler
 
 SAMPLE = json.loads((DATA / "train/bingewatch/config.json").read_text())
@@ -59,6 +61,7 @@ def workflow(template, monkeypatch, request):
         aws.router = LambdaRouter(monkeypatch, {
             lambda_arn(logical_id(template, "AWS::Lambda::Function", "ValidateConfig")): validate_handler.handler,
             lambda_arn(logical_id(template, "AWS::Lambda::Function", "EnsureResource")): ensure_handler.handler,
+            lambda_arn(logical_id(template, "AWS::Lambda::Function", "ScheduleRuns")): schedule_handler.handler,
         })
         sfn = boto3.client("stepfunctions", region_name=REGION)
         aws.state_machine_arn = sfn.create_state_machine(
@@ -216,3 +219,38 @@ def test_a_run_that_fails_releases_its_config(workflow):
     assert workflow.s3.list_objects_v2(Bucket=BUCKET, Prefix="runs/").get("KeyCount") == 0
     workflow.personalize.fail.clear()
     assert start(workflow, workflow.upload_sample(config=SAMPLE))["status"] == "SUCCEEDED"
+
+
+def test_an_upload_creates_the_configs_schedules_and_each_one_runs_its_part_of_the_workflow(workflow):
+    """The schedules an upload reconciles, read back from moto's EventBridge Scheduler; each one's target input, its
+    time filled in as the scheduler does, run through the workflow."""
+    scheduler = boto3.client("scheduler", region_name=REGION)
+    scheduler.create_schedule_group(Name=SCHEDULE_GROUP)
+    config = copy.deepcopy(SAMPLE)
+    config["solutions"][0]["batchSegmentJobs"][0]["workflowConfig"] = {"schedule": "cron(0 3 * * ? *)",
+                                                                       "timezone": "Europe/Paris"}
+    assert start(workflow, workflow.upload_sample(config=config))["status"] == "SUCCEEDED"
+    (listed,) = scheduler.list_schedules(GroupName=SCHEDULE_GROUP)["Schedules"]
+    schedule = scheduler.get_schedule(Name=listed["Name"], GroupName=SCHEDULE_GROUP)
+    assert (schedule["ScheduleExpression"], schedule["ScheduleExpressionTimezone"]) == ("cron(0 3 * * ? *)",
+                                                                                      "Europe/Paris")
+    assert schedule["Target"]["Arn"] == workflow.state_machine_arn
+    fired = json.loads(schedule["Target"]["Input"].replace("<aws.scheduler.scheduled-time>", "2026-11-03T02:00:00Z"))
+    jobs_before = len(workflow.personalize.created("CreateBatchSegmentJob"))
+    trained_before = len(workflow.personalize.created("CreateSolutionVersion"))
+    workflow.events()  # the upload's events, read and dropped
+
+    execution = run_execution(workflow.state_machine_arn, fired)
+    assert execution["status"] == "SUCCEEDED", execution
+    assert len(workflow.personalize.created("CreateBatchSegmentJob")) == jobs_before + 1
+    assert len(workflow.personalize.created("CreateSolutionVersion")) == trained_before  # no training
+    (started, succeeded) = run_events(workflow)
+    assert started["Trigger"] == {"kind": "schedule", "id": fired["trigger"]["id"],
+                                  "scheduledTime": "2026-11-03T02:00:00Z"}
+    assert succeeded["Status"] == "SUCCEEDED"
+    assert len(scheduler.list_schedules(GroupName=SCHEDULE_GROUP)["Schedules"]) == 1  # a scheduled run reconciles nothing
+
+    del config["solutions"][0]["batchSegmentJobs"][0]["workflowConfig"]
+    assert start(workflow, workflow.upload_sample(config=config))["status"] == "SUCCEEDED"
+    assert scheduler.list_schedules(GroupName=SCHEDULE_GROUP)["Schedules"] == []  # dropped from the config
+    assert run_execution(workflow.state_machine_arn, fired)["error"] == "ConfigRejected"  # a firing still queued

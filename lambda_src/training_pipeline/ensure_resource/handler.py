@@ -15,8 +15,8 @@ from __future__ import annotations
 import json
 import os
 
-from shared.aws import client, logger
-from shared.contract import Env, ResourceConflict
+from shared.aws import call, client, logger
+from shared.contract import Env, ResourceConflict, ResourceFailed
 from training_pipeline.ensure_resource.personalize import (
     UNUSABLE,
     MAX_ATTEMPTS_PER_NAME,
@@ -121,14 +121,38 @@ def _solution(kind, spec, parents, arn_of):
 
 def _solution_version(kind, spec, parents, arn_of):
     """Reuse the latest version if it can become ACTIVE (not failed, not stopped) and was started after the data it
-    must learn from."""
+    must learn from (and after ``trainedAfter``, a scheduled retraining's time). ``latestActive``: the latest ACTIVE
+    version, never a new one (a segment schedule's run)."""
+    spec = dict(spec)
+    if spec.pop("latestActive", False):
+        return _latest_active_version(kind, parents["solutionArn"])
+    after = [spec.pop("trainedAfter")] if "trainedAfter" in spec else []
     solution = describe(KINDS["solution"], parents["solutionArn"]).raw
     latest = solution.get("latestSolutionVersion") or {}
-    data_ready = max((parse_time(t) for t in parents.get("importsUpdatedAt", []) if t), default=None)
+    data_ready = max((parse_time(t) for t in [*parents.get("importsUpdatedAt", []), *after] if t), default=None)
     if latest and latest.get("status") not in UNUSABLE and (data_ready is None or latest["creationDateTime"] >= data_ready):
         return describe(kind, latest["solutionVersionArn"])
     arn = create(kind, {"solutionArn": parents["solutionArn"], **spec})
     return describe(kind, arn)
+
+
+def _latest_active_version(kind, solution_arn: str):
+    versions = [v for page in _pages("list_solution_versions", "solutionVersions", solutionArn=solution_arn)
+                for v in page if v["status"] == "ACTIVE"]
+    if not versions:
+        raise ResourceFailed(f"solution {solution_arn.rsplit('/', 1)[-1]} has no ACTIVE version yet: a segment "
+                             "schedule runs jobs on the latest trained version; upload the config to train one")
+    return describe(kind, max(versions, key=lambda v: v["creationDateTime"])["solutionVersionArn"])
+
+
+def _pages(operation: str, key: str, **params):
+    token = None
+    while True:
+        page = call("personalize", operation, **params, **({"nextToken": token} if token else {}))
+        yield page.get(key, [])
+        token = page.get("nextToken")
+        if not token:
+            return
 
 
 def _batch_segment_job(kind, spec, parents, arn_of):
@@ -138,7 +162,9 @@ def _batch_segment_job(kind, spec, parents, arn_of):
         input_identity = body
     else:
         body, input_identity = None, _upload_identity(bucket, spec["inputKey"])
-    names = _attempt_names(spec["baseName"], parents["solutionVersionArn"], input_identity, spec["params"])
+    # a scheduled job's time is part of its identity: each firing runs once, a duplicate trigger runs nothing twice
+    names = _attempt_names(spec["baseName"], parents["solutionVersionArn"], input_identity, spec["params"],
+                           *([spec["runAt"]] if "runAt" in spec else []))
 
     def request(name):
         prefix = f"batch/{group}/{solution}/{name}/"

@@ -2,7 +2,8 @@
 
 ``action`` ``validate`` (the default): input ``bucket`` and ``key`` of the config (from the S3 "Object Created"
 event). Output: ``valid``, every ``errors`` entry with its JSON path, ``warnings``, the ``plan`` the workflow
-executes and ``upload``, the identity (ETag, version, time) of the config that was read.
+executes (all of it for an upload, a schedule's part for a ``trigger`` of kind ``schedule``: triggers.py) and
+``upload``, the identity of the run: the config that was read (ETag, version, time) and its trigger.
 ``claim`` and ``release``: one run per config at a time (``runs.py``).
 """
 
@@ -15,7 +16,7 @@ from urllib.parse import unquote_plus
 from botocore.exceptions import ClientError
 
 from shared.aws import client, logger
-from training_pipeline.validate_config import runs
+from training_pipeline.validate_config import runs, triggers
 from training_pipeline.validate_config.training_config import MAX_CONFIG_BYTES, validate
 
 # A rejection travels in the workflow's state, its event and its notification (an SNS message of at most 256 KB):
@@ -106,8 +107,16 @@ def validated(event: dict) -> dict:
     result = validate(text, bucket=bucket, config_key=key, read_object=read_object)
     # Paths and messages describe the config's structure; CSV contents are never read past the header.
     log.info("validated", extra={"config": config_uri, "errors": len(result.errors), "warnings": len(result.warnings)})
-    return {"valid": result.valid, "errors": bounded(result.errors), "warnings": bounded(result.warnings),
-            "configUri": config_uri, **({"plan": result.plan, "upload": upload} if result.valid else {})}
+    answer = {"valid": result.valid, "errors": bounded(result.errors), "warnings": bounded(result.warnings),
+              "configUri": config_uri}
+    if not result.valid:
+        return answer
+    trigger = event.get("trigger") or triggers.UPLOAD
+    plan, refusal = triggers.restrict(result.plan, trigger)
+    if refusal:
+        return {**answer, "valid": False, "errors": [refusal]}
+    # what a run does: a duplicate delivery of one upload, or of one schedule's firing, is the same run
+    return {**answer, "plan": plan, "upload": {**upload, "trigger": trigger}}
 
 
 def bounded(messages: list) -> list[str]:

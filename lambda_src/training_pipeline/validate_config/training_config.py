@@ -1,8 +1,10 @@
 """Validation of a training config and the plan the workflow executes.
 
 The config format is the one of AWS's "Maintaining Personalized Experiences
-with Machine Learning" solution (MPEwML), plus one extension: segment queries
-may be given inline as ``solutions[].batchSegmentJobs[].queries``.
+with Machine Learning" solution (MPEwML), plus two extensions: segment queries
+may be given inline as ``solutions[].batchSegmentJobs[].queries``, and a
+``workflowConfig`` may give the ``timezone`` of its schedules (schedules.py checks
+and plans schedules: the plan's ``schedules``).
 
 ``validate`` checks everything before anything is created and reports every
 problem at once, each with the JSON path it concerns. It reads S3 only through
@@ -50,6 +52,8 @@ import re
 from typing import Any, Callable, Optional
 
 import botocore.session
+
+from training_pipeline.validate_config import schedules as schedules_module
 
 NAME_PATTERN = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9\-_]*")  # Personalize's name pattern; use fullmatch
 NAME_MAX = 63  # Personalize's limit for every resource and job name
@@ -115,8 +119,8 @@ UNSUPPORTED = {
     "campaigns": "campaigns do not produce user segments",
     "batchInferenceJobs": "this library runs batch segment jobs only",
 }
-# Keys MPEwML uses for schedules; accepted so MPEwML configs train unchanged.
-WORKFLOW_CONFIG_KEYS = {"schedules", "maxAge", "schedule", "timeStarted"}
+# The keys of a workflowConfig block, by where it is (schedules.py checks their values)
+WORKFLOW_CONFIG_KEYS = {level: set(spec.keys) for level, spec in schedules_module.LEVELS.items()}
 # datasets.serviceConfig: options of every dataset import job, and the parameters the pipeline sets
 IMPORT_OPTIONS = {"importMode", "tags", "publishAttributionMetricsToS3"}
 IMPORT_FILLED = ("jobName", "datasetArn", "dataSource", "roleArn")
@@ -505,10 +509,10 @@ def _object(report: _Report, path: str, value: Any, allowed: set[str], *, requir
     return value
 
 
-def _workflow_config(report: _Report, path: str, value: Any) -> None:
-    block = _object(report, path, value, WORKFLOW_CONFIG_KEYS)
-    if block:
-        report.warn(path, "schedules are not run by this library and are ignored")
+def _workflow_config(report: _Report, path: str, value: Any, level: str) -> list[dict]:
+    """Check a workflowConfig block of a ``level`` of schedules_module.LEVELS; return its valid schedules."""
+    block = _object(report, path, value, WORKFLOW_CONFIG_KEYS[level], hints=schedules_module.LEVELS[level].misplaced)
+    return schedules_module.check_workflow_config(report, path, block, level)
 
 
 # ---------------------------------------------------------------- schemas
@@ -791,8 +795,10 @@ def validate(
 
     # dataset group
     dg = _object(report, "$.datasetGroup", config.get("datasetGroup", {}), {"serviceConfig", "workflowConfig"}, required=("serviceConfig",))
+    planned_schedules = []
     if "workflowConfig" in dg:
-        _workflow_config(report, "$.datasetGroup.workflowConfig", dg["workflowConfig"])
+        planned_schedules += _workflow_config(report, "$.datasetGroup.workflowConfig", dg["workflowConfig"],
+                                              "datasetGroup")
     dg_params = _object(report, "$.datasetGroup.serviceConfig", dg.get("serviceConfig", {}), set(_operation_shape("CreateDatasetGroup").members))
     dg_name_valid = _check_name(report, "$.datasetGroup.serviceConfig.name", dg_params.get("name"))
     _check_params(report, "$.datasetGroup.serviceConfig", "CreateDatasetGroup", dg_params, skip=("name",))
@@ -874,8 +880,8 @@ def validate(
     for i, sol in enumerate(solutions):
         spath = f"$.solutions[{i}]"
         sol = _object(report, spath, sol, {"serviceConfig", "workflowConfig", "batchSegmentJobs"}, required=("serviceConfig",))
-        if "workflowConfig" in sol:
-            _workflow_config(report, f"{spath}.workflowConfig", sol["workflowConfig"])
+        solution_schedules = (_workflow_config(report, f"{spath}.workflowConfig", sol["workflowConfig"], "solution")
+                              if "workflowConfig" in sol else [])
         params = dict(_object(report, f"{spath}.serviceConfig", sol.get("serviceConfig", {}),
                               set(_operation_shape("CreateSolution").members) | {"solutionVersion"}))
         version = params.pop("solutionVersion", {})
@@ -917,7 +923,9 @@ def validate(
             jpath = f"{spath}.batchSegmentJobs[{j}]"
             job = _object(report, jpath, job, {"serviceConfig", "workflowConfig", "queries"})
             if "workflowConfig" in job:
-                _workflow_config(report, f"{jpath}.workflowConfig", job["workflowConfig"])
+                solution_schedules += [{**entry, "job": j}
+                                       for entry in _workflow_config(report, f"{jpath}.workflowConfig",
+                                                                     job["workflowConfig"], "job")]
             jparams = dict(_object(report, f"{jpath}.serviceConfig", job.get("serviceConfig", {}),
                                    set(_operation_shape("CreateBatchSegmentJob").members), hints=JOB_HINTS))
             base_name = jparams.pop("jobName", None)
@@ -961,6 +969,7 @@ def validate(
                 "inputSource": source,
                 "inputKey": job_config_key if source == "s3" else None,
             })
+        planned_schedules += [{**entry, "solution": solution_name} for entry in solution_schedules]
         planned_solutions.append({
             "params": params,
             "solutionVersion": {**version, "trainingMode": "FULL"},
@@ -975,6 +984,7 @@ def validate(
         "datasetGroup": dg_params,
         "datasets": planned_datasets,
         "solutions": planned_solutions,
+        "schedules": [_plan_schedule(entry) for entry in schedules_module.with_ids(planned_schedules)],
     }
     size = len(json.dumps(plan))
     if size > MAX_PLAN_BYTES:
@@ -984,6 +994,12 @@ def validate(
                           "job_config.json files count too)")
         return Validation(report.errors, report.warnings, None)
     return Validation(report.errors, report.warnings, plan)
+
+
+def _plan_schedule(entry: dict) -> dict:
+    """A schedule of the plan: id, kind, expression, timezone, solution and job (when they apply), path."""
+    order = ("id", "kind", "expression", "timezone", "solution", "job", "path")
+    return {key: entry[key] for key in order if key in entry}
 
 
 def _read_start(path, limit: int) -> bytes:
