@@ -12,15 +12,20 @@ EventBridge notification starts a Step Functions Standard workflow that
    for every status change it sees, failures included, and notifies the topic
    when the run starts, succeeds or fails.
 
+Schedules: the config's MPEwML ``workflowConfig`` schedules become EventBridge
+Scheduler schedules in the construct's group, reconciled by every valid upload;
+each starts the workflow for its part (imports, a retraining, one job).
+
 One run per config at a time: a valid run claims the config (``runs/`` in the
 data bucket) before it creates anything. A new upload of a config whose run is
 still going waits for it (``QUEUED``); a duplicate delivery of the very upload
 being trained ends at once (``JOINED``).
 
 Reading order: props and resources in ``__init__``, IAM in ``_grant_validate``,
-``_grant_ensure`` (one method a function) and ``_grant_workflow``, the workflow in
-``_definition``; the Lambda code is in ``lambda_src/training_pipeline/validate_config/``
-and ``lambda_src/training_pipeline/ensure_resource/``.
+``_grant_ensure``, ``_grant_schedule`` (one method a function), ``_grant_scheduler``
+and ``_grant_workflow``, the workflow in ``_definition`` (``_admit``, ``_schedule_runs``);
+the Lambda code is in ``lambda_src/training_pipeline/validate_config/`` (and its
+``runs.py``, ``triggers.py``, ``schedules.py``), ``ensure_resource/`` and ``schedule_runs/``.
 """
 
 from __future__ import annotations
