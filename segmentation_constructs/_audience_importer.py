@@ -13,6 +13,7 @@ per audience then runs:
                               └ none ─ StartImport ─ StartOutcome? ─ ALREADY_IMPORTED ── AlreadyImported (Succeed)
                                                                    └ STARTED → WaitForImport → PollImport → ImportDone?
                                                                         no → WaitForImport; yes → PublishImported → Imported
+                                                                        (reported by another delivery → AlreadyImported)
     any error of CheckFile / StartImport / PollImport ── PublishFailed → NotifyFailed → ImportFailed (Fail)
 
 The function answers ``{"action": "check" | "start" | "poll", ...}`` (``contract.ImportRequest``). Quota and
@@ -235,12 +236,15 @@ class AudienceImporter(Construct):
         done = self._outcome("Imported", contract.IMPORTED, sfn.Succeed(self, "Imported"), SegmentName=name, **imported)
         for task in (check, start, poll):
             task.add_catch(failed, errors=["States.ALL"], result_path="$.failure")
+        # A delivery that finds the file version imported, or joined an import another delivery reports, ends quietly:
+        # each import is reported once.
+        already = sfn.Succeed(self, "AlreadyImported")
         poll.next(sfn.Choice(self, "ImportDone?")
+                  .when(sfn.Condition.string_equals("$.import.state", contract.ALREADY_IMPORTED), already)
                   .when(sfn.Condition.boolean_equals("$.import.done", True), done)
                   .otherwise(wait.next(poll)))
         start.next(sfn.Choice(self, "StartOutcome?")
-                   .when(sfn.Condition.string_equals("$.import.state", contract.ALREADY_IMPORTED),
-                         sfn.Succeed(self, "AlreadyImported"))
+                   .when(sfn.Condition.string_equals("$.import.state", contract.ALREADY_IMPORTED), already)
                    .otherwise(wait))
         return check.next(sfn.Choice(self, "FileAccepted?")
                           .when(sfn.Condition.is_null("$.audience.problem"), start)

@@ -300,6 +300,11 @@ class BatchSegmentPostprocessor(Construct):
         export.item_processor(export_line)
         publish = self._retried(tasks.LambdaInvoke(
             self, "PublishAudiences", lambda_function=self._publish.function, input_path="$.plan",
+            payload=sfn.TaskInput.from_object({
+                "jobName": sfn.JsonPath.string_at("$.jobName"), "jobArn": sfn.JsonPath.string_at("$.jobArn"),
+                "sourceId": sfn.JsonPath.string_at("$.sourceId"), "sourceFiles": sfn.JsonPath.list_at("$.sourceFiles"),
+                # the publish claim's owner: a retry of this execution takes its own claim over at once
+                "executionArn": sfn.JsonPath.execution_id}),
             payload_response_only=True, result_path="$.published"))
         end = sfn.Fail(self, "ExportFailed", error=contract.AUDIENCE_EXPORT_FAILED,
                        cause=f"See the {contract.EXPORT_FAILED} event")

@@ -173,12 +173,14 @@ class ImportState(TypedDict, total=False):
     """What ``start`` and ``poll`` answer (``$.import``), also kept in the claim marker next to the file. A
     destination adds its own fields (its job IDs, counts) next to these."""
 
-    state: str  # STARTED, ALREADY_IMPORTED or IMPORTED
+    state: str  # STARTED, ALREADY_IMPORTED (start: imported before; poll: another delivery reported it) or IMPORTED
     done: bool
     status: str  # while not done: the destination's word for the import's progress (IN_PROGRESS, PROCESSING, ...)
     marker: str  # the claim: <audience prefix><job>/_imports/<destination>/<segment>/<etag>.json
     claimId: str  # which claim of that marker this import is: a later delivery's claim of the same file is left alone
     deadline: str  # ISO time the import budget ends
+    delivery: str  # this delivery's own ID: of the deliveries polling one import, the first to record it done reports it
+    reportedBy: str  # recorded in the marker: the delivery that reported the import IMPORTED
     importJobId: str
     segmentId: str
     size: int

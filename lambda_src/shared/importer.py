@@ -9,15 +9,20 @@ Its workflow calls it once per step (``contract.ImportRequest``):
   (ETag) and what is wrong with it (``problem``, None for a file that can be imported). The answer is the
   ``contract.Audience`` the later steps get. The file is streamed, never held; a problem never quotes a line.
 - ``start`` the import, once per file version: the delivery that claims the marker
-  ``<prefix><job>/_imports/<destination>/<segment>/<etag>.json`` (an S3 conditional write) starts the destination's
+  ``<prefix><job>/_imports/<destination>/<segment>/<etag>.json`` (``shared/claims.py``) starts the destination's
   import and records it there. A later delivery of the same version joins it (``STARTED`` with its fields), stops at
-  ``ALREADY_IMPORTED`` once it is imported, and gets ``ImportStarting`` (retried) while it is being started. A start
-  that fails releases the claim.
+  ``ALREADY_IMPORTED`` once it is imported, and gets ``ImportStarting`` (retried) while it is being started. The
+  destination records its import job as soon as it exists (``record``), before the rest of its start (an upload):
+  a start that fails marks the claim abandoned (or releases it, when nothing was recorded), a start that dies (a
+  timeout) leaves it to be taken over once stale; either way the delivery that takes it over resumes or follows the
+  recorded job (``begun``) instead of starting a second one.
 - ``poll`` it until the destination reports it done (``IMPORTED``, recorded in the marker), or failed
   (``ImportFailed`` with the destination's reason; the claim is released, so delivering the file again retries), or
   ``IMPORT_BUDGET_SECONDS`` run out (``PollingBudgetExceeded``; the claim of an import the destination started is kept,
   so a later delivery follows it, while one given up before, e.g. during Pinpoint's endpoint export, is released).
-  Once an import is over, done or given up, the destination cleans up what it left behind.
+  Once an import is over, done or given up, the destination cleans up what it left behind. Of the deliveries that
+  follow one import to its end, the first to record it reports it (``IMPORTED``); the others answer
+  ``ALREADY_IMPORTED`` (done), so one import is reported once.
 """
 
 from __future__ import annotations
@@ -25,7 +30,6 @@ from __future__ import annotations
 import codecs
 import dataclasses
 import datetime as dt
-import json
 import os
 import re
 import uuid
@@ -34,16 +38,15 @@ from urllib.parse import unquote_plus
 
 from botocore.exceptions import ClientError
 
-from shared.audiences import audience_bucket, job_folder, s3
+from shared import claims
+from shared.audiences import job_folder, s3
 from shared.aws import logger
 from shared.contract import (ALREADY_IMPORTED, AUDIENCE_HEADER, IMPORTED, STARTED, Audience, DeliveredAudience, Env,
                              ImportFailed, ImportRequest, ImportStarting, ImportState, PollingBudgetExceeded)
 
 MAX_BYTES = 1024 ** 3  # Pinpoint and Customer Profiles both take files under 1 GB
 DROPPED_JOB = "dropped"  # the job folder of CSVs dropped by hand: their markers are under <prefix>dropped/_imports/
-TRANSIENT = ("deadline", "done", "status")  # of one delivery's answers, never recorded in the marker
-STALE = dt.timedelta(minutes=16)  # no invocation runs longer than 15 minutes
-TAKEN = ("PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey", "404", "AccessDenied", "403")
+TRANSIENT = ("deadline", "done", "status", "delivery")  # of one delivery's answers, never recorded in the marker
 log = logger(__name__)
 
 
@@ -83,9 +86,12 @@ class Destination(Protocol):
 
     name: str  # its markers' folder, <prefix><job>/_imports/<name>/, which its construct grants
 
-    def start(self, audience: Audience, marker: str) -> dict:
+    def start(self, audience: Audience, marker: str, begun: dict, record: Callable[[dict], None]) -> dict:
         """Start importing the checked ``audience`` (claimed by ``marker``); the fields to record, ``importJobId``
-        once the destination's own import job exists. A start that fails stops what it began, then raises."""
+        once the destination's own import job exists. A start that goes on after creating its job (an upload)
+        records it at once (``record(fields)``); ``begun`` is what an earlier start of this claim recorded so and
+        did not finish (it failed, or died): resume or follow that job rather than create another. A start that
+        fails stops what it began, then raises."""
 
     def status(self, audience: Audience, state: ImportState) -> Progress:
         """How the started import is doing; it may take it a step further (define the segment, start the next job)."""
@@ -127,29 +133,55 @@ def start(destination: Destination, audience: Audience) -> ImportState:
     marker = (f"{job_folder(audience['jobName'])}_imports/{destination.name}/{audience['segmentName']}/"
               f"{audience['etag']}.json")
     deadline = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=int(os.environ[Env.IMPORT_BUDGET_SECONDS]))
-    answer = {"marker": marker, "deadline": deadline.isoformat()}
+    answer = {"marker": marker, "deadline": deadline.isoformat(), "delivery": uuid.uuid4().hex}
     claim_id = uuid.uuid4().hex
-    # A claim whose import was never recorded (its invocation timed out or ran out of memory while starting it) is
-    # taken over once no invocation can still be running it.
-    if not lease(marker, json.dumps({"claimId": claim_id}).encode(), abandoned=lambda held: "marker" not in held):
-        try:
-            previous = read_marker(marker)  # this file version was delivered before: join that import
-        except ClientError as exc:  # released meanwhile by a delivery whose start failed: its retry starts it again
-            if exc.response["Error"]["Code"] not in ("NoSuchKey", "404"):
-                raise
-            previous = {}
+    begun = claims.lease(marker, {"claimId": claim_id}, takeover=abandoned)
+    if begun is None:  # this file version was delivered before: join that import
+        found = claims.held(marker)  # None: released meanwhile by a start that failed, whose retry starts it again
+        previous = found.content if found else {}
         if previous.get("state") == IMPORTED:
             return {**previous, **answer, "state": ALREADY_IMPORTED}
-        if "marker" in previous:
+        if recorded(previous):
             return {**previous, **answer, "state": STARTED}
         raise ImportStarting(f"the import of {audience['segmentName']} is being started by another delivery")
+    begun = {k: v for k, v in begun.items() if k not in ("claimId", "abandoned")}
+    kept = dict(begun)  # what the claim holds of this import, for a takeover to resume
+
+    def record(fields: dict) -> None:
+        kept.update(fields)
+        claims.write(marker, {**kept, "claimId": claim_id})
+
     try:
-        record = {**destination.start(audience, marker), "marker": marker, "claimId": claim_id}
-        write_marker(marker, record)
+        state = {**destination.start(audience, marker, begun, record), "marker": marker, "claimId": claim_id}
+        claims.write(marker, state)
     except Exception:
-        release(marker)
+        unclaim(marker, {**kept, "claimId": claim_id})
         raise
-    return {**record, **answer, "state": STARTED}
+    return {**state, **answer, "state": STARTED}
+
+
+def recorded(held: dict) -> bool:
+    """Whether a claim's content is a started import (recorded by its start, once the destination's start ended)."""
+    return "marker" in held
+
+
+def abandoned(held: dict, stale: bool) -> bool:
+    """Whether the claim ``held`` may be taken over: its start failed (and said so), or it died before recording its
+    import and no invocation can still be running it. A recorded import is followed, never taken over."""
+    return bool(held.get("abandoned")) or (stale and not recorded(held))
+
+
+def unclaim(marker: str, kept: dict) -> None:
+    """After a failed start: release the claim, or, when the destination recorded a job, mark it abandoned so the
+    next delivery takes it over at once and resumes that job. Never raises: the start's error is the one to report
+    (a claim left as it was is taken over once stale)."""
+    try:
+        if set(kept) - {"claimId"}:
+            claims.write(marker, {**kept, "abandoned": True})
+        else:
+            claims.release(marker)
+    except Exception:
+        log.warning("could not give up the claim", extra={"marker": marker}, exc_info=True)
 
 
 def poll(destination: Destination, audience: Audience, state: ImportState) -> ImportState:
@@ -161,9 +193,7 @@ def poll(destination: Destination, audience: Audience, state: ImportState) -> Im
             raise ImportFailed(reason)
         case Done():
             destination.cleanup(audience, state)
-            state = {**state, "state": IMPORTED, "done": True}
-            write_marker(state["marker"], {k: v for k, v in state.items() if k not in TRANSIENT})
-            return state
+            return imported(state)
         case Running(what=what, status=status) if not progress.fields and past_deadline(state):
             if not state.get("importJobId"):  # nothing to follow yet: a later delivery starts anew
                 give_up(destination, audience, state)
@@ -171,16 +201,30 @@ def poll(destination: Destination, audience: Audience, state: ImportState) -> Im
     return {**state, "done": False, "status": progress.status}
 
 
+def imported(state: ImportState) -> ImportState:
+    """Record the import done; the first delivery to record it reports it (``IMPORTED``, again on a retry of its
+    poll), any other that followed the same import answers ``ALREADY_IMPORTED``."""
+    done = {**state, "state": IMPORTED, "done": True}
+    while True:
+        found = claims.held(state["marker"])
+        held = found.content if found else {}
+        if held.get("state") == IMPORTED and held.get("reportedBy") != state.get("delivery"):
+            return {**done, "state": ALREADY_IMPORTED}
+        record = {**{k: v for k, v in done.items() if k not in TRANSIENT}, "reportedBy": state.get("delivery")}
+        if claims.write(state["marker"], record, **({"IfMatch": found.etag} if found else {"IfNoneMatch": "*"})):
+            return done
+
+
 def give_up(destination: Destination, audience: Audience, state: ImportState) -> None:
     """Clean up, then unclaim the file version, so delivering it again starts anew; a claim a later delivery has
     made since is left alone."""
     destination.cleanup(audience, state)
     try:
-        recorded = read_marker(state["marker"])
-    except ClientError:  # already released
+        held = claims.read(state["marker"])
+    except ClientError:  # already released (or unreadable: the failure is the one to report)
         return
-    if ours(state, recorded):
-        release(state["marker"])
+    if ours(state, held):
+        claims.release(state["marker"])
 
 
 def ours(state: ImportState, recorded: dict) -> bool:
@@ -230,51 +274,6 @@ def check_audience_file(bucket: str, key: str) -> tuple[Optional[str], str]:
     if not has_users:
         return f"{key} has the header and no users", etag
     return None, etag
-
-
-def claim(key: str, body: bytes = b"{}") -> bool:
-    """True for the one caller that creates ``key`` in the audience bucket (an S3 conditional write)."""
-    try:
-        s3().put_object(Bucket=audience_bucket(), Key=key, Body=body, IfNoneMatch="*")
-        return True
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] in ("PreconditionFailed", "ConditionalRequestConflict"):
-            return False
-        raise
-
-
-def lease(key: str, body: bytes, abandoned: Callable[[dict], bool] = lambda held: True) -> bool:
-    """True for the one caller that holds ``key`` now: it created it (``claim``), or took over a copy left by an
-    invocation that cannot be running any more (written longer ago than any invocation runs, and ``abandoned`` by
-    its content), conditionally on it being that very copy: a new holder writes ``body``, its own, so the copy's
-    ETag tells it from any later one."""
-    if claim(key, body):
-        return True
-    try:
-        held = s3().get_object(Bucket=audience_bucket(), Key=key)
-        content = held["Body"].read()
-        if dt.datetime.now(dt.timezone.utc) - held["LastModified"] < STALE or not abandoned(json.loads(content or b"{}")):
-            return False
-        s3().put_object(Bucket=audience_bucket(), Key=key, Body=body, IfMatch=held["ETag"])
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] in TAKEN:  # changed or gone meanwhile: someone else holds it, or will
-            return False
-        raise
-    log.warning("took over a claim left by an invocation that timed out", extra={"key": key})
-    return True
-
-
-def release(key: str) -> None:
-    s3().delete_object(Bucket=audience_bucket(), Key=key)
-
-
-def read_marker(marker: str) -> dict:
-    return json.loads(s3().get_object(Bucket=audience_bucket(), Key=marker)["Body"].read() or b"{}")
-
-
-def write_marker(marker: str, state: dict) -> None:
-    s3().put_object(Bucket=audience_bucket(), Key=marker, Body=json.dumps(state).encode(),
-                    ContentType="application/json")
 
 
 def exists(bucket: str, key: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import json
 
@@ -15,10 +16,12 @@ from batch_segment_postprocessor.export import handler as export_handler
 from batch_segment_postprocessor.plan import handler as plan_handler
 from batch_segment_postprocessor.publish import handler as publish_handler
 from segmentation_constructs import BatchSegmentPostprocessor
-from shared import audiences
+from shared import audiences, claims
 from tests.fakes import function_environment
 from tests.fakes.environment import BUCKET, fake_aws
-from tests.fakes.segment_jobs import ACTION, COMEDY, export, job_event, manifest, read_audience, segment_job
+from tests.fakes.segment_jobs import (ACTION, COMEDY, OUTPUT_PREFIX, export, job_event, manifest, read_audience,
+                                     segment_job)
+from tests.fakes.workflow import FunctionTimedOut
 
 POSTPROCESSOR = ("batch_segment_postprocessor.plan", "batch_segment_postprocessor.export",
                  "batch_segment_postprocessor.publish")
@@ -97,6 +100,82 @@ def test_two_deliveries_racing_announce_once(aws):
     announced = [publish_handler.handler(plan, None)["announced"] for plan in plans]
     assert announced == [1, 0]
     assert len(aws.events()) == 1
+    assert manifest(aws)["eventsPublished"] is True  # the run that lost the claim left the manifest alone
+    assert plan_handler.handler(job_event(arn), None)["skip"] is True
+
+
+def exported_lines(aws, lines: list, arn: str | None = None) -> dict:
+    """The plan of a job of ``lines`` (``arn``: the job's output written again), its lines exported (the workflow's
+    steps before PublishAudiences)."""
+    if arn:
+        aws.s3.put_object(Bucket=BUCKET, Key=f"{OUTPUT_PREFIX}x.out", Body="".join(
+            json.dumps(line) + "\n" for line in lines).encode())
+    plan = plan_handler.handler(job_event(arn or segment_job(aws, {"x.out": lines})), None)
+    for item in json.loads(audiences.s3().get_object(Bucket=BUCKET, Key=plan["itemsKey"])["Body"].read()):
+        export_handler.handler(item, None)
+    return plan
+
+
+EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:audiences:"
+
+
+def times_out_once(monkeypatch, name: str) -> None:
+    """The publish function's ``name`` step stops the invocation the first time (Lambda's timeout: nothing after it
+    runs, no clean-up)."""
+    step, stopped = getattr(publish_handler, name), []
+
+    def once(*args, **kwargs):
+        if not stopped:
+            stopped.append(name)
+            raise FunctionTimedOut(name)
+        return step(*args, **kwargs)
+
+    monkeypatch.setattr(publish_handler, name, once)
+
+
+def test_a_publish_that_timed_out_after_its_claim_announces_on_its_executions_retry_only(aws, monkeypatch):
+    plan = exported_lines(aws, [ACTION, COMEDY])
+    times_out_once(monkeypatch, "_announce")
+    with pytest.raises(FunctionTimedOut):
+        publish_handler.handler({**plan, "executionArn": f"{EXECUTION}first"}, None)
+    # another delivery's run leaves the claim to the run that took it (it may still be announcing)
+    assert publish_handler.handler({**plan, "executionArn": f"{EXECUTION}second"}, None)["announced"] == 0
+    assert publish_handler.handler({**plan, "executionArn": f"{EXECUTION}first"}, None)["announced"] == 2  # its retry
+    assert len(ready_names(aws)) == 2 and manifest(aws)["eventsPublished"] is True
+    assert publish_handler.handler({**plan, "executionArn": f"{EXECUTION}first"}, None)["announced"] == 0
+
+
+def test_a_publish_claim_left_by_a_run_that_died_is_taken_over_once_stale(aws, monkeypatch):
+    plan = exported_lines(aws, [ACTION])
+    times_out_once(monkeypatch, "_announce")
+    with pytest.raises(FunctionTimedOut):
+        publish_handler.handler({**plan, "executionArn": f"{EXECUTION}first"}, None)
+    assert publish_handler.handler(plan, None)["announced"] == 0  # not stale yet
+    monkeypatch.setattr(claims, "STALE", dt.timedelta(0))  # as if written 16 minutes ago
+    assert publish_handler.handler(plan, None)["announced"] == 1
+    assert publish_handler.handler(plan, None)["announced"] == 0 and len(ready_names(aws)) == 1
+
+
+def test_a_publish_that_timed_out_before_marking_the_manifest_has_it_marked_by_the_next_run(aws, monkeypatch):
+    plan = exported_lines(aws, [ACTION])
+    times_out_once(monkeypatch, "_mark")
+    with pytest.raises(FunctionTimedOut):
+        publish_handler.handler(plan, None)
+    assert manifest(aws)["eventsPublished"] is False and len(ready_names(aws)) == 1
+    assert publish_handler.handler(plan, None)["announced"] == 0  # announced already: the manifest marked
+    assert manifest(aws)["eventsPublished"] is True and ready_names(aws) == []
+    assert plan_handler.handler(job_event(plan["jobArn"]), None)["skip"] is True
+
+
+def test_a_late_run_of_an_earlier_output_leaves_the_later_outputs_manifest_alone(aws, monkeypatch):
+    first = exported_lines(aws, [ACTION])
+    times_out_once(monkeypatch, "_mark")
+    with pytest.raises(FunctionTimedOut):
+        publish_handler.handler(first, None)
+    later = exported_lines(aws, [ACTION, COMEDY], first["jobArn"])  # the output written again: a new sourceId
+    publish_handler.handler(later, None)
+    assert publish_handler.handler(first, None)["announced"] == 0
+    assert manifest(aws)["sourceId"] == later["sourceId"] and manifest(aws)["eventsPublished"] is True
 
 
 def test_out_files_dropped_by_hand_are_exported_under_their_folder_and_file_names(aws):

@@ -3,16 +3,22 @@ botocore's model, and a local HTTP server standing in for the pre-signed upload 
 
 from __future__ import annotations
 
+import copy
+import datetime as dt
+
 import pytest
+from botocore.exceptions import ClientError
 
 from connect_segment_importer.importer import handler as connect_handler
 from connect_segment_importer.importer import upload
 from shared import aws as lambda_clients
-from shared.contract import ImportFailed, PollingBudgetExceeded, ServiceThrottled
+from shared import claims
+from shared.contract import ImportFailed, ImportStarting, PollingBudgetExceeded, ServiceThrottled
 from tests.fakes import function_environment
 from tests.fakes.audience_events import KEY, NAME, Steps
 from tests.fakes.customer_profiles import FakeCustomerProfiles
 from tests.fakes.environment import BUCKET, fake_aws
+from tests.fakes.workflow import FunctionTimedOut
 
 steps = Steps(connect_handler.handler)
 redeliver, poll = steps.deliver, steps.poll
@@ -85,7 +91,7 @@ def test_a_new_version_of_the_file_replaces_the_segment_with_its_users_only(aws)
     assert list(aws.profiles.definitions) == [NAME]
 
 
-def test_a_refused_upload_stops_the_job_and_unclaims_the_file(aws):
+def test_a_refused_upload_stops_the_job_and_the_retry_imports_with_a_new_one(aws):
     aws.profiles.uploads.refuse_next = (403, "SignatureDoesNotMatch")
     with pytest.raises(upload.UploadRejected, match="SignatureDoesNotMatch"):
         deliver(aws)
@@ -93,6 +99,80 @@ def test_a_refused_upload_stops_the_job_and_unclaims_the_file(aws):
     assert job["Status"] == "STOPPED"
     audience, retried = redeliver()
     assert retried["state"] == "STARTED" and poll(audience, retried)["state"] == "IMPORTED"
+    assert [j["Status"] for j in aws.profiles.jobs.values()] == ["STOPPED", "SUCCEEDED"]
+
+
+def test_a_refused_upload_whose_stop_fails_leaves_its_job_to_the_retry_which_resumes_it(aws):
+    aws.profiles.uploads.refuse_next = (403, "SignatureDoesNotMatch")
+    aws.profiles.unavailable["StopUploadJob"] = 1  # the stop fails: the job stays CREATED
+    with pytest.raises(upload.UploadRejected, match="SignatureDoesNotMatch"):
+        deliver(aws)
+    (job,) = aws.profiles.jobs.values()
+    assert job["Status"] == "CREATED"
+    audience, retried = redeliver()
+    assert retried["importJobId"] == job["JobId"] and poll(audience, retried)["state"] == "IMPORTED"
+    assert [j["Status"] for j in aws.profiles.jobs.values()] == ["SUCCEEDED"]  # no job left behind
+    assert aws.profiles.members(NAME) == {"u1", "u,2", "u3"}
+
+
+@pytest.mark.parametrize("dies_at, after", [
+    ("get_upload_job_path", False),  # its job created and recorded, nothing uploaded
+    ("start_upload_job", False),  # uploaded, not started
+    ("start_upload_job", True),  # started, the import not recorded: the job ingests on its own
+])
+def test_a_start_that_died_after_creating_its_upload_job_is_resumed_and_ingests_the_file_once(aws, monkeypatch,
+                                                                                             dies_at, after):
+    aws.s3.put_object(Bucket=BUCKET, Key=KEY, Body=b"User.UserId\nu1\nu2\n")
+    audience = steps.check()
+    profiles, died = connect_handler.profiles, []
+
+    def times_out_once(operation, **params):
+        if operation == dies_at and not died:
+            died.append(operation)
+            if after:
+                profiles(operation, **params)
+            raise FunctionTimedOut(operation)  # Lambda stops the invocation: nothing after runs
+        return profiles(operation, **params)
+
+    monkeypatch.setattr(connect_handler, "profiles", times_out_once)
+    with pytest.raises(FunctionTimedOut):
+        steps.start(audience)
+    with pytest.raises(ImportStarting):  # it may still be running
+        steps.start(audience)
+    monkeypatch.setattr(claims, "STALE", dt.timedelta(0))  # as if written 16 minutes ago
+    started = steps.start(audience)
+    (job,) = aws.profiles.jobs.values()
+    assert started["importJobId"] == job["JobId"] and poll(audience, started)["state"] == "IMPORTED"
+    assert job["Status"] == "SUCCEEDED" and aws.profiles.members(NAME) == {"u1", "u2"}
+
+
+@pytest.mark.parametrize("batch, accepted", [(None, True), ("0123456789abcdef", False)])
+def test_a_segment_definition_another_poll_created_meanwhile_is_accepted_if_it_is_this_imports(aws, monkeypatch,
+                                                                                              batch, accepted):
+    """Two polls of one import (a delivery and one that joined it) both find no definition and both create it; the
+    second create answers BadRequestException. The definition is this import's (its batch): accepted. Another's (an
+    earlier file version racing): the error stands."""
+    audience, started = deliver(aws)
+    profiles, raced = connect_handler.profiles, []
+
+    def the_other_poll_creates_it_first(operation, **params):
+        if operation == "create_segment_definition" and not raced:
+            raced.append(True)
+            groups = copy.deepcopy(params["SegmentGroups"])
+            if batch:
+                (attribute,) = groups["Groups"][0]["Dimensions"][0]["ProfileAttributes"]["Attributes"].values()
+                attribute["Values"] = [batch]
+            profiles(operation, **{**params, "SegmentGroups": groups})
+        return profiles(operation, **params)
+
+    monkeypatch.setattr(connect_handler, "profiles", the_other_poll_creates_it_first)
+    if accepted:
+        done = poll(audience, started)
+        assert done["state"] == "IMPORTED" and done["segmentArn"].endswith(f"/segment-definitions/{NAME}")
+        assert aws.profiles.members(NAME) == {"u1", "u,2", "u3"}
+    else:
+        with pytest.raises(ClientError, match="BadRequestException"):
+            poll(audience, started)
 
 
 def test_throttling_is_a_retryable_error_that_leaves_nothing_behind(aws):

@@ -24,7 +24,7 @@ from pinpoint_segment_importer.importer import endpoint_segments
 from pinpoint_segment_importer.importer import handler as pinpoint_handler
 from segmentation_constructs import PinpointSegmentImporter
 from shared import aws as lambda_clients
-from shared import importer
+from shared import claims
 from shared.contract import Env, ImportFailed, ImportStarting, PollingBudgetExceeded, ServiceThrottled
 from shared.s3_stream import MultipartWriter
 from tests.fakes import function_environment
@@ -142,7 +142,7 @@ def test_a_lock_left_by_an_invocation_that_timed_out_is_taken_over(aws, monkeypa
     audience, started = deliver(aws)
     lock = f"{started['marker'].removesuffix('.json')}/resolving"
     aws.s3.put_object(Bucket=BUCKET, Key=lock, Body=b"{}")
-    monkeypatch.setattr(importer, "STALE", dt.timedelta(0))  # as if written 16 minutes ago
+    monkeypatch.setattr(claims, "STALE", dt.timedelta(0))  # as if written 16 minutes ago
     assert poll(audience, started)["importJobId"] and len(aws.pinpoint.created()) == 1
     assert keys(aws, lock) == []
 

@@ -7,33 +7,48 @@ import json
 
 import pytest
 
-from shared import importer
+from shared import claims, importer
 from shared.contract import Env, ImportFailed, ImportStarting, PollingBudgetExceeded
 from shared.importer import Done, Failed, Running
 from tests.fakes.audience_events import KEY, NAME, Steps, ready_audience
 from tests.fakes.environment import BUCKET, fake_aws
+from tests.fakes.workflow import FunctionTimedOut
 
 USERS = b"User.UserId\nu1\nu2\n"
 PAST = "2000-01-01T00:00:00+00:00"
 
 
 class FakeDestination:
-    """Starts an import job per call; reports what ``progress`` says; remembers what it cleaned up."""
+    """Starts an import job per call, or resumes the one ``begun``; reports what ``progress`` says; remembers what
+    each start was given and what it cleaned up. ``records_job``: a start records its job before it fails (an
+    upload after the create, as Connect's)."""
 
     name = "fake"
 
     def __init__(self) -> None:
         self.started: list[str] = []
+        self.begun: list[dict] = []
         self.cleaned: list[dict] = []
         self.progress: Running | Done | Failed = Running("fake import", "RUNNING")
-        self.start_fails: Exception | None = None
+        self.start_fails: BaseException | None = None
+        self.records_job = False
         self.job_key = "importJobId"  # "exportJobId": a first phase before the destination's import job
+        self.jobs = 0
 
-    def start(self, audience: dict, marker: str) -> dict:
+    def start(self, audience: dict, marker: str, begun: dict, record) -> dict:
+        self.begun.append(begun)
+        if self.start_fails and not self.records_job:  # refused before anything was created
+            raise self.start_fails
+        job = begun.get(self.job_key)
+        if not job:
+            self.jobs += 1
+            job = f"job-{self.jobs}"
+            if self.records_job:
+                record({self.job_key: job, "phase": "uploading"})
         if self.start_fails:
             raise self.start_fails
         self.started.append(marker)
-        return {self.job_key: f"job-{len(self.started)}"}
+        return {self.job_key: job}
 
     def status(self, audience: dict, state: dict):
         return self.progress
@@ -161,7 +176,7 @@ def test_a_claim_whose_invocation_died_before_recording_its_import_is_taken_over
     aws.destination.start_fails = None
     with pytest.raises(ImportStarting):  # not stale yet: the claimer may still be starting it
         aws.steps.start(audience)
-    monkeypatch.setattr(importer, "STALE", importer.dt.timedelta(0))  # as if written 16 minutes ago
+    monkeypatch.setattr(claims, "STALE", importer.dt.timedelta(0))  # as if written 16 minutes ago
     started = aws.steps.start(audience)
     assert started["state"] == "STARTED" and started["claimId"] != "dead" and len(aws.destination.started) == 1
     assert marker_of(aws, marker)["importJobId"] == started["importJobId"]
@@ -169,7 +184,7 @@ def test_a_claim_whose_invocation_died_before_recording_its_import_is_taken_over
 
 def test_a_recorded_import_is_never_taken_over_however_old(aws, monkeypatch):
     audience, first = deliver(aws)
-    monkeypatch.setattr(importer, "STALE", importer.dt.timedelta(0))
+    monkeypatch.setattr(claims, "STALE", importer.dt.timedelta(0))
     again = aws.steps.start(audience)
     assert again["importJobId"] == first["importJobId"] and len(aws.destination.started) == 1
 
@@ -189,9 +204,53 @@ def test_a_start_that_fails_releases_the_claim_and_the_retry_starts(aws):
     aws.destination.start_fails = RuntimeError("the destination refused")
     with pytest.raises(RuntimeError, match="the destination refused"):
         deliver(aws)
+    assert not claimed(aws, "audiences/genre-job/_imports/")
     aws.destination.start_fails = None
     _, retried = aws.steps.deliver()
     assert retried["state"] == "STARTED" and retried["importJobId"] == "job-1"
+
+
+def marker_for(audience: dict) -> str:
+    return f"audiences/genre-job/_imports/fake/{NAME}/{audience['etag']}.json"
+
+
+def test_a_start_that_fails_after_recording_its_job_leaves_it_to_the_next_delivery_to_resume(aws):
+    """A start that created its job, then failed (its upload refused, say, and the job's stop failed too): the claim
+    is marked abandoned with the job, so the next delivery takes it over at once and resumes that job instead of
+    leaving it behind and creating another."""
+    aws.destination.records_job = True
+    aws.destination.start_fails = RuntimeError("the upload was refused")
+    with pytest.raises(RuntimeError, match="the upload was refused"):
+        deliver(aws)
+    audience = aws.steps.check()
+    left = marker_of(aws, marker_for(audience))
+    assert left == {"importJobId": "job-1", "phase": "uploading", "claimId": left["claimId"], "abandoned": True}
+    aws.destination.start_fails = None
+    started = aws.steps.start(audience)
+    assert started["state"] == "STARTED" and started["importJobId"] == "job-1" and started["claimId"] != left["claimId"]
+    assert aws.destination.begun == [{}, {"importJobId": "job-1", "phase": "uploading"}] and aws.destination.jobs == 1
+    assert marker_of(aws, marker_for(audience)) == {"importJobId": "job-1", "marker": marker_for(audience),
+                                                    "claimId": started["claimId"]}
+
+
+def test_a_start_that_died_after_recording_its_job_is_resumed_once_stale_and_never_begun_twice(aws, monkeypatch):
+    """A timeout after the job was created (during its upload, or after the destination started it) runs no clean-up:
+    the claim holds the job, unfinished. Deliveries wait for it (ImportStarting) until no invocation can still be
+    starting it, then the one that takes it over resumes (or follows) that job."""
+    aws.destination.records_job = True
+    aws.destination.start_fails = FunctionTimedOut("upload")  # Lambda stops the invocation: nothing after runs
+    aws.s3.put_object(Bucket=BUCKET, Key=KEY, Body=USERS)
+    audience = aws.steps.check()
+    with pytest.raises(FunctionTimedOut):
+        aws.steps.start(audience)
+    aws.destination.start_fails = None
+    with pytest.raises(ImportStarting):  # not stale yet: it may still be uploading
+        aws.steps.start(audience)
+    monkeypatch.setattr(claims, "STALE", importer.dt.timedelta(0))  # as if written 16 minutes ago
+    started = aws.steps.start(audience)
+    assert started["state"] == "STARTED" and started["importJobId"] == "job-1" and aws.destination.jobs == 1
+    assert aws.destination.begun[-1] == {"importJobId": "job-1", "phase": "uploading"}
+    assert aws.steps.start(audience)["claimId"] == started["claimId"]  # recorded now: followed, never taken over
 
 
 # ---------------------------------------------------------------- poll
@@ -207,8 +266,20 @@ def test_an_import_in_progress_answers_its_status_then_done_records_it(aws):
                                                                  "segmentId": "segment-1", "size": 2}
     assert marker_of(aws, started["marker"]) == {"importJobId": "job-1", "marker": started["marker"],
                                                  "claimId": started["claimId"], "state": "IMPORTED",
-                                                 "segmentId": "segment-1", "size": 2}
+                                                 "segmentId": "segment-1", "size": 2,
+                                                 "reportedBy": started["delivery"]}
     assert [s["importJobId"] for s in aws.destination.cleaned] == ["job-1"]  # what it left is removed
+
+
+def test_of_two_deliveries_following_one_import_to_its_end_the_first_reports_it_the_other_already_imported(aws):
+    audience, first = deliver(aws)
+    _, joined = aws.steps.deliver()
+    aws.destination.progress = Done({"segmentId": "segment-1", "size": 2})
+    assert aws.steps.poll(audience, joined)["state"] == "IMPORTED"  # the delivery that joined gets there first
+    late = aws.steps.poll(audience, first)
+    assert late["state"] == "ALREADY_IMPORTED" and late["done"] is True and late["segmentId"] == "segment-1"
+    assert aws.steps.poll(audience, joined)["state"] == "IMPORTED"  # its poll retried after its answer was lost
+    assert marker_of(aws, first["marker"])["reportedBy"] == joined["delivery"] != first["delivery"]
 
 
 def test_a_failure_the_destination_reports_is_cleaned_up_unclaimed_and_retried_by_a_new_delivery(aws):

@@ -1,20 +1,28 @@
 """Write the job's manifest and announce each audience once.
 
-Input: the plan's output (``jobName``, ``jobArn``, ``sourceId``, ``sourceFiles``). Reads every
-per-line entry, writes ``manifest.json`` and puts one ``Audience Segment Ready`` event per
-non-empty audience file. A publish marker, created only if absent (S3 conditional write), makes
-sure a duplicate delivery of the same job output announces nothing twice.
+Input: the plan's output (``jobName``, ``jobArn``, ``sourceId``, ``sourceFiles``) and the execution's ARN
+(``executionArn``). Reads every per-line entry, writes ``manifest.json`` and puts one ``Audience Segment Ready``
+event per non-empty audience file, then marks the manifest (``eventsPublished``), which tells a later delivery
+of the same output there is nothing new.
+
+The publish claim ``_work/published-<sourceId>`` (``shared/claims.py``) makes sure the deliveries of one output
+announce once: only the run holding it writes the manifest and announces, then records the claim published (with
+the ETag of the manifest it wrote, so whoever finds it published can mark that manifest if its run died first). A
+run that fails releases it; one whose invocation timed out is taken over by its execution's retry (the claim
+records the execution) or, by any later delivery, once stale. A run that timed out between PutEvents and its record
+is announced again by its retry: at least once, and the importers take a file version once however often announced.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import uuid
 
 from botocore.exceptions import ClientError
 
+from shared import claims
 from shared.audiences import audience_bucket, manifest_key, s3, work_key
-
 from shared.aws import call, logger
 from shared.contract import AUDIENCE_SOURCE, SEGMENT_READY, Env
 
@@ -28,18 +36,6 @@ def _entries(job_name: str, source_id: str) -> list[dict]:
         for obj in page.get("Contents", []):
             found.append(json.loads(s3().get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()))
     return sorted(found, key=lambda e: e["ordinal"])
-
-
-def _claim(job_name: str, source_id: str) -> bool:
-    """True for the one run that may announce this output."""
-    try:
-        s3().put_object(Bucket=audience_bucket(), Key=work_key(job_name, f"published-{source_id}"), Body=b"",
-                        IfNoneMatch="*")
-        return True
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] in ("PreconditionFailed", "ConditionalRequestConflict"):
-            return False
-        raise
 
 
 def _announce(plan: dict, manifest_uri: str, segments: list[dict]) -> None:
@@ -68,22 +64,56 @@ def handler(plan, context):
             files.add(segment["audienceKey"])
             ready.append(segment)
     key = manifest_key(job)
-    manifest_uri = f"s3://{bucket}/{key}"
-    s3().put_object(Bucket=bucket, Key=key, Body=json.dumps(manifest, indent=2).encode(),
-                    ContentType="application/json")
-    announced = 0
-    if _claim(job, plan["sourceId"]):
-        try:
-            _announce(plan, manifest_uri, ready)
-        except Exception:
-            s3().delete_object(Bucket=bucket, Key=work_key(job, f"published-{plan['sourceId']}"))
-            raise
-        announced = len(ready)
-        # Only the run that announced marks the manifest: a racing run that lost the claim must not
-        # mark it for a winner that may still fail.
-        manifest["eventsPublished"] = True
-        s3().put_object(Bucket=bucket, Key=key, Body=json.dumps(manifest, indent=2).encode(),
-                        ContentType="application/json")
+    announced = _announce_once(plan, key, manifest, ready)
     log.info("published", extra={"job": job, "segments": len(segments), "announced": announced})
-    return {"manifestUri": manifest_uri, "segments": len(segments), "ready": len(ready),
+    return {"manifestUri": f"s3://{bucket}/{key}", "segments": len(segments), "ready": len(ready),
             "errors": sum(1 for s in segments if s["error"]), "announced": announced}
+
+
+def _announce_once(plan: dict, key: str, manifest: dict, ready: list[dict]) -> int:
+    """Write the manifest at ``key`` and announce ``ready``, if this run holds the publish claim; how many it
+    announced."""
+    marker, owner = work_key(plan["jobName"], f"published-{plan['sourceId']}"), plan.get("executionArn")
+    claim = {"claimId": uuid.uuid4().hex, "owner": owner}
+    if claims.lease(marker, claim, takeover=lambda held, stale: _abandoned(held, stale, owner)) is None:
+        # Announced, or being announced, by another run: its manifest is its own (a run that lost the claim never
+        # writes one, so never unmarks the winner's). One that died before marking it is marked here.
+        found = claims.held(marker)
+        if found and found.content.get("published"):
+            _mark(key, manifest, found.content)
+        return 0
+    unmarked = _put_manifest(key, manifest)
+    try:
+        _announce(plan, f"s3://{audience_bucket()}/{key}", ready)
+    except Exception:
+        claims.release(marker)
+        raise
+    published = {**claim, "published": True, "manifestETag": unmarked}
+    claims.write(marker, published)
+    _mark(key, manifest, published)
+    return len(ready)
+
+
+def _abandoned(held: dict, stale: bool, owner: str | None) -> bool:
+    """Whether the publish claim ``held`` may be taken over: not published, and either this execution's own (a retry
+    after its invocation timed out: nothing of it still runs) or stale (its run cannot be running any more). A
+    claim without a claimId is one written before claims had content: left alone."""
+    if "claimId" not in held or held.get("published"):
+        return False
+    return stale or (owner is not None and held.get("owner") == owner)
+
+
+def _put_manifest(key: str, manifest: dict, **condition: str) -> str:
+    """Write the manifest; its ETag."""
+    return s3().put_object(Bucket=audience_bucket(), Key=key, Body=json.dumps(manifest, indent=2).encode(),
+                           ContentType="application/json", **condition)["ETag"]
+
+
+def _mark(key: str, manifest: dict, published: dict) -> None:
+    """Mark the manifest the published run wrote (``eventsPublished``), if it still is that very one: a later
+    output's manifest, or one marked already, is left alone."""
+    try:
+        _put_manifest(key, {**manifest, "eventsPublished": True}, IfMatch=published["manifestETag"])
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] not in claims.LOST:
+            raise

@@ -2,11 +2,17 @@
 and the claims: ``shared/importer.py``).
 
 - ``start``: ``CreateUploadJob`` (the team's ``DataExpiry``, the user ID mapped to the profile key the team chose,
-  and a batch marker mapped to a profile attribute of this segment) → ``GetUploadJobPath`` → upload (``upload.py``)
-  → ``StartUploadJob``. If any step after the create fails, the job is stopped, so nothing is left half-started.
+  and a batch marker mapped to a profile attribute of this segment), recorded in the claim at once →
+  ``GetUploadJobPath`` → upload (``upload.py``) → ``StartUploadJob``. If any step after the create fails, the job is
+  stopped. A start that takes over the claim of one that failed or died finds its job recorded (``begun``): it
+  follows a job already started, resumes one still CREATED (its stop failed, or its start died before
+  ``StartUploadJob``) and creates a new one only in place of a STOPPED job: no file is ingested twice, and no job
+  is left CREATED (but by a start that died between CreateUploadJob's answer and its record: that job never runs).
 - ``status``: ``GetUploadJob``. Once SUCCEEDED (or PARTIALLY_SUCCEEDED with profiles written), the segment
   definition is created, or replaced when it selected an earlier file version: profiles whose segment attribute
-  holds this import's batch marker. FAILED or STOPPED is a failure with the service's reason.
+  holds this import's batch marker. Two deliveries following one import may both find it missing and create it:
+  the second create fails, and the definition is accepted when it is the one wanted. FAILED or STOPPED is a
+  failure with the service's reason.
 - ``cleanup``: nothing; an upload job that ended leaves nothing behind.
 
 Segment definition names follow the audience names (``[A-Za-z0-9_-]``, at most 64 characters, shortened with a hash
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from typing import Callable
 
 from botocore.exceptions import ClientError
 
@@ -56,13 +63,24 @@ def fields(attribute: str) -> dict:
 class Connect:
     name = "connect"
 
-    def start(self, audience: Audience, marker: str) -> dict:
+    def start(self, audience: Audience, marker: str, begun: dict, record: Callable[[dict], None]) -> dict:
         name, bucket, key, etag = audience["segmentName"], audience["bucket"], audience["audienceKey"], audience["etag"]
         definition = definition_name(name)
         state = {"segmentDefinitionName": definition, "attribute": f"{ATTRIBUTE_PREFIX}{definition}",
                  "batch": hashlib.sha256(f"{key}\0{etag}".encode()).hexdigest()[:16]}
-        job_id = profiles("create_upload_job", DisplayName=name, Fields=fields(state["attribute"]),
-                          UniqueKey=upload.USER_COLUMN, DataExpiry=int(os.environ[Env.DATA_EXPIRY_DAYS]))["JobId"]
+        job_id = begun.get("importJobId")
+        if job_id:
+            status = profiles("get_upload_job", JobId=job_id)["Status"]
+            log.info("upload job of an earlier start found", extra={"segment": name, "uploadJobId": job_id,
+                                                                    "status": status})
+            if status == "STOPPED":  # stopped by the start that failed: nothing of it was ingested
+                job_id = None
+            elif status != "CREATED":  # started before that start could record it (ended since, maybe): follow it
+                return {"importJobId": job_id, **state}
+        if not job_id:
+            job_id = profiles("create_upload_job", DisplayName=name, Fields=fields(state["attribute"]),
+                              UniqueKey=upload.USER_COLUMN, DataExpiry=int(os.environ[Env.DATA_EXPIRY_DAYS]))["JobId"]
+            record({"importJobId": job_id, **state})
         try:
             path = profiles("get_upload_job_path", JobId=job_id)
 
@@ -111,20 +129,37 @@ def define_segment(audience: Audience, state: ImportState) -> str:
     groups = {"Include": "ALL", "Groups": [{"Type": "ALL", "Dimensions": [{"ProfileAttributes": {"Attributes": {
         state["attribute"]: {"DimensionType": "INCLUSIVE", "Values": [state["batch"]]}}}}]}]}
     name = state["segmentDefinitionName"]
-    try:
-        existing = profiles("get_segment_definition", SegmentDefinitionName=name)
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ResourceNotFoundException":
-            raise
-        existing = None
+    existing = segment_definition(name)
     if existing and existing.get("SegmentGroups") == groups:
         return existing["SegmentDefinitionArn"]
     if existing:  # an earlier file version of this audience: the definition has no update call
-        profiles("delete_segment_definition", SegmentDefinitionName=name)
-    return profiles("create_segment_definition", SegmentDefinitionName=name, DisplayName=audience["segmentName"],
-                    Description=f"Amazon Personalize audience {audience['segmentName']} "
-                                f"(s3://{audience['bucket']}/{audience['audienceKey']})",
-                    SegmentGroups=groups)["SegmentDefinitionArn"]
+        absent_ok("delete_segment_definition", SegmentDefinitionName=name)  # or another poll deleted it
+    try:
+        return profiles("create_segment_definition", SegmentDefinitionName=name, DisplayName=audience["segmentName"],
+                        Description=f"Amazon Personalize audience {audience['segmentName']} "
+                                    f"(s3://{audience['bucket']}/{audience['audienceKey']})",
+                        SegmentGroups=groups)["SegmentDefinitionArn"]
+    except ClientError as exc:  # it exists: another poll of this import defined it meanwhile, as wanted or not
+        if exc.response["Error"]["Code"] != "BadRequestException":
+            raise
+        existing = segment_definition(name)
+        if existing and existing.get("SegmentGroups") == groups:
+            return existing["SegmentDefinitionArn"]
+        raise
+
+
+def segment_definition(name: str) -> dict | None:
+    return absent_ok("get_segment_definition", SegmentDefinitionName=name)
+
+
+def absent_ok(operation: str, **params) -> dict | None:
+    """``operation``'s answer, or None when its resource does not exist (ResourceNotFoundException)."""
+    try:
+        return profiles(operation, **params)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ResourceNotFoundException":
+            raise
+        return None
 
 
 DESTINATION = Connect()

@@ -17,7 +17,6 @@ that is over.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import uuid
 from typing import Iterator
@@ -25,11 +24,11 @@ from typing import Iterator
 from botocore.exceptions import ClientError
 
 from pinpoint_segment_importer.importer import endpoints, jobs
+from shared import claims
 from shared.audiences import audience_bucket, s3
 from shared.aws import logger
 from shared.contract import IMPORTED, Audience, Env, ImportFailed, ImportStarting, ImportState
-from shared.importer import (MAX_BYTES, Done, Failed, Progress, Running, exists, lease, ours, read_marker, release,
-                             write_marker)
+from shared.importer import MAX_BYTES, Done, Failed, Progress, Running, exists, ours
 from shared.s3_stream import MultipartWriter
 
 log = logger(__name__)
@@ -83,14 +82,14 @@ def status(audience: Audience, state: ImportState) -> Progress:
                 recorded = {**recorded, "resolved": resolve(audience, state)}
             except endpoints.JoinFailed as exc:
                 return Failed(str(exc))
-            write_marker(marker, recorded)
+            claims.write(marker, recorded)
         counts = recorded["resolved"]
         if not counts["endpoints"]:
             return Failed(f"none of the {counts['users']:,} users of {name} has an endpoint Pinpoint can message "
                           f"({skipped(counts)})", {"resolved": counts})
         delete(state["exportPrefix"])  # on every pass: a retry after a failed delete removes it too
         recorded["importJobId"] = jobs.create_import(audience_bucket(), ids_key(marker), name)
-        write_marker(marker, recorded)
+        claims.write(marker, recorded)
     return joined(audience, recorded)
 
 
@@ -98,7 +97,7 @@ def own(audience: Audience, state: ImportState) -> dict:
     """The marker of this import; a failure that says so if a failure released it meanwhile, or a later delivery
     claimed the file version for an import of its own."""
     try:
-        recorded = read_marker(state["marker"])
+        recorded = claims.read(state["marker"])
     except ClientError as exc:
         if exc.response["Error"]["Code"] not in ("NoSuchKey", "404", "AccessDenied", "403") \
                 or exists(audience_bucket(), state["marker"]):
@@ -129,12 +128,12 @@ def exclusively(lock: str) -> Iterator[None]:
     """One delivery at a time past this point (S3 conditional writes); the others retry, then join. A lock
     older than any invocation can run was left by one that timed out: it is taken over, conditionally on
     it being that very lock (each lock holds a token of its own, so its ETag is unique)."""
-    if not lease(lock, json.dumps({"token": uuid.uuid4().hex}).encode()):
+    if claims.lease(lock, {"token": uuid.uuid4().hex}) is None:
         raise ImportStarting("another delivery of this file is resolving its endpoints")
     try:
         yield
     finally:
-        release(lock)
+        claims.release(lock)
 
 
 def resolve(audience: Audience, state: ImportState) -> dict:

@@ -17,6 +17,7 @@ channels. Logs carry names, job IDs and counts, never a user or endpoint ID.
 from __future__ import annotations
 
 import os
+from typing import Callable
 
 from pinpoint_segment_importer.importer import endpoint_segments, jobs
 from shared import importer
@@ -26,7 +27,8 @@ from shared.contract import ENDPOINT_ID_SEGMENTS, Audience, Env, ImportState
 class Pinpoint:
     name = "pinpoint"
 
-    def start(self, audience: Audience, marker: str) -> dict:
+    def start(self, audience: Audience, marker: str, begun: dict, record: Callable[[dict], None]) -> dict:
+        """Its one create call is the start: recorded by the loop as soon as it returns (nothing is ever ``begun``)."""
         if os.environ[Env.SEGMENT_KIND] == ENDPOINT_ID_SEGMENTS:
             return endpoint_segments.start(audience, marker)
         return {"importJobId": jobs.create_import(audience["bucket"], audience["audienceKey"], audience["segmentName"])}
