@@ -148,6 +148,9 @@ class PinpointSegmentImporter(AudienceImporter):
             actions=["s3:ListBucket"], resources=[self.audience_bucket.bucket_arn],
             conditions={"StringLike": {"s3:prefix": [f.removesuffix(".csv") for f in files]}}))
         self._grant_jobs("Import", self.import_role)
+        # each audience's segment ID, so every refresh imports into that segment (jobs.py)
+        grant_objects(self._function_role, self.audience_bucket, ["s3:GetObject", "s3:PutObject"],
+                      f"{self.audience_prefix}_segments/pinpoint/*", wildcard_reason=OBJECT_WILDCARD_REASON)
         if self.export_role is not None:
             self._grant_export()
 

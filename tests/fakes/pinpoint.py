@@ -4,7 +4,8 @@ Answers a real boto3 client's ``before-call``: botocore has validated and serial
 then (rest-json: IDs in the URL path, ``ImportJobRequest`` as the body), and each response is checked
 against the model's output shape. Jobs go CREATED → PROCESSING → COMPLETED over ``polls_to_complete``
 GetImportJob calls; ``fail[segment_name] = reason`` makes one FAILED; ``busy = n`` answers the next n
-CreateImportJob calls with TooManyRequestsException, as Pinpoint does with 2 imports running.
+CreateImportJob calls with TooManyRequestsException, as Pinpoint does with 2 imports running. An import naming a
+``SegmentId`` adds a version of that segment (NotFoundException when ``segments`` has no such segment).
 
 Export jobs (``s3`` given): ``endpoints`` are the project's endpoints. When an export completes (after
 ``polls_to_complete`` GetExportJob calls) they are written under the job's ``S3UrlPrefix`` as gzipped
@@ -35,6 +36,7 @@ class FakePinpoint:
         self.requests: list[tuple[str, dict]] = []
         self.fail: dict[str, str] = {}
         self.busy = 0
+        self.segments: set[str] = set()  # the project's segments, as imports defined them
         self._ids = itertools.count(1)
         client.meta.events.register("before-call.pinpoint.*", self._answer)
 
@@ -50,6 +52,10 @@ class FakePinpoint:
                 return AWSResponse(None, 429, {}, None), {
                     "Error": {"Code": "TooManyRequestsException", "Message": "2 import jobs are running"},
                     "ResponseMetadata": {"HTTPStatusCode": 429}}
+            if body.get("SegmentId") and body["SegmentId"] not in self.segments:
+                return AWSResponse(None, 404, {}, None), {
+                    "Error": {"Code": "NotFoundException", "Message": "Segment not found"},
+                    "ResponseMetadata": {"HTTPStatusCode": 404}}
             job_id = f"{next(self._ids):032x}"
             self.jobs[job_id] = {"Id": job_id, "ApplicationId": parts[2], "JobStatus": "CREATED", "Type": "IMPORT",
                                  "CreationDate": dt.datetime(2026, 11, 23, tzinfo=dt.timezone.utc).isoformat(),
@@ -64,9 +70,11 @@ class FakePinpoint:
                 if reason:
                     job.update(JobStatus="FAILED", Failures=[reason])
                 else:
+                    # into the segment named, a new version of it; else a new segment
+                    segment = job["Definition"].get("SegmentId") or f"seg-{job['Id'][-6:]}"
+                    self.segments.add(segment)
                     job.update(JobStatus="COMPLETED", TotalProcessed=self._rows(job["Definition"]["S3Url"]),
-                               CompletedPieces=1, TotalPieces=1,
-                               Definition={**job["Definition"], "SegmentId": f"seg-{job['Id'][-6:]}"})
+                               CompletedPieces=1, TotalPieces=1, Definition={**job["Definition"], "SegmentId": segment})
             else:
                 job["JobStatus"] = job["JobStatus"] if job["JobStatus"] in ("COMPLETED", "FAILED") else "PROCESSING"
             result = {"ImportJobResponse": job}

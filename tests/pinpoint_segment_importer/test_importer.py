@@ -102,3 +102,33 @@ def test_a_csv_dropped_by_hand_is_imported_as_a_segment_named_after_the_file(aws
     assert request["S3Url"] == f"s3://{BUCKET}/manual/Spring Promo!.csv" and request["SegmentName"] == "Spring-Promo"
     assert started["marker"].startswith("audiences/dropped/_imports/pinpoint/Spring-Promo/")
     assert poll(audience, started)["state"] == "IMPORTED"
+
+
+def refresh(aws, job: str, users: bytes) -> tuple[dict, dict]:
+    """The same audience exported again by a later run (its own job folder, the audience's stable name), imported."""
+    key = f"audiences/{job}/{NAME}.csv"
+    aws.s3.put_object(Bucket=BUCKET, Key=key, Body=users)
+    audience, started = steps.deliver({"bucket": BUCKET, "audienceKey": key, "segmentName": NAME, "jobName": job})
+    return audience, poll(audience, started)
+
+
+def test_each_refresh_of_an_audience_updates_its_one_segment_in_place(aws):
+    audience, started = deliver(aws)
+    first = poll(audience, started)
+    _, second = refresh(aws, "genre-job-2", b"User.UserId\nu1\nu4\n")
+    _, third = refresh(aws, "genre-job-3", b"User.UserId\nu4\nu5\nu6\n")
+    assert first["segmentId"] == second["segmentId"] == third["segmentId"]
+    requests = aws.pinpoint.created()
+    assert "SegmentId" not in requests[0]  # the first import defines the segment
+    assert [r["SegmentId"] for r in requests[1:]] == [first["segmentId"]] * 2  # the others import into it
+    assert aws.pinpoint.segments == {first["segmentId"]} and third["size"] == 3
+
+
+def test_a_segment_deleted_by_hand_is_defined_again_by_the_next_refresh(aws):
+    audience, started = deliver(aws)
+    first = poll(audience, started)
+    aws.pinpoint.segments.clear()  # someone deleted it in Pinpoint
+    _, second = refresh(aws, "genre-job-2", b"User.UserId\nu1\n")
+    assert second["state"] == "IMPORTED" and second["segmentId"] != first["segmentId"]
+    _, third = refresh(aws, "genre-job-3", b"User.UserId\nu2\n")
+    assert third["segmentId"] == second["segmentId"]

@@ -2,7 +2,7 @@
 and the claims: ``shared/importer.py``).
 
 - ``start``: user-ID segments, ``CreateImportJob`` (DefineSegment, the segment's readable name, no endpoint
-  registration) on the file as it is. Endpoint-ID segments: ``CreateExportJob`` of the project's endpoints instead
+  registration) on the file as it is, into the audience's existing segment once there is one (``jobs.py``). Endpoint-ID segments: ``CreateExportJob`` of the project's endpoints instead
   (``endpoint_segments.py``).
 - ``status``: while an endpoint export runs, ``endpoint_segments.status`` follows it, joins it with the audience into
   an ``Id`` file and starts the import of that file. Then ``GetImportJob``: done when COMPLETED, failed with
@@ -41,8 +41,10 @@ class Pinpoint:
         if job["JobStatus"] == jobs.FAILED:
             return importer.Failed(f"{what} failed: {jobs.failures(job)}")
         if job["JobStatus"] == jobs.DONE:
-            return importer.Done({"segmentId": job["Definition"].get("SegmentId"),
-                                  "size": job.get("TotalProcessed", 0)})
+            segment_id = job["Definition"].get("SegmentId")
+            if segment_id:  # the audience's segment, updated in place by the next refresh
+                jobs.remember_segment(audience["segmentName"], segment_id)
+            return importer.Done({"segmentId": segment_id, "size": job.get("TotalProcessed", 0)})
         return importer.Running(what, job["JobStatus"])
 
     def cleanup(self, audience: Audience, state: ImportState) -> None:
