@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from aws_cdk import Aws, Duration, Fn, RemovalPolicy, Stack
+from aws_cdk import Annotations, Aws, Duration, Fn, Names, RemovalPolicy, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -41,6 +41,7 @@ from segmentation_constructs._workflow import grant_publish, notify_then, retrie
     standard_workflow
 
 Env = contract.Env
+SUPERSEDED_TAG = "segmentation-superseded"  # publish/versions.py tags the files of a replaced audience version
 JOB_NAMES = ("Batch segment job names, output keys and audience names are only known at run time; each "
              "ARN is limited to its prefix or resource type in this account and Region.")
 
@@ -73,6 +74,11 @@ class BatchSegmentPostprocessor(Construct):
         (default 1,769 MB, one full vCPU, and 15 minutes).
     :param publish_function_settings: the same for the function that writes the manifest and announces the
         audiences (default 256 MB, 5 minutes).
+    :param superseded_retention: how long an audience version's files (audience and control) are kept once a
+        refresh has published the next version (whole days, 1 to 3,650): the bucket's lifecycle rule expires files
+        tagged ``segmentation-superseded``. The latest version of each audience is never expired. A handed-in bucket
+        defined outside this app cannot get the rule: a synth warning ``segmentation:superseded-lifecycle`` says what
+        to add.
     :param removal_policy: for the workflow's log group; retained by default.
     """
 
@@ -95,6 +101,7 @@ class BatchSegmentPostprocessor(Construct):
         plan_function_settings: Optional[FunctionSettings] = None,
         export_function_settings: Optional[FunctionSettings] = None,
         publish_function_settings: Optional[FunctionSettings] = None,
+        superseded_retention: Duration = Duration.days(90),
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
     ) -> None:
         super().__init__(scope, id)
@@ -117,12 +124,15 @@ class BatchSegmentPostprocessor(Construct):
         _props.together(suppression_list_bucket=suppression_list_bucket, suppression_list_key=suppression_list_key)
         max_concurrency = _props.number("max_concurrency", max_concurrency, 1, 1000, whole=True)
         _props.construct_of("topic", topic, sns.ITopic, optional=True)
+        _props.duration("superseded_retention", superseded_retention, at_least=Duration.days(1),
+                        at_most=Duration.days(3650), whole="days")
         _props.removal_policy("removal_policy", removal_policy)
         self.event_bus = event_bus
         self.source_bucket = with_key(self, "SourceBucketWithKey", source_bucket, None, "source_bucket")
         self.audience_bucket = audience_bucket and with_key(self, "AudienceBucketWithKey", audience_bucket, None,
                                                             "audience_bucket") or self.source_bucket
         self.audience_prefix = audience_prefix
+        self._expire_superseded(superseded_retention)
         # what the functions write next to the audiences: work files, and one manifest per job
         self._work, self._manifests = f"{audience_prefix}*/_work/*", f"{audience_prefix}*/manifest.json"
         # What the plan and export functions may read in the source bucket: job outputs, and .out
@@ -206,10 +216,28 @@ class BatchSegmentPostprocessor(Construct):
         if suppression_bucket is not None:
             grant_objects(role, suppression_bucket, ["s3:GetObject"], suppression_key)
 
+    def _expire_superseded(self, retention: Duration) -> None:
+        """The lifecycle rule that expires audience versions a refresh replaced (publish/versions.py tags them)."""
+        if isinstance(self.audience_bucket, s3.Bucket):
+            self.audience_bucket.add_lifecycle_rule(
+                id=f"ExpireSupersededAudiences-{Names.unique_id(self)}"[:255], prefix=self.audience_prefix,
+                tag_filters={SUPERSEDED_TAG: "true"}, expiration=retention)
+        else:
+            Annotations.of(self).add_warning_v2(
+                "segmentation:superseded-lifecycle",
+                f"The audience bucket was handed in, so no lifecycle rule can be added here: add one to it that "
+                f"expires objects under {self.audience_prefix} tagged {SUPERSEDED_TAG}=true after "
+                f"{retention.to_days():.0f} days, or superseded audience versions are kept.")
+
     def _grant_publish(self) -> None:
-        """Read per-line results, write the manifest and the publish marker, put events."""
+        """Read per-line results, write the manifest and the publish marker, advance each audience's version (and tag
+        the version it replaced), put events."""
         work, manifests = self._work, self._manifests
         role = self._publish.role
+        grant_objects(role, self.audience_bucket, ["s3:GetObject", "s3:PutObject"],
+                      f"{self.audience_prefix}_audiences/*", wildcard_reason=JOB_NAMES)
+        grant_objects(role, self.audience_bucket, ["s3:PutObjectTagging"], f"{self.audience_prefix}*.csv",
+                      wildcard_reason=JOB_NAMES)
         role.add_to_policy(iam.PolicyStatement(
             actions=["s3:ListBucket"], resources=[self.audience_bucket.bucket_arn],
             conditions={"StringLike": {"s3:prefix": [work]}}))

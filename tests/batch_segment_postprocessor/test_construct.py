@@ -303,3 +303,34 @@ def test_function_settings_of_the_wrong_type_fail_at_synth_naming_the_prop():
     with pytest.raises(ValueError, match="plan_function_settings must be a FunctionSettings"):
         BatchSegmentPostprocessor(stack, "Audiences", event_bus=events.EventBus(stack, "Bus"),
                                   source_bucket=s3.Bucket(stack, "B"), plan_function_settings={"memory_size": 512})
+
+
+# ------------------------------------------------------------------ superseded audience versions
+
+
+def superseded_rules(stack_of) -> tuple[list[dict], list[str]]:
+    """(the lifecycle rules that expire superseded versions, the warnings about them) in an app whose audience bucket
+    ``stack_of(stack)`` makes."""
+    app = cdk.App()
+    stack = cdk.Stack(app, "S")
+    bucket = stack_of(stack)
+    BatchSegmentPostprocessor(stack, "Audiences", event_bus=events.EventBus(stack, "Bus"), source_bucket=bucket,
+                              superseded_retention=cdk.Duration.days(30))
+    rules = [r for b in resources(Template.from_stack(stack), "AWS::S3::Bucket").values()
+             for r in b["Properties"].get("LifecycleConfiguration", {}).get("Rules", [])
+             if r.get("TagFilters") == [{"Key": "segmentation-superseded", "Value": "true"}]]
+    warnings = [m.entry.data for m in app.synth().get_stack_by_name("S").messages
+                if "segmentation:superseded-lifecycle" in str(m.entry.data)]
+    return rules, warnings
+
+
+def test_versions_a_refresh_replaced_expire_after_the_retention_in_a_bucket_of_the_app():
+    rules, warnings = superseded_rules(lambda stack: s3.Bucket(stack, "Data"))
+    (rule,) = rules
+    assert (rule["Prefix"], rule["ExpirationInDays"], rule["Status"]) == ("audiences/", 30, "Enabled")
+    assert warnings == []
+
+
+def test_a_bucket_from_outside_the_app_gets_a_warning_saying_which_rule_to_add():
+    rules, (warning,) = superseded_rules(lambda stack: s3.Bucket.from_bucket_name(stack, "Data", "crm-audiences"))
+    assert rules == [] and "tagged segmentation-superseded=true after 30 days" in warning

@@ -186,6 +186,7 @@ OPERATIONS: dict[str, Callable[[Params, _Where], list[Grant]]] = {
     "s3:HeadObject": _s3_object_grants("s3:GetObject"),
     "s3:PutObject": _s3_object_grants("s3:PutObject"),
     "s3:DeleteObject": _s3_object_grants("s3:DeleteObject"),
+    "s3:PutObjectTagging": _s3_object_grants("s3:PutObjectTagging"),
     "s3:CopyObject": _copy_object,
     "s3:CreateMultipartUpload": _s3_object_grants("s3:PutObject"),
     "s3:UploadPart": _s3_object_grants("s3:PutObject"),

@@ -2,8 +2,9 @@
 
 Input: the plan's output (``jobName``, ``jobArn``, ``sourceId``, ``sourceFiles``) and the execution's ARN
 (``executionArn``). Reads every per-line entry, writes ``manifest.json`` and puts one ``Audience Segment Ready``
-event per non-empty audience file, then marks the manifest (``eventsPublished``), which tells a later delivery
-of the same output there is nothing new.
+event per non-empty audience file, each a new ``version`` of its audience linked to its ``previousVersion``
+(``versions.py``), then marks the manifest (``eventsPublished``), which tells a later delivery of the same output
+there is nothing new.
 
 The publish claim ``_work/published-<sourceId>`` (``shared/claims.py``) makes sure the deliveries of one output
 announce once: only the run holding it writes the manifest and announces, then records the claim published (with
@@ -21,6 +22,7 @@ import uuid
 
 from botocore.exceptions import ClientError
 
+from batch_segment_postprocessor.publish import versions
 from shared import claims
 from shared.audiences import audience_bucket, manifest_key, s3, work_key
 from shared.aws import call, logger
@@ -82,6 +84,8 @@ def _announce_once(plan: dict, key: str, manifest: dict, ready: list[dict]) -> i
         if found and found.content.get("published"):
             _mark(key, manifest, found.content)
         return 0
+    for segment in ready:  # each audience's new version, linked to the one before (versions.py)
+        segment.update(versions.publish(segment, plan["jobName"]))
     unmarked = _put_manifest(key, manifest)
     try:
         _announce(plan, f"s3://{audience_bucket()}/{key}", ready)
