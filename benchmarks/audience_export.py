@@ -21,6 +21,7 @@ duplicate check and CSV alone, the best of three runs (wall and CPU seconds). ``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import inspect
 import io
 import json
@@ -43,6 +44,16 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory, MB: Linux's VmHWM, its own address space's. Not ``ru_maxrss``, which a
+    process started by ``subprocess`` (vfork, then exec) inherits from its parent when the parent's was larger."""
+    try:
+        with open("/proc/self/status") as status:
+            return round(next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024, 1)
+    except (OSError, StopIteration):
+        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def write_line(out, users: int, query: str, seed: int) -> None:
@@ -81,7 +92,7 @@ def memory_worker(users: int) -> None:
     print(json.dumps({"case": f"one line of {users:,} users, in memory", "output_mb": round(len(data) / 1e6, 1),
                       "users": result.users, "export_seconds": round(seconds, 3), "cpu_seconds": round(min(cpu), 3),
                       "users_per_second": round(users / seconds),
-                      "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
+                      "peak_rss_mb": peak_rss_mb()}))
 
 
 def suppression_worker(size: int, lookups: int = 5_000_000) -> None:
@@ -150,8 +161,40 @@ def worker(key: str) -> None:
         "export_cpu_seconds": round(exported_cpu - planned_cpu, 3),  # this process's, the upload thread's included
         "total_seconds": round(finished - started, 3),
         "users_per_second": round(users / (finished - started)),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mb": peak_rss_mb(),
     }))
+
+
+@contextlib.contextmanager
+def moto_server(**variables: str):
+    """A moto server in its own process, the bucket and bus created; yields its endpoint and the environment
+    the workers run with (also set in this process's). ``variables`` are added to it (HOLDOUT_PERCENT...)."""
+    import boto3
+
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "benchmark", "AWS_SECRET_ACCESS_KEY": "benchmark",
+           "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint, "AUDIENCE_BUCKET": BUCKET,
+           "AUDIENCE_PREFIX": "audiences/", "EVENT_BUS_NAME": BUS, "HOLDOUT_PERCENT": "0", **variables}
+    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        os.environ.update(env)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise SystemExit("the moto server did not start")
+                time.sleep(0.2)
+        boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=BUCKET)
+        boto3.client("events", endpoint_url=endpoint).create_event_bus(Name=BUS)
+        yield endpoint, env
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
 
 
 def main() -> None:
@@ -180,27 +223,8 @@ def main() -> None:
 
     import boto3
 
-    port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "benchmark", "AWS_SECRET_ACCESS_KEY": "benchmark",
-           "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint, "AUDIENCE_BUCKET": BUCKET,
-           "AUDIENCE_PREFIX": "audiences/", "EVENT_BUS_NAME": BUS, "HOLDOUT_PERCENT": "0"}
-    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    try:
-        os.environ.update(env)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise SystemExit("the moto server did not start")
-                time.sleep(0.2)
+    with moto_server() as (endpoint, env):
         s3 = boto3.client("s3", endpoint_url=endpoint)
-        s3.create_bucket(Bucket=BUCKET)
-        boto3.client("events", endpoint_url=endpoint).create_event_bus(Name=BUS)
         cases = [(f"one line of {n:,} users", [n]) for n in args.sizes]
         if args.multi_lines:
             cases.append((f"{args.multi_lines} lines of {args.multi_users:,} users", [args.multi_users] * args.multi_lines))
@@ -220,9 +244,6 @@ def main() -> None:
             results.append({"case": name, "output_mb": round(size / 1e6, 1), **figures})
             print(json.dumps(results[-1]), file=sys.stderr)
         print(json.dumps({"machine": {"cpus": os.cpu_count()}, "results": results}, indent=2))
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 if __name__ == "__main__":

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import importlib.machinery
 import io
 import json
+import os
+import subprocess
+import sys
 import tracemalloc
+import types
+from pathlib import Path
 
+import ijson
 import pytest
 
 from shared.s3_stream import line_ranges
@@ -90,6 +97,31 @@ def test_duplicates_across_batches_are_found():
     users = [f"u{i}" for i in range(20_000)] + ["u3", "u19999"]
     result, audience, _ = run({"input": {"itemId": "1"}, "output": {"recommendedUsers": users}})
     assert result.duplicates == 2 and len(audience) == 20_000
+
+
+def test_each_user_is_kept_where_it_first_appears_across_batches_in_order():
+    batch = segments.BATCH
+    firsts = [f"u{i}" for i in range(3 * batch)]
+    # repeats in the same batch, in the next ones, and at the very end, interleaved with new users
+    users = firsts[:batch] + ["u5", "u0"] + firsts[batch:2 * batch] + firsts[3:9] + firsts[2 * batch:] + ["u0", "u1"]
+    result, audience, _ = run({"input": {"itemId": "1"}, "output": {"recommendedUsers": users}},
+                              capacity=len(firsts))
+    assert audience == firsts and result.users == len(firsts) and result.duplicates == len(users) - len(firsts)
+
+
+def test_duplicates_holdout_and_suppression_together_each_count_once():
+    users = [f"user-{i}" for i in range(30_000)]
+    line = {"input": {"itemId": "1"}, "output": {"recommendedUsers": users + users[:5_000]}}
+    suppression = load_suppression(f"{u}\n" for u in users[::10])
+    result, audience, control = run(line, holdout_percent=10, salt=holdout_salt("job", 1), suppression=suppression)
+    listed = set(users[::10])
+    allowed = [u for u in users if u not in listed]
+    salt = holdout_salt("job", 1)
+    assert control == [u for u in allowed if in_control_group(u, salt, 1000)]
+    assert audience == [u for u in allowed if not in_control_group(u, salt, 1000)]
+    assert (result.duplicates, result.suppressed, result.control, result.users) == \
+        (5_000, 3_000, len(control), len(audience))
+    assert 0.08 < len(control) / len(allowed) < 0.12
 
 
 ODD_IDS = ["plain", "with,comma", 'with "quotes"', "naïve-Ünïcode-用户", "line\nbreak", "tab\tand\r\nCRLF", "'single'"]
@@ -381,3 +413,66 @@ def test_every_suppressed_id_is_removed_and_no_other():
     ids = [f"s{i}" for i in range(0, 100_000, 3)]
     result, audience, _ = run({"input": {"itemId": "1"}, "output": {"recommendedUsers": ids}}, suppression=held)
     assert audience == [u for u in ids if int(u[1:]) >= 50_000] and result.suppressed == len(ids) - len(audience)
+
+
+# ---------------------------------------------------------------- the parser's C backend
+
+
+def test_the_export_parses_with_ijsons_c_backend():
+    assert ijson.backend == segments.C_BACKEND == "yajl2_c"
+    segments.require_c_backend(ijson)  # what importing the module did
+
+
+def test_ijsons_python_backend_fails_the_export_at_import_with_a_clear_message(monkeypatch):
+    monkeypatch.setattr(ijson, "backend", "python")
+    with pytest.raises(ImportError, match=r"needs ijson's C backend \(yajl2_c\), not its python one, which parses "
+                                          r"about 16 times slower: ijson chose its python backend"):
+        segments.require_c_backend(ijson)
+
+
+def test_importing_the_export_with_ijsons_python_backend_fails_not_slowly():
+    lambda_src = Path(segments.__file__).parents[2]
+    run = subprocess.run([sys.executable, "-c", "import batch_segment_postprocessor.export.segments"],
+                         env={**os.environ, "IJSON_BACKEND": "python", "PYTHONPATH": str(lambda_src)},
+                         capture_output=True, text=True)
+    assert run.returncode == 1 and "ImportError: the audience export needs ijson's C backend" in run.stderr
+
+
+def fake_ijson(tmp_path: Path, name: str, extensions: list[str], backend: str = "python") -> types.ModuleType:
+    """An ijson package ``name`` under ``tmp_path`` whose ``backends`` hold ``extensions`` (file names) and a
+    ``yajl2_c`` that fails to load as an extension missing its library would."""
+    backends = tmp_path / name / "backends"
+    backends.mkdir(parents=True)
+    (tmp_path / name / "__init__.py").write_text("")
+    (backends / "__init__.py").write_text("")
+    (backends / "yajl2_c.py").write_text("raise ImportError('libyajl.so.2: cannot open shared object file')\n")
+    for extension in extensions:
+        (backends / extension).write_bytes(b"\x7fELF")
+    return types.SimpleNamespace(__name__=name, __file__=str(tmp_path / name / "__init__.py"), backend=backend)
+
+
+def test_a_c_extension_for_this_interpreter_that_does_not_load_fails_with_the_loaders_reason(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = fake_ijson(tmp_path, "ijson_broken", [f"_yajl2{importlib.machinery.EXTENSION_SUFFIXES[0]}"])
+    with pytest.raises(ImportError, match=r"not its python one.*ImportError: libyajl\.so\.2: cannot open"):
+        segments.require_c_backend(module)
+
+
+def test_an_ijson_without_a_c_extension_fails(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ImportError, match=r"not its python one.*ijson has no C extension here"):
+        segments.require_c_backend(fake_ijson(tmp_path, "ijson_pure", []))
+
+
+def test_the_layers_extension_for_another_interpreter_only_warns(tmp_path, monkeypatch):
+    """The asset gate's stand-in runs the export with its layer (arm64, the runtime's CPython) on this machine:
+    that extension cannot load here, parsing is slow but right; in Lambda it loads (or the error above)."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    layer = Path(segments.__file__).parents[2] / "vendor" / "ijson" / "python" / "ijson" / "backends"
+    built = sorted(p.name for p in layer.glob("_yajl2.*.so"))
+    assert built == ["_yajl2.cpython-314-aarch64-linux-gnu.so"]  # scripts/build_layers.py: arm64, CPython 3.14
+    module = fake_ijson(tmp_path, "ijson_layer", built)
+    if any((layer / f"_yajl2{suffix}").is_file() for suffix in importlib.machinery.EXTENSION_SUFFIXES):
+        pytest.skip("this interpreter is the layer's: its extension loads here")
+    with pytest.warns(RuntimeWarning, match=r"python backend, about 16 times slower.*built for another interpreter"):
+        segments.require_c_backend(module)

@@ -41,11 +41,15 @@ import bisect
 import csv
 import dataclasses
 import hashlib
+import importlib
+import importlib.machinery
 import re
+import warnings
 from array import array
 from decimal import Decimal
 from itertools import groupby, islice
 from operator import itemgetter
+from pathlib import Path
 from typing import BinaryIO, Callable, Iterable, Optional
 
 import ijson
@@ -70,6 +74,44 @@ _KEY_CONTINUED = re.compile(rb"\s*:")  # the colon of a key whose string ended i
 # A line that ends its user list, its output and then says "error": null (as batch outputs may): nothing to verify.
 _NULL_ERROR_END = re.compile(rb'\]\s*\}\s*,\s*"error"\s*:\s*null\s*\}\s*\Z')
 TAIL_BYTES = 256
+C_BACKEND = "yajl2_c"
+
+
+# ---------------------------------------------------------------- the parser
+
+
+def require_c_backend(module) -> None:
+    """Fail (ImportError) unless ``module``, ijson, parses with its C backend: its pure-Python fallback reads a
+    line about 16 times slower, which nothing would notice but the function's timeout on a large segment.
+
+    One case only warns: an ijson whose C extension was built for another interpreter than this one, so that
+    none can load here: the export layer's (arm64, the runtime's CPython) where the asset gate's stand-in runs
+    it on this machine's. That the layer fits the function's CPU and Python is checked where it is tested
+    (tests/deploy: ELF machine and CPython tag of every extension); in Lambda it loads, or this fails.
+    """
+    if module.backend == C_BACKEND:
+        return
+    backends = Path(module.__file__).parent / "backends"
+    loadable = [backends / f"_yajl2{suffix}" for suffix in importlib.machinery.EXTENSION_SUFFIXES]
+    built = sorted(p.name for p in backends.glob("_yajl2.*") if p.suffix in (".so", ".pyd"))
+    if built and not any(p.is_file() for p in loadable):
+        warnings.warn(f"ijson parses with its {module.backend} backend, about 16 times slower than {C_BACKEND}: "
+                      f"its C extension ({', '.join(built)}) is built for another interpreter than this one "
+                      f"({importlib.machinery.EXTENSION_SUFFIXES[0]})", RuntimeWarning, stacklevel=2)
+        return
+    try:
+        importlib.import_module(f"{module.__name__}.backends.{C_BACKEND}")
+        reason = f"ijson chose its {module.backend} backend (IJSON_BACKEND?)"
+    except Exception as exc:  # noqa: BLE001 - whatever stops the extension from loading is the message
+        reason = f"{type(exc).__name__}: {exc}" if built else "ijson has no C extension here"
+    raise ImportError(
+        f"the audience export needs ijson's C backend ({C_BACKEND}), not its {module.backend} one, which parses "
+        f"about 16 times slower: {reason}. In Lambda, ijson comes from the export function's layer "
+        f"(lambda_src/vendor/ijson/, arm64 wheels for the runtime's Python: scripts/build_layers.py); elsewhere, "
+        f"install an ijson wheel built for this platform.")
+
+
+require_c_backend(ijson)
 
 
 # ---------------------------------------------------------------- names

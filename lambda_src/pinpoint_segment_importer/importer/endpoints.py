@@ -76,9 +76,27 @@ def export_lines(name: str, body) -> Iterator[bytes]:
         yield pending
 
 
+_SCAN = json.JSONDecoder().raw_decode  # the C scanner, without json.loads's encoding sniffing and wrappers
+_JSON_SPACE = " \t\n\r"  # the whitespace JSON allows around a value (json.loads's)
+
+
+def _json(line: bytes):
+    """``json.loads(line)``, the same value or ValueError, in less time for the usual line (an object in UTF-8)."""
+    if line[:1] == b"{":
+        try:
+            text = line.decode("utf-8", "surrogatepass")  # what json.loads decodes a UTF-8 line with
+            value, end = _SCAN(text)
+        except ValueError:  # a UnicodeDecodeError too: json.loads says what fails
+            pass
+        else:
+            if end == len(text) or not text[end:].strip(_JSON_SPACE):
+                return value
+    return json.loads(line)
+
+
 def _endpoint(name: str, number: int, line: bytes) -> dict:
     try:
-        endpoint = json.loads(line)
+        endpoint = _json(line)
     except ValueError:
         endpoint = None
     if not isinstance(endpoint, dict):
