@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import re
 from array import array
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Optional
+
+from botocore.exceptions import ClientError
 
 from shared.aws import client
 from shared.contract import Env
@@ -53,6 +56,22 @@ def work_key(job_name: str, name: str) -> str:
 
 def manifest_key(job_name: str) -> str:
     return f"{job_folder(job_name)}manifest.json"
+
+
+def version_key(name: str) -> str:
+    """The record of an audience's latest published version (batch_segment_postprocessor/publish/versions.py)."""
+    return f"{os.environ[Env.AUDIENCE_PREFIX]}_audiences/{name}.json"
+
+
+def latest_version(name: str) -> tuple[Optional[dict], Optional[str]]:
+    """The audience's latest published version and the ETag of its record, or (None, None) before its first."""
+    try:
+        found = s3().get_object(Bucket=audience_bucket(), Key=version_key(name))
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
+            return None, None
+        raise
+    return json.loads(found["Body"].read()), found["ETag"]
 
 
 def split_s3_uri(uri: str) -> tuple[str, str]:

@@ -11,44 +11,22 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-from typing import Optional
 
 from botocore.exceptions import ClientError
 
 from shared import claims
-from shared.audiences import audience_bucket, s3
-from shared.contract import Env
+from shared.audiences import audience_bucket, latest_version, s3, version_key
 
 SUPERSEDED_TAG = "segmentation-superseded"  # the lifecycle rule's tag (segmentation_constructs)
 ATTEMPTS = 5
 VERSION_FIELDS = ("version", "jobName", "audienceKey", "controlKey", "userCount", "publishedAt")
 
 
-def index_key(name: str) -> str:
-    return f"{os.environ[Env.AUDIENCE_PREFIX]}_audiences/{name}.json"
-
-
-def _read(name: str) -> tuple[Optional[dict], Optional[str]]:
-    try:
-        found = s3().get_object(Bucket=audience_bucket(), Key=index_key(name))
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
-            return None, None
-        raise
-    return json.loads(found["Body"].read()), found["ETag"]
-
-
-def latest(name: str) -> Optional[dict]:
-    """The audience's latest published version, or None before its first."""
-    return _read(name)[0]
-
-
 def publish(segment: dict, job: str) -> dict:
     """Make ``segment`` (a manifest entry of ``job``) the audience's latest version; its ``version`` and
     ``previousVersion`` (None for the first), as the manifest and the event carry them."""
     for _ in range(ATTEMPTS):
-        index, etag = _read(segment["name"])
+        index, etag = latest_version(segment["name"])
         if index is not None and index["jobName"] == job:  # this output, published before
             return {"version": index["version"], "previousVersion": index.get("previous")}
         previous = {k: index.get(k) for k in VERSION_FIELDS} if index else None
@@ -57,7 +35,7 @@ def publish(segment: dict, job: str) -> dict:
                   "userCount": segment["userCount"], "publishedAt": dt.datetime.now(dt.timezone.utc).isoformat(),
                   "previous": previous}
         try:
-            s3().put_object(Bucket=audience_bucket(), Key=index_key(segment["name"]), ContentType="application/json",
+            s3().put_object(Bucket=audience_bucket(), Key=version_key(segment["name"]), ContentType="application/json",
                             Body=json.dumps(record).encode(), **({"IfMatch": etag} if etag else {"IfNoneMatch": "*"}))
         except ClientError as exc:
             if exc.response["Error"]["Code"] in claims.LOST:
