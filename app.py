@@ -9,6 +9,8 @@ import aws_cdk as cdk
 
 from segmentation_constructs.example_stack import SegmentationExampleStack, cdk_context, context_options
 
-app = cdk.App(context=cdk_context())
+# CDK's built-in CloudFormation template validation off: on by default, it costs about a third of a synth and most of
+# its memory, and checks what the tests' cfn-lint gate (tests/deploy) checks on every template of every layout.
+app = cdk.App(context=cdk_context(), builtin_cloud_formation_validation=False)
 SegmentationExampleStack(app, "PersonalizeSegmentation", **context_options(app.node))
 app.synth()

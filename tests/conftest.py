@@ -17,8 +17,14 @@ os.environ.update({
     "AWS_CONFIG_FILE": "/dev/null",
     "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
 })
+# CDK's built-in CloudFormation template validation off in every app the tests synthesize (jsii's node process, started
+# later, inherits this), the package gate's consumer app included: it would cost a third of each synth and most of
+# its memory, and its findings are warnings only; the cfn-lint gate (tests/deploy) checks every template of every
+# layout instead.
+os.environ["CDK_VALIDATION"] = "false"
 
 import botocore.httpsession  # noqa: E402
+import moto  # noqa: E402,F401  (its botocore stubber joins every session made after this; fake_aws keeps the session)
 import pytest  # noqa: E402
 import urllib3.connectionpool  # noqa: E402
 
@@ -58,19 +64,55 @@ from tests.fakes import iam_recorder  # noqa: E402
 iam_recorder.install()
 
 
-# The longest modules start first, so that with pytest-xdist the short ones fill in around them at the end.
-SLOW_FIRST = ("deploy/test_package.py", "deploy/test_workflow_state_size.py", "deploy/test_lambda_assets.py",
-              "deploy/test_deploy_gates.py")
+# The longest modules (and xdist groups) start first, so that with pytest-xdist the short ones fill in around them at
+# the end (`make test` hands them out in this order: --no-loadscope-reorder).
+SLOW_FIRST = ("tests/test_fault_injection.py", "deploy/test_package.py", "deploy/test_lambda_assets.py",
+              "deploy/test_workflow_state_size.py", "training_pipeline/test_workflow.py", "deploy/test_deploy_gates.py")
 
 
+@pytest.hookimpl(trylast=True)  # after pytest-xdist's own
 def pytest_collection_modifyitems(session, config, items):
     """Gates marked ``after_all_tests`` read what the other tests recorded, so they run last; the slowest
-    modules first."""
+    modules first. With ``--dist loadgroup``, each test of an ``xdist_group`` gets its group's node ID suffix."""
     def order(item):
         name = f"{item.path.parent.name}/{item.path.name}"
         return (item.get_closest_marker("after_all_tests") is not None,
                 SLOW_FIRST.index(name) if name in SLOW_FIRST else len(SLOW_FIRST))
     items.sort(key=order)
+    if getattr(config.option, "loadgroup", False):
+        _suffix_groups(items)
+
+
+def _suffix_groups(items) -> None:
+    """``--dist loadgroup`` sends the tests of one ``xdist_group`` to one worker by the ``@<group>`` suffix a worker
+    adds to their node IDs. pytest-xdist 3.8 writes it where pytest 9.2 no longer reads it (pytest-xdist#1386): every
+    group was split across the workers, and each worker built the package gate's wheel and synthesized every layout.
+    This writes it where pytest reads it; a no-op once xdist does it again."""
+    from _pytest.nodeid import NodeId
+
+    for item in items:
+        groups = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                         for m in item.iter_markers("xdist_group")})
+        suffix = "@" + "_".join(groups)
+        if groups and not item.nodeid.endswith(suffix):
+            item._id = NodeId.parse(item.nodeid + suffix)
+            assert item.nodeid.endswith(suffix), "pytest no longer takes a node's ID from Item._id"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadgroup`` with each module a group of its own unless its tests name one: a worker runs a module's
+    tests together, so its module-scoped fixtures (most synthesize a stack) run once, not on both workers."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class ModuleOrGroupScheduling(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            group = super()._split_scope(nodeid)
+            return group if group != nodeid else nodeid.split("::", 1)[0]
+
+    return ModuleOrGroupScheduling(config, log)
 
 
 @pytest.fixture(scope="session")

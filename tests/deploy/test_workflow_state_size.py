@@ -49,6 +49,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
 from moto.stepfunctions.parser.asl.utils import json_path as moto_json_path
 
 from training_pipeline.ensure_resource import handler as ensure_handler
+from training_pipeline.schedule_runs import handler as schedule_handler
 from segmentation_constructs import PersonalizeTrainingPipeline
 from training_pipeline.validate_config import training_config
 from tests.fakes import function_environment
@@ -251,6 +252,7 @@ def training(training_template, monkeypatch):
         LambdaRouter(monkeypatch, {
             lambda_arn(logical_id(template, "AWS::Lambda::Function", "ValidateConfig")): validate_handler.handler,
             lambda_arn(logical_id(template, "AWS::Lambda::Function", "EnsureResource")): ensure_handler.handler,
+            lambda_arn(logical_id(template, "AWS::Lambda::Function", "ScheduleRuns")): schedule_handler.handler,
         })
         aws.state_machine_arn = boto3.client("stepfunctions", region_name=REGION).create_state_machine(
             name="training", definition=render_definition(template, names),

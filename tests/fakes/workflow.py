@@ -21,9 +21,10 @@ import uuid
 from types import SimpleNamespace
 from typing import Callable, Optional, Union
 
-import boto3
 from botocore.client import BaseClient
 from moto.awslambda_simple.models import LambdaSimpleBackend
+
+from tests.fakes.environment import shared_client
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -175,13 +176,13 @@ def run_execution(state_machine_arn: str, payload: dict, *, timeout: float = 60.
 
 def start_execution(state_machine_arn: str, payload: dict) -> str:
     """Start an execution (as a rule does) and return its ARN, without waiting for it."""
-    return boto3.client("stepfunctions", region_name=REGION).start_execution(
+    return shared_client("stepfunctions").start_execution(
         stateMachineArn=state_machine_arn, name=uuid.uuid4().hex, input=json.dumps(payload))["executionArn"]
 
 
 def wait_for(execution_arn: str, *, timeout: float = 60.0) -> dict:
     """DescribeExecution once the execution is no longer RUNNING."""
-    sfn = boto3.client("stepfunctions", region_name=REGION)
+    sfn = shared_client("stepfunctions")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         described = sfn.describe_execution(executionArn=execution_arn)
@@ -205,5 +206,5 @@ def import_workflow(monkeypatch, template: dict, aws, handler: Callable, names: 
     LambdaRouter(monkeypatch, {lambda_arn(logical_id(template, "AWS::Lambda::Function", "Import")): handler})
     definition = render_definition(template, {**function_names(template), **(names or {})}).replace(
         '"EventBusName":"bus"', f'"EventBusName":"{aws.bus_arn}"')
-    return boto3.client("stepfunctions", region_name=REGION).create_state_machine(
+    return shared_client("stepfunctions").create_state_machine(
         name=uuid.uuid4().hex[:16], definition=definition, roleArn=f"arn:aws:iam::{ACCOUNT}:role/w")["stateMachineArn"]

@@ -13,7 +13,8 @@ from layouts import LAYOUTS
 # CDK's built-in CloudFormation validation is off, as the README advises: the package gate runs cfn-lint over
 # every template this app writes.
 app = cdk.App(context={"@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": True,
-                       "@aws-cdk/core:validateAgainstDefaultRules": False})
+                       "@aws-cdk/core:validateAgainstDefaultRules": False},
+              builtin_cloud_formation_validation=False)
 for build in LAYOUTS.values():
     build(app)
 cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
