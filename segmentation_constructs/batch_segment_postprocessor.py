@@ -74,6 +74,10 @@ class BatchSegmentPostprocessor(Construct):
         (default 1,769 MB, one full vCPU, and 15 minutes).
     :param publish_function_settings: the same for the function that writes the manifest and announces the
         audiences (default 256 MB, 5 minutes).
+    :param hold_threshold: a refresh whose users joined + left exceed this share of the previous version's users
+        (0.5: half), or that came back empty, is held: written, but not announced until an ``Audience Release
+        Requested`` event names the audience (an ``Audience Refresh Held`` event and ``topic`` say so). ``None``
+        holds nothing. From 0.01 to 10, in steps of 0.01.
     :param superseded_retention: how long an audience version's files (audience and control) are kept once a
         refresh has published the next version (whole days, 1 to 3,650): the bucket's lifecycle rule expires files
         tagged ``segmentation-superseded``. The latest version of each audience is never expired. A handed-in bucket
@@ -101,6 +105,7 @@ class BatchSegmentPostprocessor(Construct):
         plan_function_settings: Optional[FunctionSettings] = None,
         export_function_settings: Optional[FunctionSettings] = None,
         publish_function_settings: Optional[FunctionSettings] = None,
+        hold_threshold: Optional[float] = 0.5,
         superseded_retention: Duration = Duration.days(90),
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
     ) -> None:
@@ -124,6 +129,9 @@ class BatchSegmentPostprocessor(Construct):
         _props.together(suppression_list_bucket=suppression_list_bucket, suppression_list_key=suppression_list_key)
         max_concurrency = _props.number("max_concurrency", max_concurrency, 1, 1000, whole=True)
         _props.construct_of("topic", topic, sns.ITopic, optional=True)
+        if hold_threshold is not None:
+            _props.number("hold_threshold", hold_threshold, 0.01, 10, step=0.01,
+                          why="the share of the previous version's users who joined or left; None holds nothing")
         _props.duration("superseded_retention", superseded_retention, at_least=Duration.days(1),
                         at_most=Duration.days(3650), whole="days")
         _props.removal_policy("removal_policy", removal_policy)
@@ -160,7 +168,8 @@ class BatchSegmentPostprocessor(Construct):
             layers=[python_dependencies_layer(self, "IjsonLayer", "ijson")])
         self._publish = SegmentationFunction(
             self, "Publish", function="batch_segment_postprocessor.publish",
-            environment={**environment, Env.EVENT_BUS_NAME: event_bus.event_bus_name},
+            environment={**environment, Env.EVENT_BUS_NAME: event_bus.event_bus_name,
+                         Env.HOLD_THRESHOLD: "off" if hold_threshold is None else str(hold_threshold)},
             description="Writes the audience manifest and announces each audience once", timeout=Duration.minutes(5),
             settings=checked_settings(publish_function_settings, "publish_function_settings"))
         self.plan_function: lambda_.Function = self._plan.function
@@ -176,6 +185,7 @@ class BatchSegmentPostprocessor(Construct):
         self._grant_workflow()
         self.trigger_dead_letter_queue = trigger_dead_letters(self)
         self._triggers(object_trigger_prefix)
+        self._release_rule()
         # Exports that end without reaching PublishExportFailed (a timeout, stopped by hand) are reported too.
         self.watch = FailureWatch(
             self, "Watch", state_machine=self.state_machine, label="audience export", event_bus=self.event_bus,
@@ -203,7 +213,8 @@ class BatchSegmentPostprocessor(Construct):
         acknowledge_wildcard_resources(role, [job_arns], JOB_NAMES)
 
     def _grant_export(self, suppression_bucket: Optional[s3.IBucket], suppression_key: Optional[str]) -> None:
-        """Ranged reads of the output, multipart writes of audience files, copies out of _work; the suppression list."""
+        """Ranged reads of the output, multipart writes of audience files, copies out of _work, deltas against the
+        previous version; the suppression list."""
         work = self._work
         role = self._export.role
         grant_objects(role, self.source_bucket, ["s3:GetObject"], *self._source_patterns, wildcard_reason=JOB_NAMES)
@@ -213,6 +224,12 @@ class BatchSegmentPostprocessor(Construct):
         # final names are written directly (multipart, aborted if the line turns out broken)
         grant_objects(role, self.audience_bucket, ["s3:PutObject", "s3:AbortMultipartUpload"],
                       f"{self.audience_prefix}*.csv", wildcard_reason=JOB_NAMES)
+        # deltas (export/deltas.py): the audience's latest version, its file and the new one read, who joined and
+        # who left written
+        grant_objects(role, self.audience_bucket, ["s3:GetObject"], f"{self.audience_prefix}_audiences/*",
+                      f"{self.audience_prefix}*.csv", wildcard_reason=JOB_NAMES)
+        grant_objects(role, self.audience_bucket, ["s3:PutObject", "s3:AbortMultipartUpload"],
+                      f"{self.audience_prefix}*/deltas/*", wildcard_reason=JOB_NAMES)
         if suppression_bucket is not None:
             grant_objects(role, suppression_bucket, ["s3:GetObject"], suppression_key)
 
@@ -238,6 +255,8 @@ class BatchSegmentPostprocessor(Construct):
                       f"{self.audience_prefix}_audiences/*", wildcard_reason=JOB_NAMES)
         grant_objects(role, self.audience_bucket, ["s3:PutObjectTagging"], f"{self.audience_prefix}*.csv",
                       wildcard_reason=JOB_NAMES)
+        grant_objects(role, self.audience_bucket, ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                      f"{self.audience_prefix}_holds/*", wildcard_reason=JOB_NAMES)
         role.add_to_policy(iam.PolicyStatement(
             actions=["s3:ListBucket"], resources=[self.audience_bucket.bucket_arn],
             conditions={"StringLike": {"s3:prefix": [work]}}))
@@ -299,6 +318,17 @@ class BatchSegmentPostprocessor(Construct):
                                              dead_letter_queue=self.trigger_dead_letter_queue)],
         )
 
+    def _release_rule(self) -> None:
+        """``Audience Release Requested`` on the bus publishes the audience's held refresh (publish/holds.py)."""
+        events.Rule(
+            self, "ReleaseRequested", event_bus=self.event_bus,
+            description="Publishes an audience's held refresh when someone releases it",
+            event_pattern=events.EventPattern(source=[contract.AUDIENCE_SOURCE],
+                                              detail_type=[contract.RELEASE_REQUESTED],
+                                              detail={"audience": [{"exists": True}]}),
+            targets=[targets.LambdaFunction(self.publish_function, retry_attempts=10,
+                                            dead_letter_queue=self.trigger_dead_letter_queue)])
+
     # ------------------------------------------------------------------ workflow
 
     @staticmethod
@@ -356,10 +386,24 @@ class BatchSegmentPostprocessor(Construct):
             failed.next(end)
         for state in (plan, export, publish):
             state.add_catch(failed, errors=["States.ALL"], result_path="$.failure")
+        exported = sfn.Succeed(self, "Exported")
+        if self.topic is not None:  # a refresh the guard held waits for someone: tell them
+            after_publish = sfn.Choice(self, "AnyHeld?").when(
+                sfn.Condition.is_present("$.published.held[0]"), notify_then(tasks.SnsPublish(
+                    self, "NotifyHeld", topic=self.topic, subject="Audience refresh held",
+                    message=sfn.TaskInput.from_text(sfn.JsonPath.format(
+                        "These audience refreshes changed more than the hold threshold allows, or came back empty; "
+                        "they are written but not published. Check them, then release each with an event "
+                        f"(source {contract.AUDIENCE_SOURCE}, detail-type {contract.RELEASE_REQUESTED}, detail with "
+                        "audience set to its name) on the bus:\n{}",
+                        sfn.JsonPath.json_to_string(sfn.JsonPath.list_at("$.published.held")))),
+                    result_path=sfn.JsonPath.DISCARD), exported).next(exported)).otherwise(exported)
+        else:
+            after_publish = exported
         return plan.next(
             sfn.Choice(self, "AlreadyExported?")
             .when(sfn.Condition.boolean_equals("$.plan.skip", True), sfn.Succeed(self, "NothingNew"))
-            .otherwise(export.next(publish).next(sfn.Succeed(self, "Exported")))
+            .otherwise(export.next(publish).next(after_publish))
         )
 
     # ------------------------------------------------------------------ grants

@@ -27,6 +27,10 @@ OBJECT_CREATED = "Object Created"
 SEGMENT_READY = "Audience Segment Ready"
 IMPORT_STATE_CHANGE = "Audience Import State Change"
 EXPORT_FAILED = "Audience Export Failed"
+# A refresh that changed an audience by more than the post-processor's hold_threshold (or came back empty) is held:
+# announced as held, and published only once someone puts a release request for the audience.
+REFRESH_HELD = "Audience Refresh Held"
+RELEASE_REQUESTED = "Audience Release Requested"
 TRAINING_RUN_STATE_CHANGE = "Personalize Training Run State Change"
 
 
@@ -65,6 +69,7 @@ class Env:
     BATCH_OUTPUT_PREFIX = "BATCH_OUTPUT_PREFIX"
     HOLDOUT_PERCENT = "HOLDOUT_PERCENT"
     SUPPRESSION_LIST_URI = "SUPPRESSION_LIST_URI"
+    HOLD_THRESHOLD = "HOLD_THRESHOLD"  # the share of users joined + left past which a refresh is held, or "off"
     # every importer
     IMPORT_BUDGET_SECONDS = "IMPORT_BUDGET_SECONDS"
     # Pinpoint
@@ -108,6 +113,13 @@ class AudienceSegment(TypedDict):
     duplicateCount: int
     invalidCount: int  # items of the line's user list that are no user ID (null, true/false, objects, ""): skipped
     error: Optional[str]
+    # since the audience's previous published version (None for its first): who joined and who left, two files
+    joinedCount: Optional[int]
+    leftCount: Optional[int]
+    joinedKey: Optional[str]
+    leftKey: Optional[str]
+    deltaFrom: Optional[dict]  # version, jobName, audienceKey, userCount of that previous version
+    # added when published: version (1, 2, ...) and previousVersion; or held (reason) by the refresh guard
 
 
 class SegmentReadyDetail(TypedDict):

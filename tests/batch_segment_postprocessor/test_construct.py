@@ -150,6 +150,9 @@ REMOVAL = "removal_policy must be RemovalPolicy.RETAIN, RemovalPolicy.DESTROY or
     ({"suppression_list_bucket": BUCKET}, "suppression_list_bucket and suppression_list_key must be given together, "
                                           "or both left out; got only suppression_list_bucket"),
     ({"max_concurrency": 2.5}, "max_concurrency must be a whole number from 1 to 1000; got 2.5"),
+    ({"hold_threshold": 0}, "hold_threshold must be a number from 0.01 to 10"),
+    ({"hold_threshold": "0.5"}, "hold_threshold must be a number from 0.01 to 10"),
+    ({"superseded_retention": 30}, "superseded_retention must be a Duration of whole days"),
     ({"max_concurrency": "10"}, "max_concurrency must be a whole number from 1 to 1000; got '10'"),
     ({"topic": "arn:aws:sns:us-east-1:123456789012:alerts"}, "topic must be an sns.ITopic (an sns.Topic, or "
      "sns.Topic.from_topic_arn(scope, id, arn)), or left out; got 'arn:aws:sns:us-east-1:123456789012:alerts'"),
@@ -334,3 +337,21 @@ def test_versions_a_refresh_replaced_expire_after_the_retention_in_a_bucket_of_t
 def test_a_bucket_from_outside_the_app_gets_a_warning_saying_which_rule_to_add():
     rules, (warning,) = superseded_rules(lambda stack: s3.Bucket.from_bucket_name(stack, "Data", "crm-audiences"))
     assert rules == [] and "tagged segmentation-superseded=true after 30 days" in warning
+
+
+def test_a_release_request_on_the_bus_runs_the_publish_function_and_no_threshold_is_off(template):
+    pattern = rule_pattern(template, "ReleaseRequested")
+    assert pattern == {"source": ["segmentation.audiences"], "detail-type": ["Audience Release Requested"],
+                       "detail": {"audience": [{"exists": True}]}}
+    (rule,) = [r for lid, r in resources(template, "AWS::Events::Rule").items() if "ReleaseRequested" in lid]
+    (target,) = rule["Properties"]["Targets"]
+    assert "AudiencesPublish" in json.dumps(target["Arn"]) and "DeadLetterConfig" in target
+    publish = [f for lid, f in resources(template, "AWS::Lambda::Function").items() if "AudiencesPublish" in lid]
+    assert publish[0]["Properties"]["Environment"]["Variables"]["HOLD_THRESHOLD"] == "0.5"
+    app = cdk.App()
+    stack = cdk.Stack(app, "Off")
+    BatchSegmentPostprocessor(stack, "Audiences", event_bus=events.EventBus(stack, "Bus"),
+                              source_bucket=s3.Bucket(stack, "Data"), hold_threshold=None)
+    (off,) = [f for lid, f in resources(Template.from_stack(stack), "AWS::Lambda::Function").items()
+              if "AudiencesPublish" in lid]
+    assert off["Properties"]["Environment"]["Variables"]["HOLD_THRESHOLD"] == "off"

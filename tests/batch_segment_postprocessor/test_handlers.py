@@ -53,7 +53,7 @@ def test_each_query_becomes_one_audience_file_with_a_manifest_and_one_event(aws)
     assert ready[0]["resources"] == [arn]
     assert {e["detail"]["segment"]["name"] for e in ready} == {action["name"], comedy["name"]}
     assert result["published"] == {"manifestUri": f"s3://{BUCKET}/audiences/genre-segments-1a2b3c4d/manifest.json",
-                                   "segments": 2, "ready": 2, "errors": 0, "announced": 2}
+                                   "segments": 2, "ready": 2, "errors": 0, "announced": 2, "held": []}
     leftovers = aws.s3.list_objects_v2(Bucket=BUCKET, Prefix="audiences/genre-segments-1a2b3c4d/_work/lines/")
     assert leftovers.get("KeyCount", 0) == 0
 

@@ -194,7 +194,7 @@ def segment_publish(aws, invoke):
     result = invoke({"jobName": JOB, "jobArn": job_arn, "sourceId": SOURCE_ID, "skip": False, "lines": 1,
                      "sourceFiles": [entry["source"]], "itemsKey": work_key(JOB, f"items-{SOURCE_ID}.json")})
     assert result == {"manifestUri": f"s3://{BUCKET}/audiences/{JOB}/manifest.json", "segments": 1, "ready": 1,
-                      "errors": 0, "announced": 1}
+                      "errors": 0, "announced": 1, "held": []}
     ready = [e for e in aws.events() if e["detail-type"] == "Audience Segment Ready"]
     assert [e["detail"]["segment"]["name"] for e in ready] == [name]
 

@@ -11,6 +11,7 @@ number, its error and no users.
 A query appears once in the audiences: the first line to read it claims its name (an S3 conditional
 write under ``_work/<sourceId>/queries/``) and only that line writes the file; another line of the same
 query (any line, since lines are exported at once) stops there and is recorded as a duplicate of it.
+An audience with a previous version also gets who joined and who left since (``deltas``).
 Output (also written to ``_work/entries/``): the line's manifest entry.
 """
 
@@ -25,6 +26,7 @@ from botocore.exceptions import ClientError
 
 from shared.audiences import audience_bucket, job_folder, s3, split_s3_uri, work_key
 from shared.s3_stream import MultipartWriter
+from batch_segment_postprocessor.export.deltas import audience_deltas, no_deltas
 from batch_segment_postprocessor.export.segments import (NO_SUPPRESSION, SuppressionList, export_line, holdout_salt,
                                                          load_suppression, segment_name)
 
@@ -133,7 +135,7 @@ def handler(item, context):
              "queryKind": result.query_kind, "query": result.query, "name": None, "audienceKey": None,
              "controlKey": None, "userCount": result.users, "controlCount": result.control,
              "suppressedCount": result.suppressed, "duplicateCount": result.duplicates,
-             "invalidCount": result.invalid, "error": result.error}
+             "invalidCount": result.invalid, "error": result.error, **no_deltas()}
     if result.error or result.users + result.control == 0:
         audience.abort()
         control.abort()
@@ -148,9 +150,11 @@ def handler(item, context):
             _finish(control, entry["controlKey"])
         else:
             control.abort()
+        entry.update(audience_deltas(job, name, entry["audienceKey"]))  # who joined and left since the last version
     s3().put_object(Bucket=bucket, Key=work_key(job, f"{run}/entries/{ordinal:06d}.json"),
                     Body=json.dumps(entry).encode(), ContentType="application/json")
     # Counts and names only: never user IDs.
     log.info("exported", extra={"segment": entry["name"], **{k: entry[k] for k in (
-        "ordinal", "userCount", "controlCount", "suppressedCount", "duplicateCount", "invalidCount", "error")}})
+        "ordinal", "userCount", "controlCount", "suppressedCount", "duplicateCount", "invalidCount", "joinedCount",
+        "leftCount", "error")}})
     return {"ordinal": ordinal, "name": entry["name"], "userCount": entry["userCount"], "error": entry["error"]}

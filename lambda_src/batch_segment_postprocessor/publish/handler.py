@@ -22,11 +22,11 @@ import uuid
 
 from botocore.exceptions import ClientError
 
-from batch_segment_postprocessor.publish import versions
+from batch_segment_postprocessor.publish import holds, versions
 from shared import claims
 from shared.audiences import audience_bucket, manifest_key, s3, work_key
 from shared.aws import call, logger
-from shared.contract import AUDIENCE_SOURCE, SEGMENT_READY, Env
+from shared.contract import AUDIENCE_SOURCE, REFRESH_HELD, RELEASE_REQUESTED, SEGMENT_READY, Env
 
 log = logger(__name__)
 EVENTS_PER_CALL = 10  # PutEvents takes at most 10 entries
@@ -40,13 +40,14 @@ def _entries(job_name: str, source_id: str) -> list[dict]:
     return sorted(found, key=lambda e: e["ordinal"])
 
 
-def _announce(plan: dict, manifest_uri: str, segments: list[dict]) -> None:
-    entries = [{
-        "Source": AUDIENCE_SOURCE, "DetailType": SEGMENT_READY, "EventBusName": os.environ[Env.EVENT_BUS_NAME],
-        "Resources": [plan["jobArn"]] if plan.get("jobArn") else [],
-        "Detail": json.dumps({"jobName": plan["jobName"], "jobArn": plan.get("jobArn"), "manifestUri": manifest_uri,
-                              "bucket": audience_bucket(), "segment": segment}),
-    } for segment in segments]
+def _announce(plan: dict, manifest_uri: str, segments: list[dict], held: tuple[dict, ...] = ()) -> None:
+    def entry(detail_type: str, detail: dict) -> dict:
+        return {"Source": AUDIENCE_SOURCE, "DetailType": detail_type, "EventBusName": os.environ[Env.EVENT_BUS_NAME],
+                "Resources": [plan["jobArn"]] if plan.get("jobArn") else [], "Detail": json.dumps(detail)}
+
+    entries = [entry(SEGMENT_READY, {"jobName": plan["jobName"], "jobArn": plan.get("jobArn"),
+                                     "manifestUri": manifest_uri, "bucket": audience_bucket(), "segment": segment})
+               for segment in segments] + [entry(REFRESH_HELD, detail) for detail in held]
     for start in range(0, len(entries), EVENTS_PER_CALL):
         response = call("events", "put_events", Entries=entries[start:start + EVENTS_PER_CALL])
         if response.get("FailedEntryCount"):
@@ -54,7 +55,28 @@ def _announce(plan: dict, manifest_uri: str, segments: list[dict]) -> None:
             raise RuntimeError(f"EventBridge rejected {len(failed)} segment-ready events: {failed[0]}")
 
 
-def handler(plan, context):
+def handler(event, context):
+    if event.get("detail-type") == RELEASE_REQUESTED:
+        return release(event["detail"]["audience"])
+    return publish(event)
+
+
+def release(name: str) -> dict:
+    """Publish the audience's held refresh (``holds.py``): its next version, announced; nothing if none is held."""
+    record = holds.pending(name)
+    if record is None:
+        log.info("no held refresh to release", extra={"audience": name})
+        return {"released": None}
+    segment = {k: v for k, v in record["segment"].items() if k != "held"}
+    if segment["audienceKey"]:  # an empty refresh has nothing to announce: releasing it clears the hold
+        segment.update(versions.publish(segment, record["jobName"]))
+        _announce({"jobName": record["jobName"], "jobArn": record.get("jobArn")}, record["manifestUri"], [segment])
+    holds.clear(name)
+    log.info("released", extra={"audience": name, "job": record["jobName"], "version": segment.get("version")})
+    return {"released": name, "jobName": record["jobName"], "version": segment.get("version")}
+
+
+def publish(plan: dict) -> dict:
     job, bucket = plan["jobName"], audience_bucket()
     segments = _entries(job, plan["sourceId"])
     manifest = {"jobName": job, "jobArn": plan.get("jobArn"), "sourceId": plan["sourceId"],
@@ -65,16 +87,18 @@ def handler(plan, context):
         if segment["audienceKey"] and not segment["error"] and segment["audienceKey"] not in files:
             files.add(segment["audienceKey"])
             ready.append(segment)
+    # an audience that came back empty (no file, no error) may be held too
+    empty = [s for s in segments if not s["audienceKey"] and not s["error"] and s.get("name")]
     key = manifest_key(job)
-    announced = _announce_once(plan, key, manifest, ready)
-    log.info("published", extra={"job": job, "segments": len(segments), "announced": announced})
+    announced, held = _announce_once(plan, key, manifest, ready, empty)
+    log.info("published", extra={"job": job, "segments": len(segments), "announced": announced, "held": len(held)})
     return {"manifestUri": f"s3://{bucket}/{key}", "segments": len(segments), "ready": len(ready),
-            "errors": sum(1 for s in segments if s["error"]), "announced": announced}
+            "errors": sum(1 for s in segments if s["error"]), "announced": announced, "held": held}
 
 
-def _announce_once(plan: dict, key: str, manifest: dict, ready: list[dict]) -> int:
-    """Write the manifest at ``key`` and announce ``ready``, if this run holds the publish claim; how many it
-    announced."""
+def _announce_once(plan: dict, key: str, manifest: dict, ready: list[dict], empty: list[dict]) -> tuple[int, list]:
+    """Write the manifest at ``key`` and announce ``ready`` (but the refreshes the guard holds), if this run holds the
+    publish claim; (how many it announced, the held refreshes)."""
     marker, owner = work_key(plan["jobName"], f"published-{plan['sourceId']}"), plan.get("executionArn")
     claim = {"claimId": uuid.uuid4().hex, "owner": owner}
     if claims.lease(marker, claim, takeover=lambda held, stale: _abandoned(held, stale, owner)) is None:
@@ -83,19 +107,27 @@ def _announce_once(plan: dict, key: str, manifest: dict, ready: list[dict]) -> i
         found = claims.held(marker)
         if found and found.content.get("published"):
             _mark(key, manifest, found.content)
-        return 0
-    for segment in ready:  # each audience's new version, linked to the one before (versions.py)
-        segment.update(versions.publish(segment, plan["jobName"]))
+        return 0, []
+    manifest_uri, job, announce, held = f"s3://{audience_bucket()}/{key}", plan["jobName"], [], []
+    for segment in ready + empty:
+        reason = holds.reason_to_hold(segment, job)
+        if reason:  # written, not announced: it waits for a release (holds.py)
+            segment["held"] = {"reason": reason}
+            held.append(holds.hold(segment, job, plan.get("jobArn"), manifest_uri, reason))
+        elif segment["audienceKey"]:  # the audience's new version, linked to the one before (versions.py)
+            segment.update(versions.publish(segment, job))
+            holds.clear(segment["name"])  # a hold this refresh replaces
+            announce.append(segment)
     unmarked = _put_manifest(key, manifest)
     try:
-        _announce(plan, f"s3://{audience_bucket()}/{key}", ready)
+        _announce(plan, manifest_uri, announce, tuple(held))
     except Exception:
         claims.release(marker)
         raise
     published = {**claim, "published": True, "manifestETag": unmarked}
     claims.write(marker, published)
     _mark(key, manifest, published)
-    return len(ready)
+    return len(announce), held
 
 
 def _abandoned(held: dict, stale: bool, owner: str | None) -> bool:
