@@ -354,12 +354,12 @@ class PersonalizeTrainingPipeline(Construct):
         self.event_bus.grant_put_events_to(role)
 
     def _grant_schedule(self, role: iam.IRole) -> None:
-        """Creates, updates, reads and deletes schedules in the construct's group; passes them the scheduler role."""
+        """Creates, updates and deletes schedules in the construct's group; passes them the scheduler role."""
         stack = Stack.of(self)
         schedules = stack.format_arn(service="scheduler", resource="schedule",
                                      resource_name=f"{self.schedule_group.schedule_group_name}/*")
         role.add_to_principal_policy(iam.PolicyStatement(
-            actions=[f"scheduler:{a}" for a in ("CreateSchedule", "UpdateSchedule", "DeleteSchedule", "GetSchedule")],
+            actions=[f"scheduler:{a}" for a in ("CreateSchedule", "UpdateSchedule", "DeleteSchedule")],
             resources=[schedules]))
         role.add_to_principal_policy(iam.PolicyStatement(actions=["scheduler:ListSchedules"], resources=["*"]))
         grant_pass_role(role, self.scheduler_role, "scheduler.amazonaws.com")

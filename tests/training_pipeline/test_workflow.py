@@ -28,6 +28,7 @@ from tests.fakes.workflow import (
     logical_id,
     render_definition,
     run_execution,
+    history,
     start_execution,
     wait_for,
 )
@@ -204,7 +205,11 @@ def test_a_new_upload_waits_for_the_running_run_of_its_config_and_a_duplicate_de
     assert [s for arn, s in order if arn == first] == ["STARTED", "SUCCEEDED"]
     assert [s for arn, s in order if arn == duplicate["executionArn"]] == ["JOINED"]
     assert [s for arn, s in order if arn == second] == ["QUEUED", "STARTED", "SUCCEEDED"]
-    assert order.index((second, "STARTED")) > order.index((first, "SUCCEEDED"))  # never two runs at once
+    # never two runs at once: the second starts its work (Planned) only after the first released its claim
+    released = [e["timestamp"] for e in history(first) if e.get("stateExitedEventDetails", {}).get("name") == "ReleaseRun"]
+    planned = [e["timestamp"] for e in history(second)
+               if e.get("stateEnteredEventDetails", {}).get("name") == "Planned"]
+    assert len(released) == 1 and len(planned) == 1 and planned[0] >= released[0]
     (joined,) = [e for e in runs if e["Status"] == "JOINED"]
     assert joined["RunningExecutionArn"] == first
     subjects = [n["Subject"] for n in workflow.notifications()]
