@@ -120,7 +120,8 @@ def _excerpt(value: str) -> str:
     return '"' + "".join(out) + '"'
 
 
-def _kind(value: Any) -> str:
+def kind(value: Any) -> str:
+    """What a JSON value is, as messages say it."""
     if isinstance(value, bool):
         return "true or false"
     if value is None:
@@ -374,7 +375,7 @@ def expression_problem(text: Any) -> Optional[str]:
     """What is wrong with a schedule expression, starting with the expression (a short excerpt of it when long or
     odd), or None when EventBridge Scheduler takes it."""
     if not isinstance(text, str):
-        return f"must be a string: a schedule expression, {FORMS}, not {_kind(text)}"
+        return f"must be a string: a schedule expression, {FORMS}, not {kind(text)}"
     return _parsed(text)[0]
 
 
@@ -411,7 +412,7 @@ def timezone_problem(name: Any) -> Optional[str]:
     """What is wrong with a time zone name, or None when it is an IANA name (checked against the tz database when the
     runtime has one, by its syntax when not)."""
     if not isinstance(name, str):
-        return f"must be a string: an IANA time zone name such as Europe/Paris, not {_kind(name)}"
+        return f"must be a string: an IANA time zone name such as Europe/Paris, not {kind(name)}"
     if len(name) > MAX_TIMEZONE_CHARS:
         return (f"is {len(name):,} characters; EventBridge Scheduler takes time zone names of at most "
                 f"{MAX_TIMEZONE_CHARS}")
@@ -455,7 +456,7 @@ def check_workflow_config(report: Any, path: str, block: dict, level: str) -> li
         schedules = block["schedules"]
         if not isinstance(schedules, dict):
             report.error(f"{path}.schedules", f"must be an object of schedule expressions, e.g. "
-                                              f"{_EXAMPLE[spec.schedule]}, not {_kind(schedules)}")
+                                              f"{_EXAMPLE[spec.schedule]}, not {kind(schedules)}")
             schedules = {}
         for key, expression in schedules.items():
             kpath = _key(f"{path}.schedules", key)

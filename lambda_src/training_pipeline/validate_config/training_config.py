@@ -186,21 +186,8 @@ def _listed(names: list, most: int = 5) -> str:
 
 
 def _kind(value: Any) -> str:
-    if isinstance(value, _BadNumber):
-        return "a number"
-    if isinstance(value, bool):
-        return "true or false"
-    if value is None:
-        return "null"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
+    """What a JSON value is, as messages say it (a number JSON cannot carry is a number too)."""
+    return schedules_module.kind(value)
 
 
 _SIMPLE_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,79}")
