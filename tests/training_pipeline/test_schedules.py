@@ -373,7 +373,7 @@ def test_without_a_tz_database_time_zones_are_checked_by_their_syntax(monkeypatc
     for name in ("UTC", "Europe/Paris", "Etc/GMT-14", "America/Port-au-Prince", "Mars/Olympus"):
         assert timezone_problem(name) is None, name
     for name in ("Europe/", "/Paris", "Europe Paris", "Europe//Paris", "2024/Paris", ""):
-        assert timezone_problem(name) == (f"{schedules._quote(name)} is not an IANA time zone name: Area/Location "
+        assert timezone_problem(name) == (f"{schedules.quote(name)} is not an IANA time zone name: Area/Location "
                                           "such as Europe/Paris, of letters, digits, _ + and -"), name
 
 

@@ -100,20 +100,21 @@ LEVELS = {
 # ---------------------------------------------------------------- quoting
 
 
-def _quote(value: str) -> str:
-    """A short plain string as it is; any other as ``_excerpt``."""
+def quote(value: str) -> str:
+    """A short plain string as it is; any other as ``excerpt``."""
     if value and len(value) <= 2 * QUOTE_CHARS and value.isascii() and value.isprintable() \
             and value.strip() == value:
         return value
-    return _excerpt(value)
+    return excerpt(value)
 
 
-def _excerpt(value: str) -> str:
-    """A JSON string of printable ASCII, cut after about QUOTE_CHARS (as training_config._excerpt)."""
+def excerpt(value: str, limit: int = QUOTE_CHARS) -> str:
+    """A JSON string of printable ASCII, cut after about ``limit`` characters: how every message of the validator
+    quotes a user's value."""
     out, size = [], 0
     for ch in value:
         escaped = "\\u007f" if ch == "\x7f" else json.dumps(ch)[1:-1]
-        if size + len(escaped) > QUOTE_CHARS:
+        if size + len(escaped) > limit:
             return '"' + "".join(out) + '..."'
         out.append(escaped)
         size += len(escaped)
@@ -146,7 +147,7 @@ _SIMPLE_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,79}")
 
 
 def _key(path: str, key: str) -> str:
-    return f"{path}.{key}" if _SIMPLE_KEY.fullmatch(key) else f"{path}[{_excerpt(key)}]"
+    return f"{path}.{key}" if _SIMPLE_KEY.fullmatch(key) else f"{path}[{excerpt(key)}]"
 
 
 # ---------------------------------------------------------------- expressions
@@ -192,11 +193,11 @@ def _value(field: _Field, text: str) -> tuple[Optional[int], Optional[str]]:
         number = int(text)
         if field.low <= number <= field.high:
             return number, None
-        return None, f"in the {field.label} field, {_quote(text)} is out of range {field.values}"
+        return None, f"in the {field.label} field, {quote(text)} is out of range {field.values}"
     if text in field.names:
         return field.low + field.names.index(text), None
     capitals = f" (names in capitals)" if text.upper() in field.names else ""
-    return None, f"in the {field.label} field, {_quote(text)} is not a value; {field.takes}{capitals}"
+    return None, f"in the {field.label} field, {quote(text)} is not a value; {field.takes}{capitals}"
 
 
 def _alone(field: _Field, text: str) -> Optional[bool]:
@@ -235,17 +236,17 @@ def _field(field: _Field, text: str) -> tuple[Optional[str], set]:
         return f"in the {field.label} field, ? stands alone (any day)", set()
     alone = _alone(field, text)
     if alone is not None:
-        problem = None if alone else f"in the {field.label} field, {_quote(text)} is not valid: {ALONE[field.label]}"
+        problem = None if alone else f"in the {field.label} field, {quote(text)} is not valid: {ALONE[field.label]}"
         return problem, set()
     taken: set = set()
     for item in text.split(","):
         if not item:
-            return f"in the {field.label} field, {_quote(text)} has an empty item in its list", set()
+            return f"in the {field.label} field, {quote(text)} has an empty item in its list", set()
         base, slash, step = item.partition("/")
         increment = 1
         if slash:
             if not _NUMBER.fullmatch(step) or not 1 <= int(step) <= field.max_increment:
-                return (f"in the {field.label} field, the increment of {_quote(item)} must be a whole number from 1 "
+                return (f"in the {field.label} field, the increment of {quote(item)} must be a whole number from 1 "
                         f"to {field.max_increment}"), set()
             increment = int(step)
         if base == "*":
@@ -253,14 +254,14 @@ def _field(field: _Field, text: str) -> tuple[Optional[str], set]:
         elif "-" in base:
             start, _, end = base.partition("-")
             if not start or not end or "-" in end:
-                return f"in the {field.label} field, {_quote(item)} is not a range a-b; {field.takes}", set()
+                return f"in the {field.label} field, {quote(item)} is not a range a-b; {field.takes}", set()
             (first, problem), (last, other) = _value(field, start), _value(field, end)
             if problem or other:
                 return problem or other, set()
             if first > last:
                 high = field.names[-1] if start in field.names else field.high
                 low = field.names[0] if end in field.names else field.low
-                return (f"in the {field.label} field, {_quote(base)} runs from a higher value to a lower one; write "
+                return (f"in the {field.label} field, {quote(base)} runs from a higher value to a lower one; write "
                         f"it as two ranges: {start}-{high},{low}-{end}"), set()
         else:
             first, problem = _value(field, base)
@@ -308,12 +309,12 @@ def _rate(inner: str) -> tuple[Optional[str], int]:
         return "must be rate(value unit), e.g. rate(12 hours), with one space between value and unit", 0
     value, unit = parts
     if not _NUMBER.fullmatch(value) or int(value) == 0:
-        return f"the value must be a positive whole number, not {_quote(value)}", 0
+        return f"the value must be a positive whole number, not {quote(value)}", 0
     number = int(value)
     singular = unit[:-1] if unit.endswith("s") else unit
     if singular not in _RATE_UNITS:
         lower = f" (in lowercase)" if singular.lower() in _RATE_UNITS else ""
-        return (f"{_quote(unit)} is not a unit; the units are minute, minutes, hour, hours, day and days{lower}"), 0
+        return (f"{quote(unit)} is not a unit; the units are minute, minutes, hour, hours, day and days{lower}"), 0
     if number == 1 and unit != singular:
         return f"with the value 1 the unit is singular: {singular}, not {unit}", 0
     if number != 1 and unit == singular:
@@ -351,7 +352,7 @@ def _parsed(text: str) -> tuple[Optional[str], Optional[str], int]:
     if len(text) > MAX_EXPRESSION_CHARS:
         return (f"is {len(text):,} characters; EventBridge Scheduler takes expressions of at most "
                 f"{MAX_EXPRESSION_CHARS}"), None, False
-    quoted = _quote(text)
+    quoted = quote(text)
     if text.strip() != text:
         return f"{quoted}: starts or ends with whitespace; write the expression alone", None, False
     match = _EXPRESSION.fullmatch(text)
@@ -422,10 +423,10 @@ def timezone_problem(name: Any) -> Optional[str]:
             return None
         near = sorted(z for z in zones if z.lower() == name.lower())
         hint = f"; did you mean {near[0]}?" if near else " (such as UTC, Europe/Paris or America/New_York)"
-        return f"{_quote(name)} is not an IANA time zone name{hint}"
+        return f"{quote(name)} is not an IANA time zone name{hint}"
     if _ZONE_SYNTAX.fullmatch(name):
         return None
-    return (f"{_quote(name)} is not an IANA time zone name: Area/Location such as "
+    return (f"{quote(name)} is not an IANA time zone name: Area/Location such as "
             "Europe/Paris, of letters, digits, _ + and -")
 
 

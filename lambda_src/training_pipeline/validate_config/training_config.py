@@ -76,7 +76,7 @@ MAX_CONFIG_BYTES = 1_000_000  # the largest config read (the handler and the loc
 MAX_DEPTH = 32
 MAX_INT_DIGITS = 19
 INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
-EXCERPT_CHARS = 40  # the most of a user's value a message quotes (JSON-escaped, then cut)
+EXCERPT_CHARS = schedules_module.QUOTE_CHARS  # the most of a user's value a message quotes (JSON-escaped, then cut)
 
 MAX_SCHEMA_CHARS = 20_000  # CreateSchema's schema parameter
 MAX_METADATA_FIELDS = {"interactions": 5, "items": 100, "users": 25}  # fields neither required nor reserved
@@ -160,24 +160,12 @@ class _Report:
 
 def _excerpt(value: Any, limit: int = EXCERPT_CHARS) -> str:
     """A string as a JSON string of printable ASCII, cut after about ``limit`` characters; other values by kind."""
-    if not isinstance(value, str):
-        return _kind(value)
-    out, size = [], 0
-    for ch in value:
-        escaped = "\\u007f" if ch == "\x7f" else json.dumps(ch)[1:-1]
-        if size + len(escaped) > limit:
-            return '"' + "".join(out) + '..."'
-        out.append(escaped)
-        size += len(escaped)
-    return '"' + "".join(out) + '"'
+    return schedules_module.excerpt(value, limit) if isinstance(value, str) else _kind(value)
 
 
 def _shown(value: Any) -> str:
     """A short identifier as it is; anything else as an excerpt."""
-    if isinstance(value, str) and len(value) <= 2 * EXCERPT_CHARS and value.isascii() and value.isprintable() \
-            and value.strip() == value and value:
-        return value
-    return _excerpt(value)
+    return schedules_module.quote(value) if isinstance(value, str) else _kind(value)
 
 
 def _listed(names: list, most: int = 5) -> str:
