@@ -71,12 +71,7 @@ def previous_version(name: str, job: str) -> Optional[dict]:
     """The published version that this job's version of the audience ``name`` follows: its latest, or the one
     before that if the latest is this job's own (published before, by another delivery of it, which publishing
     again does not make a new version: ``versions.publish``); None before a first version."""
-    try:
-        latest, _ = latest_version(name)
-    except ClientError as exc:  # without s3:ListBucket, S3 answers a missing key with 403
-        if exc.response["Error"]["Code"] not in GONE:
-            raise
-        latest = None
+    latest, _ = latest_version(name)  # None before a first version (a 403 without s3:ListBucket too)
     if latest is not None and latest.get("jobName") == job:
         latest = latest.get("previous")
     return latest if latest and latest.get("audienceKey") else None

@@ -110,10 +110,9 @@ def _announce_once(plan: dict, key: str, manifest: dict, ready: list[dict], empt
         return 0, []
     manifest_uri, job, announce, held = f"s3://{audience_bucket()}/{key}", plan["jobName"], [], []
     for segment in ready + empty:
-        reason = holds.reason_to_hold(segment, job)
-        if reason:  # written, not announced: it waits for a release (holds.py)
-            segment["held"] = {"reason": reason}
-            held.append(holds.hold(segment, job, plan.get("jobArn"), manifest_uri, reason))
+        detail = holds.hold_if_needed(segment, job, plan.get("jobArn"), manifest_uri)
+        if detail:  # written, not announced: it waits for a release (holds.py)
+            held.append(detail)
         elif segment["audienceKey"]:  # the audience's new version, linked to the one before (versions.py)
             segment.update(versions.publish(segment, job))
             holds.clear(segment["name"])  # a hold this refresh replaces

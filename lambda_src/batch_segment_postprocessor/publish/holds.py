@@ -28,10 +28,26 @@ def hold_key(name: str) -> str:
     return f"{os.environ[Env.AUDIENCE_PREFIX]}_holds/{name}.json"
 
 
-def reason_to_hold(segment: dict, job: str) -> Optional[str]:
-    """Why this refresh of the audience must wait for a release, or None. Its first version is never held."""
-    threshold = os.environ[Env.HOLD_THRESHOLD]
+def hold_if_needed(segment: dict, job: str, job_arn: Optional[str], manifest_uri: str) -> Optional[dict]:
+    """Hold this refresh of the audience if it must wait for a release (its manifest entry marked ``held``, the hold
+    recorded); the ``Audience Refresh Held`` event's detail, or None. Its first version is never held."""
     previous, _ = latest_version(segment["name"])
+    reason = _reason(segment, job, previous)
+    if reason is None:
+        return None
+    segment["held"] = {"reason": reason}
+    record = {"audience": segment["name"], "jobName": job, "jobArn": job_arn, "manifestUri": manifest_uri,
+              "reason": reason, "heldAt": dt.datetime.now(dt.timezone.utc).isoformat(), "segment": segment}
+    s3().put_object(Bucket=audience_bucket(), Key=hold_key(segment["name"]), Body=json.dumps(record).encode(),
+                    ContentType="application/json")
+    return {"audience": segment["name"], "jobName": job, "manifestUri": manifest_uri, "reason": reason,
+            "userCount": segment["userCount"], "joinedCount": segment.get("joinedCount"),
+            "leftCount": segment.get("leftCount"), "previousUserCount": previous["userCount"]}
+
+
+def _reason(segment: dict, job: str, previous: Optional[dict]) -> Optional[str]:
+    """Why this refresh must wait for a release, against the audience's ``previous`` (latest published) version."""
+    threshold = os.environ[Env.HOLD_THRESHOLD]
     if threshold == OFF or previous is None or previous["jobName"] == job:
         return None
     if not segment["audienceKey"]:
@@ -44,19 +60,6 @@ def reason_to_hold(segment: dict, job: str) -> Optional[str]:
         return (f"{segment['joinedCount']:,} users joined and {segment['leftCount']:,} left: {share:.0%} of the "
                 f"previous version's {previous['userCount']:,}, over the hold threshold of {float(threshold):.0%}")
     return None
-
-
-def hold(segment: dict, job: str, job_arn: Optional[str], manifest_uri: str, reason: str) -> dict:
-    """Record the held refresh; the ``Audience Refresh Held`` event's detail."""
-    previous, _ = latest_version(segment["name"])
-    record = {"audience": segment["name"], "jobName": job, "jobArn": job_arn, "manifestUri": manifest_uri,
-              "reason": reason,
-              "heldAt": dt.datetime.now(dt.timezone.utc).isoformat(), "segment": segment}
-    s3().put_object(Bucket=audience_bucket(), Key=hold_key(segment["name"]), Body=json.dumps(record).encode(),
-                    ContentType="application/json")
-    return {"audience": segment["name"], "jobName": job, "manifestUri": manifest_uri, "reason": reason,
-            "userCount": segment["userCount"], "joinedCount": segment.get("joinedCount"),
-            "leftCount": segment.get("leftCount"), "previousUserCount": previous["userCount"]}
 
 
 def pending(name: str) -> Optional[dict]:
