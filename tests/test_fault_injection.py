@@ -44,7 +44,6 @@ are printed per run: ``pytest -s`` or ``-rP`` shows them. ``FAULT_INJECTION_SEED
 from __future__ import annotations
 
 import collections
-import csv
 import json
 import os
 import random
@@ -55,7 +54,6 @@ from types import SimpleNamespace
 from typing import Optional
 
 import aws_cdk as cdk
-import boto3
 import pytest
 from aws_cdk.assertions import Template
 from botocore.awsrequest import AWSResponse
@@ -69,18 +67,12 @@ from shared import aws as lambda_clients
 from shared import claims
 from shared.contract import (AUDIENCE_SOURCE, BATCH_SEGMENT_JOB_STATE_CHANGE, IMPORT_STATE_CHANGE, OBJECT_CREATED,
                              S3_SOURCE, SEGMENT_READY, TRAINING_RUN_STATE_CHANGE, ServiceThrottled, ServiceUnavailable)
-from tests.fakes import function_environment
-from tests.fakes.customer_profiles import FakeCustomerProfiles
-from tests.fakes.environment import BUCKET, DATA, ROLE_ARN, SCHEDULER_ROLE_ARN, fake_aws
+from tests.fakes.environment import BUCKET, fake_aws
+from tests.fakes.example_app import ExampleApp
 from tests.fakes.personalize import THROTTLE, server_error
-from tests.fakes.segment_jobs import ACTION, COMEDY, job_event, manifest, segment_job, write_output_when_active
-from tests.fakes.templates import delivered, matches
-from tests.fakes.workflow import (ACCOUNT, MOTO_CONFIG, REGION, TIMED_OUT, FunctionTimedOut, LambdaRouter,
-                                  function_names, history, lambda_arn, logical_id, render_definition, run_execution,
-                                  start_execution, wait_for)
-from training_pipeline.ensure_resource import handler as ensure_handler
-from training_pipeline.schedule_runs import handler as schedule_handler
-from training_pipeline.validate_config import handler as validate_handler
+from tests.fakes.segment_jobs import ACTION, COMEDY, job_event, manifest, segment_job
+from tests.fakes.workflow import (ACCOUNT, MOTO_CONFIG, TIMED_OUT, FunctionTimedOut, LambdaRouter, lambda_arn,
+                                  logical_id, run_execution)
 
 
 def _seeds() -> tuple[int, ...]:
@@ -89,7 +81,6 @@ def _seeds() -> tuple[int, ...]:
 
 
 SEEDS = _seeds()
-DOMAIN = "audiences-domain"
 FAULTS_PER_SERVICE = 6  # per faulty run and fake: a random mix of throttles and 5xx answers
 SERVER_ERRORS = (500, 502, 503)
 TRANSIENT_PER_STEP = 2  # 5xx answers and timeouts one step may take: retry_transient retries 3 times
@@ -98,7 +89,6 @@ TIMEOUT_AT = 10  # the timeout comes before one of an invocation's first 11 AWS 
 TIME_SCALE = 1 / 1000  # Retry backoffs: 30 s become 30 ms
 MAX_BACKOFF = 0.5  # seconds, at most, for one compressed backoff
 RUNTIME_BUDGET = 150.0  # seconds for the whole-run test with 4 seeds (40 to 50 s on this 2-core machine)
-EXECUTION_TIMEOUT = 60.0
 
 # ---------------------------------------------------------------- the app and the harness
 
@@ -166,117 +156,8 @@ def s3_races_as_in_s3(monkeypatch):
     monkeypatch.setattr(FakeKey, "dispose", lambda self, garbage=False: setattr(self, "disposed", True))
 
 
-def users() -> list[str]:
-    with (DATA / "train/bingewatch/users.csv").open() as f:
-        return [row["USER_ID"] for row in csv.DictReader(f)]
-
-
-def resolved(value, names: dict):
-    """A template value (a rule's pattern) with its Refs replaced by the fake resources' names."""
-    if isinstance(value, dict):
-        if set(value) == {"Ref"}:
-            return names[value["Ref"]]
-        return {k: resolved(v, names) for k, v in value.items()}
-    if isinstance(value, list):
-        return [resolved(v, names) for v in value]
-    return value
-
-
-class App:
-    """The example stack's three workflows in moto with their handlers routed, driven by the events they put (as
-    their rules deliver them)."""
-
-    def __init__(self, template: dict, monkeypatch, aws) -> None:
-        self.template, self.aws = template, aws
-        ids = {kind: logical_id(template, "AWS::StepFunctions::StateMachine", part) for kind, part in
-               (("training", "TrainingWorkflow"), ("export", "AudiencesWorkflow"), ("import", "ConnectWorkflow"))}
-        bus_id = logical_id(template, "AWS::Events::EventBus", "EventBus")
-        self.names = {**function_names(template), bus_id: aws.bus_name, f"{bus_id}.Arn": aws.bus_arn,
-                      logical_id(template, "AWS::SNS::Topic", "Topic"): aws.topic_arn,
-                      logical_id(template, "AWS::S3::Bucket", "DataBucket"): BUCKET,
-                      logical_id(template, "AWS::CustomerProfiles::Domain", "Domain"): DOMAIN}
-        function_environment.use(monkeypatch, *function_environment.functions_of(template), template=template,
-                                 EVENT_BUS_NAME=aws.bus_name, PERSONALIZE_ROLE_ARN=ROLE_ARN, AUDIENCE_BUCKET=BUCKET,
-                                 SOURCE_BUCKET=BUCKET, DOMAIN_NAME=DOMAIN, SCHEDULER_ROLE_ARN=SCHEDULER_ROLE_ARN,
-                                 DEAD_LETTER_QUEUE_ARN=f"arn:aws:sqs:{REGION}:{ACCOUNT}:training-dead-letters")
-        aws.personalize.steps_to_active = 0
-        self.profiles = FakeCustomerProfiles(lambda_clients.client("customer-profiles"))
-        self.router = LambdaRouter(monkeypatch, {
-            lambda_arn(logical_id(template, "AWS::Lambda::Function", part)): handler for part, handler in (
-                ("ValidateConfig", validate_handler.handler), ("EnsureResource", ensure_handler.handler),
-                ("AudiencesPlan", plan_handler.handler), ("AudiencesExport", export_handler.handler),
-                ("AudiencesPublish", publish_handler.handler), ("ConnectImporter", connect_handler.handler),
-                ("ScheduleRuns", schedule_handler.handler))})
-        sfn = boto3.client("stepfunctions", region_name=REGION)
-
-        class Machines(dict):  # each created when first started
-            def __missing__(machines, kind):
-                machines[kind] = sfn.create_state_machine(
-                    name=kind, definition=render_definition(template, self.names, machine_id=ids[kind]),
-                    roleArn=f"arn:aws:iam::{ACCOUNT}:role/workflow")["stateMachineArn"]
-                return machines[kind]
-
-        self.machines = Machines()
-        self.outputs = write_output_when_active(aws, users())
-        self.events: list[dict] = []
-        self.executions: list[dict] = []
-        self.deliveries: collections.Counter = collections.Counter()
-        self.matched: dict[str, bool] = {}
-
-    # -------------------------------------------------------- carrying events
-
-    def rule(self, part: str) -> dict:
-        (rule,) = [r for lid, r in self.template["Resources"].items()
-                   if r["Type"] == "AWS::Events::Rule" and part in lid]
-        return resolved(rule["Properties"]["EventPattern"], self.names)
-
-    def delivered_by(self, part: str, events: list[dict]) -> list[dict]:
-        """What the rule ``part`` hands its workflow for each of ``events`` it matches (``templates.matches``: moto's
-        matcher), in order."""
-        pattern, chosen = self.rule(part), []
-        for event in events:
-            key = json.dumps([part, event], sort_keys=True)
-            if key not in self.matched:
-                self.matched[key] = matches(pattern, event)
-                sqs = self.aws.sqs  # matches() leaves its queue behind: a later check must not read this one's event
-                sqs.delete_queue(QueueUrl=sqs.get_queue_url(QueueName="matched")["QueueUrl"])
-            if self.matched[key]:
-                chosen.append(delivered(self.template, part, event))
-        return chosen
-
-    def drain(self) -> list[dict]:
-        events = self.aws.events()
-        self.events += events
-        return events
-
-    def deliver(self, kind: str, payloads: list[dict], rng: Optional[random.Random], label: str) -> None:
-        """Start one execution per payload, all at once as EventBridge delivers them; with ``rng``, each payload twice:
-        the second while the first runs, or after it ended."""
-        started, later = [], []
-        for payload in payloads:
-            started.append((payload, label, start_execution(self.machines[kind], payload)))
-            if rng is not None and rng.random() < 0.5:
-                started.append((payload, "duplicate (concurrent)", start_execution(self.machines[kind], payload)))
-            elif rng is not None:
-                later.append(payload)
-        self.collect(kind, started)
-        self.collect(kind, [(p, "duplicate (after)", start_execution(self.machines[kind], p)) for p in later])
-
-    def collect(self, kind: str, started: list) -> None:
-        for payload, delivery, arn in started:
-            described = wait_for(arn, timeout=EXECUTION_TIMEOUT)
-            events = history(arn)
-            entered = [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
-            failures = [d for e in events for k, d in e.items()
-                        if k.endswith("FailedEventDetails") and isinstance(d, dict) and "error" in d]
-            retried = [d["error"] for d in failures]
-            caught = [d for d in failures if d["error"] != described.get("error")]  # the error the Catch caught
-            self.executions.append({"kind": kind, "delivery": delivery, "payload": payload,
-                                    "status": described["status"], "error": described.get("error"),
-                                    "cause": described.get("cause"), "end": entered[-1] if entered else None,
-                                    "failed attempts": retried,
-                                    "caught": caught[-1] if caught else {}})
-            self.deliveries[(kind, delivery)] += 1
+class App(ExampleApp):
+    """The example app run once whole (``run``), and what it leaves (``record``)."""
 
     def run(self, rng: Optional[random.Random] = None) -> None:
         key = self.aws.upload_sample()
@@ -298,13 +179,6 @@ class App:
         self.late_events = self.drain()
 
     # -------------------------------------------------------- what a run leaves
-
-    def objects(self, prefix: str) -> dict[str, bytes]:
-        s3, found = self.aws.s3, {}
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
-            for o in page.get("Contents", []):
-                found[o["Key"]] = s3.get_object(Bucket=BUCKET, Key=o["Key"])["Body"].read()
-        return found
 
     def record(self) -> dict:
         everything = self.objects("audiences/")
