@@ -108,6 +108,11 @@ class FakePersonalize:
         self._clock += dt.timedelta(seconds=30)
         return self._clock
 
+    def advance_to(self, when: dt.datetime) -> None:
+        """Move the service's clock (the times it stamps resources with) on to ``when``, as days pass; a clock
+        already past it stays (it never goes back)."""
+        self._clock = max(self._clock, when)
+
     def _answer(self, model, params, **_):
         # ``params`` is the serialized request: botocore validated the call against the model to build it.
         operation = model.name
