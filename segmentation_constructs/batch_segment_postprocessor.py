@@ -248,7 +248,7 @@ class BatchSegmentPostprocessor(Construct):
 
     def _grant_publish(self) -> None:
         """Read per-line results, write the manifest and the publish marker, advance each audience's version (and tag
-        the version it replaced), put events."""
+        the version it replaced), record a release in the held job's manifest, put events."""
         work, manifests = self._work, self._manifests
         role = self._publish.role
         grant_objects(role, self.audience_bucket, ["s3:GetObject", "s3:PutObject"],
@@ -262,7 +262,8 @@ class BatchSegmentPostprocessor(Construct):
             conditions={"StringLike": {"s3:prefix": [work]}}))
         grant_objects(role, self.audience_bucket, ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], work,
                       wildcard_reason=JOB_NAMES)
-        grant_objects(role, self.audience_bucket, ["s3:PutObject"], manifests, wildcard_reason=JOB_NAMES)
+        grant_objects(role, self.audience_bucket, ["s3:GetObject", "s3:PutObject"], manifests,
+                      wildcard_reason=JOB_NAMES)
         self.event_bus.grant_put_events_to(role)
 
     def _grant_workflow(self) -> None:

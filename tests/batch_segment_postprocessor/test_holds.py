@@ -70,6 +70,8 @@ def test_a_refresh_that_changed_most_users_is_held_until_released(aws):
     assert (ready["jobName"], ready["segment"]["version"], ready["segment"]["previousVersion"]["jobName"]) == (
         "genre-2", 2, "genre-1")
     assert latest(aws, name)["jobName"] == "genre-2"
+    (entry,) = manifest(aws, "genre-2")["segments"]  # the held job's manifest says what was published
+    assert "held" not in entry and (entry["version"], entry["released"]["heldFor"]) == (2, held["reason"])
     assert release(name) == {"released": None} and of("Audience Segment Ready", aws.events()) == []  # once
 
 
@@ -91,6 +93,8 @@ def test_a_refresh_that_came_back_empty_is_held_and_its_release_publishes_nothin
     assert held["reason"] == "it came back empty (the previous version had 2 users)" and held["userCount"] == 0
     assert release(name)["released"] == name
     assert of("Audience Segment Ready", aws.events()) == [] and latest(aws, name)["jobName"] == "genre-1"
+    (entry,) = manifest(aws, "genre-2")["segments"]
+    assert "held" not in entry and "version" not in entry and entry["released"]["heldFor"] == held["reason"]
 
 
 def test_with_no_threshold_nothing_is_held(aws, monkeypatch):

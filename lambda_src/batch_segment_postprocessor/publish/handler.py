@@ -16,6 +16,7 @@ is announced again by its retry: at least once, and the importers take a file ve
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import uuid
@@ -24,7 +25,7 @@ from botocore.exceptions import ClientError
 
 from batch_segment_postprocessor.publish import holds, versions
 from shared import claims
-from shared.audiences import audience_bucket, manifest_key, s3, work_key
+from shared.audiences import audience_bucket, manifest_key, s3, split_s3_uri, work_key
 from shared.aws import call, logger
 from shared.contract import AUDIENCE_SOURCE, REFRESH_HELD, RELEASE_REQUESTED, SEGMENT_READY, Env
 
@@ -71,9 +72,32 @@ def release(name: str) -> dict:
     if segment["audienceKey"]:  # an empty refresh has nothing to announce: releasing it clears the hold
         segment.update(versions.publish(segment, record["jobName"]))
         _announce({"jobName": record["jobName"], "jobArn": record.get("jobArn")}, record["manifestUri"], [segment])
+    _record_release(record["manifestUri"], {**segment, "released": {
+        "at": dt.datetime.now(dt.timezone.utc).isoformat(), "heldFor": record["reason"]}})
     holds.clear(name)
     log.info("released", extra={"audience": name, "job": record["jobName"], "version": segment.get("version")})
     return {"released": name, "jobName": record["jobName"], "version": segment.get("version")}
+
+
+def _record_release(manifest_uri: str, released: dict) -> None:
+    """The held job's manifest entry of the audience becomes ``released`` (its version, when it was released and
+    why it had been held) in place of ``held``: readers of the manifest see what was published. Conditional on the
+    copy read; a manifest gone (expired) is left so."""
+    _, key = split_s3_uri(manifest_uri)  # in the audience bucket, as every manifest
+    for _ in range(versions.ATTEMPTS):
+        found = claims.held(key)
+        if found is None:
+            return
+        manifest = found.content
+        manifest["segments"] = [released if s.get("name") == released["name"] and s.get("held") else s
+                                for s in manifest.get("segments", [])]
+        try:
+            _put_manifest(key, manifest, IfMatch=found.etag)
+            return
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] not in claims.LOST:
+                raise
+    raise RuntimeError(f"{manifest_uri} kept changing: the release of {released['name']} is not recorded in it")
 
 
 def publish(plan: dict) -> dict:
