@@ -1,23 +1,25 @@
 """A simulated month of a config with schedules: the example stack (Connect destination) refreshes its audiences
 with no upload after the first, and each refresh is checked against what it should have done.
 
-The month, on FakePersonalize's clock (``advance_to``), each schedule fired as EventBridge Scheduler fires it (the
-schedule's target input as ``ScheduleRuns`` wrote it into moto's scheduler, the scheduled time filled in), and every
-event carried on by the stack's rules (``tests/fakes/example_app.py``):
+The month runs on FakePersonalize's clock (``advance_to``); each schedule fires as EventBridge Scheduler fires it,
+and every event is carried on by the stack's rules (``tests/fakes/example_app.py``). As in Personalize, a batch
+segment job draws its users from the data its solution version was trained on (the fake: the users of
+``ExampleApp.users`` when the version was trained), so new interactions reach audiences only through a retraining.
 
-- 2 Nov: the config is uploaded with three schedules: the datasets imported every Monday at 02:00, the batch segment
-  job run every Monday at 04:00, the solution retrained on the 1st of each month at 03:00;
-- 9 Nov: a week of new interactions is uploaded, and 5% of the users the model recommends change; the import and
-  the job schedules fire, the job's twice (a duplicate firing);
-- 16 Nov: most users change: the refreshes that changed more than half of an audience are held, then released;
-- 23 Nov: nothing changed: the job refreshes every audience to the same users;
-- 1 Dec: the monthly retraining, fired twice;
-- the config uploaded again without its import schedule: that schedule is deleted.
+- 2 Nov (Monday): the config is uploaded with three schedules: the datasets imported every Monday at 02:00, the
+  solution retrained every Monday at 03:00 (its batch segment job then runs on the new version), and the job run
+  alone every day at 05:00;
+- 4 Nov: the daily job, fired twice (a duplicate firing): one new job on the same version, the same users;
+- 9 Nov: a week of new interactions, 5% of the recommended users changed: the import, then the retraining;
+- 16 Nov: most users changed: the refreshes that changed more than half of an audience are held, then released;
+- 23 Nov: nothing new: the import imports nothing; the retraining (fired twice) trains once, the same users;
+- the config uploaded again without its import schedule: that schedule is deleted, nothing else done.
 
 Each step asserts which Personalize imports, trainings and batch segment jobs were created; each audience's new
 version, its link to the version before and its joined and left files against a set difference of the two versions'
 files computed here; that Customer Profiles holds one segment per audience whose members are the audience's latest
-published version; and that a held refresh announces and imports nothing until it is released.
+published version (and one upload job per version); and that a held refresh announces and imports nothing until it
+is released.
 """
 
 from __future__ import annotations
@@ -30,28 +32,24 @@ import io
 import json
 
 import aws_cdk as cdk
-import boto3
 import pytest
 from aws_cdk.assertions import Template
 
-from batch_segment_postprocessor.publish import handler as publish_handler
 from connect_segment_importer.importer import handler as connect_handler
 from segmentation_constructs.example_stack import SegmentationExampleStack
-from shared.contract import (AUDIENCE_SOURCE, BATCH_SEGMENT_JOB_STATE_CHANGE, REFRESH_HELD, RELEASE_REQUESTED,
-                             SEGMENT_READY, Env)
-from tests.fakes import function_environment
+from shared.contract import REFRESH_HELD, SEGMENT_READY
 from tests.fakes.environment import BUCKET, DATA, fake_aws
 from tests.fakes.example_app import ExampleApp
-from tests.fakes.workflow import MOTO_CONFIG, REGION
+from tests.fakes.workflow import MOTO_CONFIG
 
 CONFIG_KEY = "train/bingewatch/config.json"
-IMPORT, JOB, RETRAIN = "cron(0 2 ? * MON *)", "cron(0 4 ? * MON *)", "cron(0 3 1 * ? *)"
+IMPORT, RETRAIN, JOB = "cron(0 2 ? * MON *)", "cron(0 3 ? * MON *)", "cron(0 5 * * ? *)"
 AUDIENCES = 5  # the sample's batch segment job has five queries
 HOLD_THRESHOLD = 0.5  # the example stack's (the construct's default)
 
 
-def utc(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text).replace(tzinfo=dt.timezone.utc)
+def at(day: int, hour: int) -> dt.datetime:
+    return dt.datetime(2026, 11, day, hour, tzinfo=dt.timezone.utc)
 
 
 def config(*, import_schedule: bool = True) -> dict:
@@ -70,71 +68,17 @@ def ranked(seed: str, users: list[str]) -> list[str]:
 
 
 class Month(ExampleApp):
-    """The example app, with the scheduler's view of the config's schedules and the checks of each step."""
+    """The example app, with the checks of each step."""
 
     def __init__(self, template: dict, monkeypatch, aws) -> None:
         super().__init__(template, monkeypatch, aws)
-        self.group = function_environment.template_variables("training_pipeline.schedule_runs",
-                                                             template)[Env.SCHEDULE_GROUP]
-        self.scheduler = boto3.client("scheduler", region_name=REGION)
-        self.scheduler.create_schedule_group(Name=self.group)
         self.published: dict[str, list[dict]] = collections.defaultdict(list)  # audience -> its versions
-        self.counted = collections.Counter()
-
-    # -------------------------------------------------------- what starts work
-
-    def upload(self, cfg: dict) -> None:
-        self.aws.s3.put_object(Bucket=BUCKET, Key=CONFIG_KEY, Body=json.dumps(cfg).encode())
-        self.deliver("training", [{"bucket": BUCKET, "key": CONFIG_KEY}], None, "upload")
-        self.settle()
-
-    def schedules(self) -> dict[str, dict]:
-        """The config's schedules in the scheduler, by expression."""
-        listed = self.scheduler.list_schedules(GroupName=self.group)["Schedules"]
-        found = [self.scheduler.get_schedule(Name=s["Name"], GroupName=self.group) for s in listed]
-        return {s["ScheduleExpression"]: s for s in found}
-
-    def fire(self, expression: str, at: str) -> None:
-        """The schedule of ``expression`` fires at ``at`` (the service's clock moved on to then)."""
-        self.aws.personalize.advance_to(utc(at))
-        schedule = self.schedules()[expression]
-        assert schedule["Target"]["Arn"] == self.machines["training"]
-        payload = json.loads(schedule["Target"]["Input"].replace("<aws.scheduler.scheduled-time>", f"{at}Z"))
-        self.deliver("training", [payload], None, f"schedule {expression}")
-        self.settle()
-
-    def release(self, audience: str) -> None:
-        """Someone releases the held refresh of ``audience``: the event, through the rule, to the publish function."""
-        event = {"source": AUDIENCE_SOURCE, "detail-type": RELEASE_REQUESTED, "detail": {"audience": audience}}
-        for payload in self.delivered_by("ReleaseRequested", [event]):
-            publish_handler.handler(payload, None)
-        self.settle()
 
     def settle(self) -> None:
-        """Carry the events the workflows put to the workflows the rules start, until none is left; each run ends
-        well."""
-        while True:
-            events = self.drain()
-            jobs = [e for e in events if e["detail-type"] == BATCH_SEGMENT_JOB_STATE_CHANGE]
-            ready = [e for e in events if e["detail-type"] == SEGMENT_READY]
-            for e in ready:
-                self.published[e["detail"]["segment"]["name"]].append({**e["detail"]["segment"],
-                                                                       "jobName": e["detail"]["jobName"]})
-            if not jobs and not ready:
-                break
-            self.deliver("export", self.delivered_by("SegmentJobActive", jobs), None, "job event")
-            self.deliver("import", self.delivered_by("ConnectAudienceReady", ready), None, "ready event")
-        failed = [e for e in self.executions if e["status"] != "SUCCEEDED"]
-        assert not failed, failed
-
-    # -------------------------------------------------------- what a step did
-
-    def created(self) -> dict[str, int]:
-        """The Personalize resources created since the last call, by kind."""
-        now = collections.Counter(op.removeprefix("Create") for op, _ in self.aws.personalize.created())
-        new = {kind: n - self.counted[kind] for kind, n in now.items() if n > self.counted[kind]}
-        self.counted = now
-        return new
+        for event in super().settle():
+            if event["detail-type"] == SEGMENT_READY:
+                self.published[event["detail"]["segment"]["name"]].append(
+                    {**event["detail"]["segment"], "jobName": event["detail"]["jobName"]})
 
     def held(self) -> list[dict]:
         return [e["detail"] for e in self.events if e["detail-type"] == REFRESH_HELD]
@@ -190,16 +134,14 @@ def month(template, monkeypatch):
 def new_interactions(week: int, users: list[str]) -> bytes:
     """The sample's interactions and a week of new ones (a watch of the first item by each of ``users``)."""
     sample = (DATA / "train/bingewatch/interactions.csv").read_bytes()
-    start = int(utc("2026-11-02T00:00:00").timestamp()) + (week - 1) * 7 * 86400
-    rows = [f"{user},m0001,1.0,watch,{start + i}\n" for i, user in enumerate(users)]
-    return sample + "".join(rows).encode()
+    start = int(at(2, 0).timestamp()) + (week - 1) * 7 * 86400
+    return sample + "".join(f"{user},m0001,1.0,watch,{start + i}\n" for i, user in enumerate(users)).encode()
 
 
 def change_users(pool: list[str], share: float, week: int) -> None:
-    """Replace ``share`` of the recommended users (chosen by a hash) with new ones, in place."""
+    """Replace ``share`` of the users in the data (chosen by a hash) with new ones, in place."""
     gone = set(ranked(f"week {week}", pool)[:int(len(pool) * share)])
-    kept = [u for u in pool if u not in gone]
-    pool[:] = kept + [f"w{week}-{i:05d}" for i in range(len(gone))]
+    pool[:] = [u for u in pool if u not in gone] + [f"w{week}-{i:05d}" for i in range(len(gone))]
 
 
 def test_a_month_of_schedules_refreshes_each_audience_in_place_with_its_deltas_and_holds(month):
@@ -207,74 +149,78 @@ def test_a_month_of_schedules_refreshes_each_audience_in_place_with_its_deltas_a
 
     # 2 Nov: the first upload creates everything and the three schedules.
     aws.upload_sample()
-    aws.personalize.advance_to(utc("2026-11-02T09:00:00"))
-    month.upload(config())
+    aws.personalize.advance_to(at(2, 9))
+    month.upload_config(CONFIG_KEY, config())
     assert month.created() == {"DatasetGroup": 1, "Schema": 3, "Dataset": 3, "DatasetImportJob": 3, "Solution": 1,
                                "SolutionVersion": 1, "BatchSegmentJob": 1}
-    assert sorted(month.schedules()) == sorted([IMPORT, JOB, RETRAIN])
-    assert {n: len(v) for n, v in month.published.items()} == {n: 1 for n in month.published}
-    assert len(month.published) == AUDIENCES
+    assert sorted(month.schedules()) == sorted([IMPORT, RETRAIN, JOB])
+    assert len(month.published) == AUDIENCES and {len(v) for v in month.published.values()} == {1}
     month.check_destination()
 
-    # 9 Nov: a week of new interactions; 5% of the recommended users change.
+    # 4 Nov: the daily job, on the version trained on 2 Nov: the same users; fired twice, it runs once.
+    month.fire(JOB, at(4, 5))
+    assert month.created() == {"BatchSegmentJob": 1}  # no import, no training
+    month.fire(JOB, at(4, 5))
+    assert month.created() == {}
+    assert {(v[-1]["version"], v[-1]["joinedCount"], v[-1]["leftCount"]) for v in month.published.values()} == {
+        (2, 0, 0)}
+
+    # 9 Nov: a week of new interactions, 5% of the users changed: imported, then retrained; the audiences follow.
     aws.s3.put_object(Bucket=BUCKET, Key="train/bingewatch/interactions.csv",
                       Body=new_interactions(1, ["u00001", "u00002"]))
     change_users(month.users, 0.05, week=1)
-    month.fire(IMPORT, "2026-11-09T02:00:00")
+    month.fire(IMPORT, at(9, 2))
     assert month.created() == {"DatasetImportJob": 1}  # the new interactions file only: no training, no job
-    month.fire(JOB, "2026-11-09T04:00:00")
-    assert month.created() == {"BatchSegmentJob": 1}  # on the latest ACTIVE version: no training
-    month.fire(JOB, "2026-11-09T04:00:00")  # the scheduler fires twice
-    assert month.created() == {}
+    month.fire(RETRAIN, at(9, 3))
+    assert month.created() == {"SolutionVersion": 1, "BatchSegmentJob": 1}  # no import: nothing new since 02:00
     assert month.held() == []
-    assert {len(v) for v in month.published.values()} == {2}
+    assert {len(v) for v in month.published.values()} == {3}
+    assert sum(v[-1]["joinedCount"] + v[-1]["leftCount"] for v in month.published.values()) > 0
     month.check_versions()
     month.check_destination()
 
-    # 16 Nov: most users change; the refreshes that changed more than half of an audience are held.
+    # 16 Nov: most users changed; the refreshes that changed more than half of an audience are held.
     change_users(month.users, 0.8, week=2)
+    aws.s3.put_object(Bucket=BUCKET, Key="train/bingewatch/interactions.csv",
+                      Body=new_interactions(2, month.users[-10:]))
+    month.fire(IMPORT, at(16, 2))
     before = {name: month.members(name) for name in month.published}
-    month.fire(JOB, "2026-11-16T04:00:00")
-    assert month.created() == {"BatchSegmentJob": 1}
+    month.fire(RETRAIN, at(16, 3))
+    assert month.created() == {"DatasetImportJob": 1, "SolutionVersion": 1, "BatchSegmentJob": 1}
     held = {h["audience"]: h for h in month.held()}
     assert held, "an 80% change holds at least one audience"
     for name, hold in held.items():
-        share = (hold["joinedCount"] + hold["leftCount"]) / hold["previousUserCount"]
-        assert share > HOLD_THRESHOLD, hold
-        assert len(month.published[name]) == 2  # not announced, not imported
+        assert (hold["joinedCount"] + hold["leftCount"]) / hold["previousUserCount"] > HOLD_THRESHOLD, hold
+        assert len(month.published[name]) == 3  # not announced, not imported
     for name, versions in month.published.items():
         if name not in held:  # published: within the threshold
             latest = versions[-1]
             assert (latest["joinedCount"] + latest["leftCount"]) / versions[-2]["userCount"] <= HOLD_THRESHOLD
     assert {name: month.members(name) for name in held} == {name: before[name] for name in held}
-    notes = [n for n in aws.notifications() if n["Subject"] == "Audience refresh held"]
-    assert len(notes) == 1 and all(name in notes[0]["Message"] for name in held)
+    (note,) = [n for n in aws.notifications() if n["Subject"] == "Audience refresh held"]
+    assert all(name in note["Message"] for name in held)
     for name in held:
         month.release(name)
-    assert {len(v) for v in month.published.values()} == {3}
+    assert {len(v) for v in month.published.values()} == {4}
     month.release(next(iter(held)))  # a second release finds nothing held
-    assert {len(v) for v in month.published.values()} == {3}
+    assert {len(v) for v in month.published.values()} == {4}
     month.check_versions()
     month.check_destination()
 
-    # 23 Nov: nothing changed; every audience gets a version with the same users.
-    month.fire(JOB, "2026-11-23T04:00:00")
-    assert month.created() == {"BatchSegmentJob": 1}
-    assert {(v[-1]["joinedCount"], v[-1]["leftCount"]) for v in month.published.values()} == {(0, 0)}
-    month.check_versions()
-
-    # 1 Dec: the monthly retraining, and its jobs on the new version; fired twice, it trains once.
-    month.fire(RETRAIN, "2026-12-01T03:00:00")
-    assert month.created() == {"SolutionVersion": 1, "BatchSegmentJob": 1}
-    month.fire(RETRAIN, "2026-12-01T03:00:00")
+    # 23 Nov: no new data: nothing imported; the retraining, fired twice, trains once and finds the same users.
+    month.fire(IMPORT, at(23, 2))
     assert month.created() == {}
-    assert {len(v) for v in month.published.values()} == {5}
+    month.fire(RETRAIN, at(23, 3))
+    month.fire(RETRAIN, at(23, 3))
+    assert month.created() == {"SolutionVersion": 1, "BatchSegmentJob": 1}
+    assert {(v[-1]["version"], v[-1]["joinedCount"], v[-1]["leftCount"]) for v in month.published.values()} == {
+        (5, 0, 0)}
     month.check_versions()
     month.check_destination()
     ingested = collections.Counter(j["DisplayName"] for j in month.profiles.jobs.values())
     assert sorted(ingested.values()) == [5] * AUDIENCES  # one upload job per published version, none twice
 
-    # The config uploaded again without its import schedule: that schedule is deleted, the others kept.
-    month.upload(config(import_schedule=False))
-    assert sorted(month.schedules()) == sorted([JOB, RETRAIN])
-    assert month.created() == {}  # a change of schedules alone trains and runs nothing
+    # The config uploaded again without its import schedule: that schedule is deleted; nothing else is done.
+    month.upload_config(CONFIG_KEY, config(import_schedule=False))
+    assert sorted(month.schedules()) == sorted([RETRAIN, JOB])
+    assert month.created() == {}

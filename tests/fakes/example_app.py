@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import csv
+import datetime as dt
 import json
 import random
 from typing import Optional
@@ -20,6 +21,8 @@ from batch_segment_postprocessor.plan import handler as plan_handler
 from batch_segment_postprocessor.publish import handler as publish_handler
 from connect_segment_importer.importer import handler as connect_handler
 from shared import aws as lambda_clients
+from shared.contract import (AUDIENCE_SOURCE, BATCH_SEGMENT_JOB_STATE_CHANGE, RELEASE_REQUESTED, SEGMENT_READY,
+                             Env)
 from tests.fakes import function_environment
 from tests.fakes.customer_profiles import FakeCustomerProfiles
 from tests.fakes.environment import BUCKET, DATA, ROLE_ARN, SCHEDULER_ROLE_ARN
@@ -87,12 +90,26 @@ class ExampleApp:
                 return machines[kind]
 
         self.machines = Machines()
-        self.users = sample_users()  # the users batch segment jobs draw from: a test may change it between runs
-        self.outputs = write_output_when_active(aws, self.users)
+        # The users in the data (a test may change them between runs), and those each solution version was trained
+        # on: a batch segment job draws its users from its version's, as Personalize builds segments from the data
+        # of the version's training.
+        self.users = sample_users()
+        self.trained: dict[str, list[str]] = {}
+        aws.personalize.on_active.append(self._train)
+        self.outputs = write_output_when_active(aws, lambda job: self.trained[job["solutionVersionArn"]])
+        self.schedule_group = function_environment.template_variables(
+            "training_pipeline.schedule_runs", template)[Env.SCHEDULE_GROUP]
+        self.scheduler = boto3.client("scheduler", region_name=REGION)
+        self.scheduler.create_schedule_group(Name=self.schedule_group)
+        self.counted: collections.Counter = collections.Counter()
         self.events: list[dict] = []
         self.executions: list[dict] = []
         self.deliveries: collections.Counter = collections.Counter()
         self.matched: dict[str, bool] = {}
+
+    def _train(self, kind: str, resource: dict) -> None:
+        if kind == "SolutionVersion":
+            self.trained[resource["solutionVersionArn"]] = list(self.users)
 
     # -------------------------------------------------------- carrying events
 
@@ -148,6 +165,63 @@ class ExampleApp:
                                     "failed attempts": retried,
                                     "caught": caught[-1] if caught else {}})
             self.deliveries[(kind, delivery)] += 1
+
+    # -------------------------------------------------------- what starts work, carried through
+
+    def schedules(self) -> dict[str, dict]:
+        """The schedules in the training pipeline's schedule group (moto's EventBridge Scheduler), by expression."""
+        listed = self.scheduler.list_schedules(GroupName=self.schedule_group)["Schedules"]
+        found = [self.scheduler.get_schedule(Name=s["Name"], GroupName=self.schedule_group) for s in listed]
+        return {s["ScheduleExpression"]: s for s in found}
+
+    def upload_config(self, key: str, config: dict) -> list[dict]:
+        """Upload ``config`` at ``key`` and carry its run through (``settle``); the events put."""
+        self.aws.s3.put_object(Bucket=BUCKET, Key=key, Body=json.dumps(config).encode())
+        self.deliver("training", [{"bucket": BUCKET, "key": key}], None, "upload")
+        return self.settle()
+
+    def fire(self, expression: str, at: dt.datetime) -> list[dict]:
+        """The schedule of ``expression`` fires at ``at``, as EventBridge Scheduler does (its target input as
+        ScheduleRuns wrote it, the scheduled time filled in), on FakePersonalize's clock moved on to then; carried
+        through (``settle``)."""
+        self.aws.personalize.advance_to(at)
+        schedule = self.schedules()[expression]
+        assert schedule["Target"]["Arn"] == self.machines["training"]
+        fired = schedule["Target"]["Input"].replace("<aws.scheduler.scheduled-time>", at.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        self.deliver("training", [json.loads(fired)], None, f"schedule {expression}")
+        return self.settle()
+
+    def release(self, audience: str) -> list[dict]:
+        """Someone releases the held refresh of ``audience``: the event, through its rule, to the publish function;
+        carried through (``settle``)."""
+        event = {"source": AUDIENCE_SOURCE, "detail-type": RELEASE_REQUESTED, "detail": {"audience": audience}}
+        for payload in self.delivered_by("ReleaseRequested", [event]):
+            publish_handler.handler(payload, None)
+        return self.settle()
+
+    def settle(self) -> list[dict]:
+        """Carry the events the workflows put to the workflows the stack's rules start, until none is left; the
+        events put. Every execution must have succeeded."""
+        put = []
+        while True:
+            events = self.drain()
+            put += events
+            jobs = [e for e in events if e["detail-type"] == BATCH_SEGMENT_JOB_STATE_CHANGE]
+            ready = [e for e in events if e["detail-type"] == SEGMENT_READY]
+            if not jobs and not ready:
+                break
+            self.deliver("export", self.delivered_by("SegmentJobActive", jobs), None, "job event")
+            self.deliver("import", self.delivered_by("ConnectAudienceReady", ready), None, "ready event")
+        failed = [e for e in self.executions if e["status"] != "SUCCEEDED"]
+        assert not failed, failed
+        return put
+
+    def created(self) -> dict[str, int]:
+        """The Personalize resources created since the last call, by kind."""
+        now = collections.Counter(op.removeprefix("Create") for op, _ in self.aws.personalize.created())
+        new = {kind: n - self.counted[kind] for kind, n in now.items() if n > self.counted[kind]}
+        self.counted = now
+        return new
 
     def objects(self, prefix: str) -> dict[str, bytes]:
         s3, found = self.aws.s3, {}

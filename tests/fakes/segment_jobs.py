@@ -6,6 +6,7 @@ import csv
 import hashlib
 import io
 import json
+from typing import Callable, Union
 
 from batch_segment_postprocessor.export import handler as export_handler
 from batch_segment_postprocessor.plan import handler as plan_handler
@@ -70,16 +71,19 @@ def manifest(aws, job="genre-segments-1a2b3c4d") -> dict:
     return json.loads(aws.s3.get_object(Bucket=BUCKET, Key=f"audiences/{job}/manifest.json")["Body"].read())
 
 
-def write_output_when_active(aws, users: list[str], *, sizes: tuple[int, int] = (20, 60)) -> list[str]:
+def write_output_when_active(aws, users: Union[list[str], Callable[[dict], list[str]]], *,
+                             sizes: tuple[int, int] = (20, 60)) -> list[str]:
     """Make ``aws.personalize`` write each batch segment job's output when a describe finds it ACTIVE, as Personalize
     does: under the job's output path, ``<input file name>.out`` with one line per query of its input (JSON lines),
-    then ``_SUCCESS``. A query's users are drawn from ``users`` by a hash of the query (between ``sizes`` of them,
-    ranked by that hash), so a rerun of the same job writes the same output. Returns the keys written, as they are."""
+    then ``_SUCCESS``. A query's users are drawn from ``users`` (or ``users(job)``, the users the job's solution
+    version was trained on) by a hash of the query (between ``sizes`` of them, ranked by that hash), so a rerun of the
+    same job writes the same output. Returns the keys written, as they are."""
     written: list[str] = []
 
     def write(kind: str, job: dict) -> None:
         if kind != "BatchSegmentJob":
             return
+        pool = users(job) if callable(users) else users
         in_bucket, _, in_key = job["jobInput"]["s3DataSource"]["path"].removeprefix("s3://").partition("/")
         out_bucket, _, prefix = job["jobOutput"]["s3DataDestination"]["path"].removeprefix("s3://").partition("/")
         with service_side():
@@ -88,7 +92,7 @@ def write_output_when_active(aws, users: list[str], *, sizes: tuple[int, int] = 
         lines = []
         for query in queries:
             seed = json.dumps(query, sort_keys=True)
-            ranked = sorted(users, key=lambda user: hashlib.sha256(f"{seed}\0{user}".encode()).digest())
+            ranked = sorted(pool, key=lambda user: hashlib.sha256(f"{seed}\0{user}".encode()).digest())
             size = sizes[0] + int(hashlib.sha256(seed.encode()).hexdigest(), 16) % (sizes[1] - sizes[0] + 1)
             lines.append(json.dumps({"input": query, "output": {"usersList": ranked[:size]}, "error": None}))
         key = f"{prefix}{in_key.rsplit('/', 1)[-1]}.out"

@@ -461,7 +461,7 @@ def test_every_wrong_schedule_of_a_config_is_reported_at_once():
 
 def test_max_age_and_time_started_are_accepted_with_a_warning_that_they_are_ignored():
     config = with_workflow(group={"maxAge": 86400, "schedules": {"import": "cron(0 */6 * * ? *)"}},
-                           solution={"timeStarted": "2024-01-01T00:00:00Z"},
+                           solution={"timeStarted": "2024-01-01T00:00:00Z", "schedules": {"full": "rate(7 days)"}},
                            job={"schedule": "cron(0 3 * * ? *)", "maxAge": "1 day", "timeStarted": None})
     result = run(config)
     assert errors(result) == []
@@ -471,17 +471,31 @@ def test_max_age_and_time_started_are_accepted_with_a_warning_that_they_are_igno
                     "read it")
     assert warnings(result) == [f"{GROUP}.maxAge: {max_age}", f"{SOLUTION}.timeStarted: {time_started}",
                                 f"{JOB}.maxAge: {max_age}", f"{JOB}.timeStarted: {time_started}"]
-    assert [s["kind"] for s in result.plan["schedules"]] == ["import", "segments"]
+    assert [s["kind"] for s in result.plan["schedules"]] == ["import", "full", "segments"]
+
+
+def test_schedules_that_refresh_no_audience_by_themselves_are_valid_with_a_warning_saying_why():
+    """Personalize builds user segments from the data of the solution version's training: a job rerun on the same
+    version, or an import never followed by a training, changes no audience."""
+    result = run(with_workflow(group={"schedules": {"import": "rate(1 day)"}}, job={"schedule": "rate(1 day)"}))
+    assert errors(result) == []
+    assert warnings(result) == [f"{JOB}.schedule: {schedules.STALE_SEGMENTS}",
+                                f"{GROUP}.schedules.import: {schedules.UNTRAINED_IMPORTS}"]
+    retrained = run(with_workflow(group={"schedules": {"import": "rate(1 day)"}},
+                                  solution={"schedules": {"full": "rate(7 days)"}}, job={"schedule": "rate(1 day)"}))
+    assert warnings(retrained) == []
 
 
 def test_frequent_schedules_are_valid_with_a_warning():
     result = run(with_workflow(group={"schedules": {"import": "rate(15 minutes)"}},
+                               solution={"schedules": {"full": "rate(1 day)"}},
                                job={"schedule": "cron(0/30 8-18 ? * MON-FRI *)"}))
     assert errors(result) == []
     assert warnings(result) == [
         f"{GROUP}.schedules.import: rate(15 minutes) fires more often than hourly: {FREQUENCY}",
         f"{JOB}.schedule: cron(0/30 8-18 ? * MON-FRI *) fires 2 times in each hour it runs: {FREQUENCY}"]
-    assert [s["expression"] for s in result.plan["schedules"]] == ["rate(15 minutes)", "cron(0/30 8-18 ? * MON-FRI *)"]
+    assert [s["expression"] for s in result.plan["schedules"]] == ["rate(15 minutes)", "rate(1 day)",
+                                                                   "cron(0/30 8-18 ? * MON-FRI *)"]
 
 
 def test_a_time_zone_without_a_schedule_is_warned_about():

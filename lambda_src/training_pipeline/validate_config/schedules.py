@@ -484,6 +484,28 @@ def check_workflow_config(report: Any, path: str, block: dict, level: str) -> li
     return entries
 
 
+# ---------------------------------------------------------------- what the schedules together refresh
+
+STALE_SEGMENTS = ("this job runs on the solution's latest trained version, and Personalize builds user segments from "
+                  "the data present at that version's training: without a full schedule on this solution its "
+                  "audiences change only when the config is uploaded again. Add "
+                  "solutions[].workflowConfig.schedules.full to retrain on new data")
+UNTRAINED_IMPORTS = ("imported data reaches user segments only when a solution is next trained (Personalize builds "
+                     "segments from the data of the last training): no solution of this config has a full schedule, "
+                     "so imports refresh no audience until the config is uploaded again")
+
+
+def refresh_warnings(entries: list[dict]) -> list[tuple[str, str]]:
+    """(path, warning) for schedules that refresh nothing by themselves: a batch segment job schedule on a solution
+    with no ``full`` schedule, and an import schedule in a config with none."""
+    retrained = {e["solution"] for e in entries if e["kind"] == "full"}
+    warnings = [(e["path"], STALE_SEGMENTS) for e in entries
+                if e["kind"] == "segments" and e["solution"] not in retrained]
+    if not retrained:
+        warnings += [(e["path"], UNTRAINED_IMPORTS) for e in entries if e["kind"] == "import"]
+    return warnings
+
+
 # ---------------------------------------------------------------- ids
 
 

@@ -951,6 +951,8 @@ def validate(
             "batchSegmentJobs": planned_jobs,
         })
 
+    for path, warning in schedules_module.refresh_warnings(planned_schedules):
+        report.warn(path, warning)
     if report.errors:
         return Validation(report.errors, report.warnings, None)
     plan = {
