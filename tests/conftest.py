@@ -139,16 +139,10 @@ def example_template():
 
 @pytest.fixture(autouse=True)
 def workflows_do_not_sleep(monkeypatch):
-    """moto's ASL interpreter really sleeps in a Wait state (a second at least: the shortest poll interval a
-    construct allows), and between Retry attempts (its retrier calls time.sleep); the workflow tests need the
-    order of the states, not the time between them."""
-    from types import SimpleNamespace
+    """The workflow tests need the order of the states, not the time between them (``workflow.instant_waits``)."""
+    from tests.fakes.workflow import instant_waits
 
-    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
-    from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
-
-    monkeypatch.setattr(WaitFunction, "_wait_interval", lambda self, env, wait_seconds: None)
-    monkeypatch.setattr(retrier_decl, "time", SimpleNamespace(sleep=lambda seconds: None))
+    instant_waits(monkeypatch)
 
 
 @pytest.fixture(scope="session")

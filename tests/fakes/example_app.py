@@ -159,7 +159,7 @@ class ExampleApp:
                         if k.endswith("FailedEventDetails") and isinstance(d, dict) and "error" in d]
             retried = [d["error"] for d in failures]
             caught = [d for d in failures if d["error"] != described.get("error")]  # the error the Catch caught
-            self.executions.append({"kind": kind, "delivery": delivery, "payload": payload,
+            self.executions.append({"kind": kind, "arn": arn, "delivery": delivery, "payload": payload,
                                     "status": described["status"], "error": described.get("error"),
                                     "cause": described.get("cause"), "end": entered[-1] if entered else None,
                                     "failed attempts": retried,
@@ -215,6 +215,11 @@ class ExampleApp:
         failed = [e for e in self.executions if e["status"] != "SUCCEEDED"]
         assert not failed, failed
         return put
+
+    def function_of(self, function_arn: str) -> str:
+        """The library function (``<construct module>.<function>``) a routed Lambda ARN runs."""
+        logical = function_arn.rsplit(":", 1)[-1]
+        return self.template["Resources"][logical]["Properties"]["Handler"].removesuffix(".handler.handler")
 
     def created(self) -> dict[str, int]:
         """The Personalize resources created since the last call, by kind."""

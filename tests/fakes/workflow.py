@@ -55,6 +55,16 @@ def service_side():
         _countdown.calls = saved
 
 
+def instant_waits(monkeypatch) -> None:
+    """moto's ASL interpreter really sleeps in a Wait state (a second at least: the shortest poll interval a construct
+    allows), and between Retry attempts (its retrier calls time.sleep): made instant."""
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+
+    monkeypatch.setattr(WaitFunction, "_wait_interval", lambda self, env, wait_seconds: None)
+    monkeypatch.setattr(retrier_decl, "time", SimpleNamespace(sleep=lambda seconds: None))
+
+
 def lambda_arn(logical_id: str) -> str:
     return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{logical_id}"
 
