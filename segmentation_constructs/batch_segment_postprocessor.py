@@ -140,6 +140,7 @@ class BatchSegmentPostprocessor(Construct):
         self.audience_bucket = audience_bucket and with_key(self, "AudienceBucketWithKey", audience_bucket, None,
                                                             "audience_bucket") or self.source_bucket
         self.audience_prefix = audience_prefix
+        self.batch_output_prefix = batch_output_prefix
         self._expire_superseded(superseded_retention)
         # what the functions write next to the audiences: work files, and one manifest per job
         self._work, self._manifests = f"{audience_prefix}*/_work/*", f"{audience_prefix}*/manifest.json"
@@ -194,6 +195,16 @@ class BatchSegmentPostprocessor(Construct):
                     "Cause": sfn.JsonPath.string_at("$.cause"),
                     "ExecutionArn": sfn.JsonPath.string_at("$.executionArn")},
             topic=topic, dead_letters=self.trigger_dead_letter_queue, removal_policy=removal_policy)
+
+    def suppress_erased_users(self, bucket: s3.IBucket, key: str) -> None:
+        """Every export also keeps out the users listed at ``key`` of ``bucket`` (UserErasure's list of the users it
+        erased; absent until the first erasure, which the export then reads as empty: hence the listing grant, so
+        that a missing object reads as missing rather than denied)."""
+        self.export_function.add_environment(Env.ERASED_USERS_URI, f"s3://{bucket.bucket_name}/{key}")
+        role = self._export.role
+        grant_objects(role, bucket, ["s3:GetObject"], key)
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn],
+                                                         conditions={"StringEquals": {"s3:prefix": [key]}}))
 
     # ------------------------------------------------------------------ IAM
 

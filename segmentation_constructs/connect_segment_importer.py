@@ -92,6 +92,7 @@ class ConnectCustomerProfilesSegmentImporter(AudienceImporter):
         _props.identifier("user_id_target", user_id_target, USER_ID_TARGET, "_profile.AccountNumber",
                           what="_profile.AccountNumber or _profile.Attributes.<name>")
         self.encryption_key = domain_encryption_key
+        self.user_id_target = user_id_target
         self.domain_name = domain_name or self._domain(int(days), removal_policy)
         stack = Stack.of(self)
         self.domain_arn = f"arn:{stack.partition}:profile:{stack.region}:{stack.account}:domains/{self.domain_name}"

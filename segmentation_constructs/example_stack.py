@@ -15,6 +15,7 @@ from segmentation_constructs.connect_segment_importer import DOMAIN_NAME, DOMAIN
     ConnectCustomerProfilesSegmentImporter
 from segmentation_constructs.pinpoint_segment_importer import SEGMENT_KINDS, PinpointSegmentImporter
 from segmentation_constructs.training_pipeline import PersonalizeTrainingPipeline
+from segmentation_constructs.user_erasure import UserErasure
 
 CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
 
@@ -105,6 +106,8 @@ class SegmentationExampleStack(Stack):
         self.training = PersonalizeTrainingPipeline(self, "Training", notification_email=notification_email)
         self.audiences = BatchSegmentPostprocessor(self, "Audiences", event_bus=self.training.event_bus,
                                                    source_bucket=self.training.bucket, topic=self.training.topic)
+        self.pinpoint: Optional[PinpointSegmentImporter] = None
+        self.connect: Optional[ConnectCustomerProfilesSegmentImporter] = None
         if "pinpoint" in destinations:
             self.pinpoint = PinpointSegmentImporter(self, "Pinpoint", event_bus=self.training.event_bus,
                                                     audience_bucket=self.audiences.audience_bucket,
@@ -116,6 +119,11 @@ class SegmentationExampleStack(Stack):
                 topic=self.training.topic)
             CfnOutput(self, "CustomerProfilesDomainName", value=self.connect.domain_name,
                       description="Associate this domain with your Amazon Connect instance to target the segments")
+        self.erasure = UserErasure(self, "Erasure", training=self.training, audiences=self.audiences,
+                                   connect=self.connect, pinpoint=self.pinpoint)
+        CfnOutput(self, "ErasureStateMachineArn", value=self.erasure.state_machine.state_machine_arn,
+                  description=f"Drop a CSV of USER_IDs under s3://<data bucket>/{self.erasure.request_prefix} to "
+                              "erase those users everywhere")
         CfnOutput(self, "DataBucketName", value=self.training.bucket.bucket_name,
                   description="aws s3 sync data/ s3://<this bucket>/ starts a training run")
         CfnOutput(self, "EventBusName", value=self.training.event_bus.event_bus_name)

@@ -103,7 +103,7 @@ class PinpointSegmentImporter(AudienceImporter):
         Annotations.of(self).add_warning_v2("segmentation:pinpoint-end-of-support", END_OF_SUPPORT)
         stack = Stack.of(self)
         self.application_id = application_id or pinpoint.CfnApp(self, "App", name=f"{stack.stack_name}-audiences").ref
-        self._app_arn = f"arn:{stack.partition}:mobiletargeting:{stack.region}:{stack.account}:apps/{self.application_id}"
+        self.app_arn = f"arn:{stack.partition}:mobiletargeting:{stack.region}:{stack.account}:apps/{self.application_id}"
         self.import_role = service_role(self, "ImportRole", "pinpoint.amazonaws.com",
                                                  "Amazon Pinpoint reads audience files to import them as segments")
         self._restrict_trust_to_app(self.import_role)
@@ -136,7 +136,7 @@ class PinpointSegmentImporter(AudienceImporter):
         """Pinpoint may assume the role for this account's project only."""
         trust = role.node.default_child
         trust.add_property_override("AssumeRolePolicyDocument.Statement.0.Condition.ArnLike",
-                                    {"aws:SourceArn": self._app_arn})
+                                    {"aws:SourceArn": self.app_arn})
 
     def _grant_importer(self) -> None:
         """Import jobs of this project, and the role Pinpoint reads the files with (the audience files and the
@@ -186,9 +186,9 @@ class PinpointSegmentImporter(AudienceImporter):
 
         The Service Authorization Reference authorizes Create<kind>Job on the app
         (``apps/<id>``) and Get<kind>Job on the job (``apps/<id>/jobs/<kind>/<job id>``)."""
-        role, jobs = self._function_role, f"{self._app_arn}/jobs/{kind.lower()}"
+        role, jobs = self._function_role, f"{self.app_arn}/jobs/{kind.lower()}"
         role.add_to_policy(iam.PolicyStatement(actions=[f"mobiletargeting:Create{kind}Job"],
-                                               resources=[self._app_arn]))
+                                               resources=[self.app_arn]))
         role.add_to_policy(iam.PolicyStatement(actions=[f"mobiletargeting:Get{kind}Job"], resources=[f"{jobs}/*"]))
         grant_pass_role(role, service_role, "pinpoint.amazonaws.com")
         acknowledge_wildcard_resources(role, [f"{jobs}/*"], OBJECT_WILDCARD_REASON)

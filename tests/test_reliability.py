@@ -73,7 +73,8 @@ def test_every_construct_exposes_a_dead_letter_queue_and_alarms_on_it_and_on_fai
     from aws_cdk import aws_cloudwatch as cloudwatch
     from aws_cdk import aws_sqs as sqs
 
-    for construct in (example_stack.training, example_stack.audiences, example_stack.pinpoint, example_stack.connect):
+    for construct in (example_stack.training, example_stack.audiences, example_stack.pinpoint, example_stack.connect,
+                      example_stack.erasure):
         assert isinstance(construct.trigger_dead_letter_queue, sqs.Queue)
         assert isinstance(construct.watch.failed_executions_alarm, cloudwatch.Alarm)
         assert isinstance(construct.watch.dead_letter_alarm, cloudwatch.Alarm)

@@ -32,6 +32,13 @@ EXPORT_FAILED = "Audience Export Failed"
 REFRESH_HELD = "Audience Refresh Held"
 RELEASE_REQUESTED = "Audience Release Requested"
 TRAINING_RUN_STATE_CHANGE = "Personalize Training Run State Change"
+# Erasure (UserErasure): a request as an event (``userIds``), and each request's outcome, counts only
+ERASURE_SOURCE = "segmentation.erasure"
+ERASURE_REQUESTED = "Erasure Requested"
+ERASURE_STATE_CHANGE = "Erasure Request State Change"
+# ``Erasure Request State Change``'s Status
+ERASURE_ACCEPTED, ERASURE_DUPLICATE, ERASURE_AT_RISK, ERASURE_COMPLETED, ERASURE_FAILED = (
+    "ACCEPTED", "DUPLICATE", "AT_RISK", "COMPLETED", "FAILED")
 
 
 def personalize_state_change(resource: str) -> str:
@@ -69,6 +76,7 @@ class Env:
     BATCH_OUTPUT_PREFIX = "BATCH_OUTPUT_PREFIX"
     HOLDOUT_PERCENT = "HOLDOUT_PERCENT"
     SUPPRESSION_LIST_URI = "SUPPRESSION_LIST_URI"
+    ERASED_USERS_URI = "ERASED_USERS_URI"  # the users UserErasure erased: kept out of every audience too
     HOLD_THRESHOLD = "HOLD_THRESHOLD"  # the share of users joined + left past which a refresh is held, or "off"
     # every importer
     IMPORT_BUDGET_SECONDS = "IMPORT_BUDGET_SECONDS"
@@ -82,6 +90,10 @@ class Env:
     DOMAIN_NAME = "DOMAIN_NAME"
     DATA_EXPIRY_DAYS = "DATA_EXPIRY_DAYS"
     USER_ID_TARGET = "USER_ID_TARGET"
+    # user erasure (also SOURCE_BUCKET: the data bucket; PERSONALIZE_ROLE_ARN; ERASED_USERS_URI)
+    DELETION_BUDGET_SECONDS = "DELETION_BUDGET_SECONDS"  # a data deletion job's time, its training lock's lease
+    ERASURE_PREFIX = "ERASURE_PREFIX"  # requests land under it; <prefix>_work/ and <prefix>_audit/ are the library's
+    TRAINING_PREFIX = "TRAINING_PREFIX"  # the training pipeline's configs and CSVs
 
 
 # The values of Env.SEGMENT_KIND (PinpointSegmentImporter's segment_kind)
@@ -235,14 +247,20 @@ class ImportFailed(Exception):
     """The destination reported that the import failed; the message carries its reason."""
 
 
+class ErasureRejected(Exception):
+    """An erasure request breaks a rule (no ID, too many, an ID empty, too long, with a control character or a
+    comma); the message says what and where (row or item), never an ID."""
+
+
 # The errors of the workflows' own Fail states: each was reported (event and notification) before the execution
 # failed with it, so the watch over unreported ends leaves these out.
 CONFIG_REJECTED, TRAINING_RUN_FAILED = "ConfigRejected", "TrainingRunFailed"
 BATCH_SEGMENT_JOB_FAILED = "BatchSegmentJobFailed"  # the Error of a run whose jobs failed while the others finished
 AUDIENCE_EXPORT_FAILED, AUDIENCE_IMPORT_FAILED, AUDIENCE_FILE_REJECTED = \
     "AudienceExportFailed", "AudienceImportFailed", "AudienceFileRejected"
+ERASURE_REJECTED, ERASURE_FAILED_ERROR = "ErasureRejected", "ErasureFailed"
 REPORTED_FAILURES = (CONFIG_REJECTED, TRAINING_RUN_FAILED, AUDIENCE_EXPORT_FAILED, AUDIENCE_IMPORT_FAILED,
-                     AUDIENCE_FILE_REJECTED)
+                     AUDIENCE_FILE_REJECTED, ERASURE_REJECTED, ERASURE_FAILED_ERROR)
 
 
 class ServiceUnavailable(Exception):

@@ -12,12 +12,18 @@ UTF8_BOM = b"\xef\xbb\xbf"
 
 class MultipartWriter:
     """Buffers one part while the previous one uploads in the background (I/O overlaps parsing, at
-    most two parts in memory); small objects become one PutObject. ``abort`` leaves nothing behind."""
+    most two parts in memory); small objects become one PutObject. ``abort`` leaves nothing behind.
+
+    ``if_match`` makes the write conditional (S3 ``IfMatch`` on PutObject / CompleteMultipartUpload): it replaces
+    only the object with that ETag, else S3 refuses it (PreconditionFailed, or NoSuchKey once the key is gone).
+    ``tagging`` (URL-encoded, as PutObject's ``Tagging``) tags the new object as it is written."""
 
     def __init__(self, s3, bucket: str, key: str, *, content_type: str = "text/csv; charset=utf-8",
-                 part_size: int = PART_SIZE) -> None:
+                 part_size: int = PART_SIZE, if_match: Optional[str] = None, tagging: Optional[str] = None) -> None:
         self._s3, self.bucket, self.key = s3, bucket, key
         self._content_type, self._part_size = content_type, part_size
+        self._condition = {"IfMatch": if_match} if if_match else {}
+        self._tagging = {"Tagging": tagging} if tagging else {}
         self._buffer = bytearray()
         self._upload_id = None
         self._parts: list[dict] = []
@@ -32,7 +38,10 @@ class MultipartWriter:
         self.key = key
 
     def write(self, text: str) -> None:
-        data = text.encode("utf-8")
+        self.write_bytes(text.encode("utf-8"))
+
+    def write_bytes(self, data: bytes) -> None:
+        """Writes bytes as they are: a rewrite keeps what it copies byte for byte."""
         self._buffer += data
         self.bytes_written += len(data)
         if len(self._buffer) >= self._part_size:
@@ -41,7 +50,7 @@ class MultipartWriter:
     def _upload_part(self) -> None:
         if self._upload_id is None:
             self._upload_id = self._s3.create_multipart_upload(
-                Bucket=self.bucket, Key=self.key, ContentType=self._content_type)["UploadId"]
+                Bucket=self.bucket, Key=self.key, ContentType=self._content_type, **self._tagging)["UploadId"]
         self._wait()
         number, body = len(self._parts) + 1, bytes(self._buffer)
         self._parts.append({"PartNumber": number})
@@ -57,13 +66,13 @@ class MultipartWriter:
     def close(self) -> None:
         if self._upload_id is None:
             self._s3.put_object(Bucket=self.bucket, Key=self.key, Body=bytes(self._buffer),
-                                ContentType=self._content_type)
+                                ContentType=self._content_type, **self._condition, **self._tagging)
         else:
             if self._buffer:
                 self._upload_part()
             self._wait()
             self._s3.complete_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id,
-                                               MultipartUpload={"Parts": self._parts})
+                                               MultipartUpload={"Parts": self._parts}, **self._condition)
         self._buffer = bytearray()
         self._uploader.shutdown()
 

@@ -38,7 +38,7 @@ def test_context_selects_pinpoint_instead_or_both_for_projects_that_still_run():
 def test_connect_only_leaves_pinpoint_out():
     app = cdk.App(context={"aws:cdk:bundling-stacks": []})
     stack = SegmentationExampleStack(app, "ConnectOnly", destinations=["connect"], connect_domain_name="acme")
-    assert stack.connect.domain_name == "acme" and not hasattr(stack, "pinpoint")
+    assert stack.connect.domain_name == "acme" and stack.pinpoint is None
 
 
 EXPIRY = "must be a whole number from 1 to 1098 (days imported profile data is kept); got "

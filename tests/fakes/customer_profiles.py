@@ -9,8 +9,14 @@ against the model's output shape, and keeps enough state to test behaviour, not 
   answering S3-style XML errors otherwise;
 - ``StartUploadJob`` on a job with no uploaded file fails it, as the service cannot ingest nothing;
 - after ``polls_to_complete`` GetUploadJob calls the uploaded CSV is applied to ``profiles`` through the
-  job's field mapping (UniqueKey column → profile key; ``_profile.Attributes.X`` targets set attributes),
+  job's field mapping (UniqueKey column → profile key; ``_profile.Attributes.X`` targets set attributes, other
+  ``_profile.X`` targets, such as ``_profile.AccountNumber``, set that standard field),
   giving Created/Updated/FailedRecords (rows keyed in ``refuse_keys`` fail); ``fail[display_name] = "VALIDATION_FAILURE"`` fails one instead;
+- profiles (``profiles``: key value -> ``{"Attributes": {...}, <standard field>: value, ...}``) get a ``ProfileId``
+  when first answered or created; ``SearchProfiles`` finds them by one key (``_account``: AccountNumber,
+  ``_profileId``, any other name: the custom attribute of that name, as a domain whose object type makes that
+  attribute a search key would), several values at once, paginated; ``UpdateProfile`` sets fields and attributes and
+  removes those given as an empty string (as the API reference says); ``DeleteProfile`` deletes one;
 - segment definitions are stored; ``members(name)`` evaluates one the way the service would for
   INCLUSIVE custom-attribute dimensions, so tests see who is in a segment;
 - ``throttle[operation] = n`` throttles the next n calls, ``unavailable[operation] = n`` answers them with a 5xx
@@ -124,6 +130,7 @@ class FakeCustomerProfiles:
     def _answer(self, model, params, **_):
         parts = params["url_path"].split("?")[0].strip("/").split("/")  # domains/{d}/...
         body = json.loads(params["body"]) if params.get("body") else {}
+        body.update(params.get("query_string") or {})  # MaxResults, NextToken: as max-results, next-token
         self.requests.append((model.name, body))
         fault = self.faults(model.name) if self.faults else None
         if fault == THROTTLE:
@@ -215,13 +222,15 @@ class FakeCustomerProfiles:
             profile = self.profiles.get(key)
             if profile is None:
                 profile, created = self.profiles.setdefault(key, {"Attributes": {}}), created + 1
+                self._profile_id(key)
             else:
                 updated += 1
             for field in mapping.values():
-                target = field["Target"]
+                target, value = field["Target"], row[field["Source"].removeprefix("_source.")]
                 if target.startswith("_profile.Attributes."):
-                    profile["Attributes"][target.removeprefix("_profile.Attributes.")] = \
-                        row[field["Source"].removeprefix("_source.")]
+                    profile["Attributes"][target.removeprefix("_profile.Attributes.")] = value
+                elif target.startswith("_profile."):
+                    profile[target.removeprefix("_profile.")] = value
         status = "SUCCEEDED" if not failed else "PARTIALLY_SUCCEEDED"
         return {"Status": status, "ResultsSummary": {"CreatedRecords": created, "UpdatedRecords": updated,
                                                      "FailedRecords": failed}}
@@ -245,6 +254,71 @@ class FakeCustomerProfiles:
     def _DeleteSegmentDefinition(self, parts, body):
         if self.definitions.pop(parts[3], None) is None:
             raise LookupError(f"segment definition {parts[3]} not found")
+        return {"Message": "deleted"}
+
+    # ------------------------------------------------------------------ profiles
+
+    def _profile_id(self, key: str) -> str:
+        """The profile's ID, given when it is first needed (profiles seeded by tests have none yet)."""
+        return self.profiles[key].setdefault("ProfileId", hashlib.md5(f"profile\0{key}".encode()).hexdigest())
+
+    def _key_of(self, profile_id: str) -> str:
+        for key in self.profiles:
+            if self._profile_id(key) == profile_id:
+                return key
+        raise LookupError(f"profile {profile_id} not found")
+
+    @staticmethod
+    def _search_value(profile: dict, key_name: str) -> Optional[str]:
+        """What ``key_name`` finds a profile by: the predefined keys this fake knows, else a custom attribute."""
+        standard = {"_account": "AccountNumber", "_profileId": "ProfileId"}
+        if key_name in standard:
+            return profile.get(standard[key_name])
+        if key_name.startswith("_"):
+            raise NotImplementedError(f"FakeCustomerProfiles has no search key {key_name}")
+        return profile["Attributes"].get(key_name)
+
+    def _SearchProfiles(self, parts, body):
+        assert "AdditionalSearchKeys" not in body, "FakeCustomerProfiles searches by one key"
+        key_name, values = body["KeyName"], set(body["Values"])
+        found = []
+        for key in list(self.profiles):
+            self._profile_id(key)
+            value = self._search_value(self.profiles[key], key_name)
+            if value in values:
+                found.append(self._answered(self.profiles[key], key_name, value))
+        start, size = int(body.get("next-token", "0")), int(body.get("max-results", 20))
+        page = {"Items": found[start:start + size]}
+        if start + size < len(found):
+            page["NextToken"] = str(start + size)
+        return page
+
+    @staticmethod
+    def _answered(profile: dict, key_name: str, value: str) -> dict:
+        """A profile as SearchProfiles answers it: its fields, its attributes if any, what it was found by."""
+        item = {name: field for name, field in profile.items() if name != "Attributes" and field}
+        if profile["Attributes"]:
+            item["Attributes"] = dict(profile["Attributes"])
+        return {**item, "FoundByItems": [{"KeyName": key_name, "Values": [value]}]}
+
+    def _UpdateProfile(self, parts, body):
+        profile = self.profiles[self._key_of(body["ProfileId"])]
+        for name, value in body.items():
+            if name == "ProfileId":
+                continue
+            if name == "Attributes":
+                for attribute, text in value.items():
+                    profile["Attributes"][attribute] = text
+                    if not text:
+                        del profile["Attributes"][attribute]
+            elif value == "":
+                profile.pop(name, None)
+            else:
+                profile[name] = value
+        return {"ProfileId": body["ProfileId"]}
+
+    def _DeleteProfile(self, parts, body):
+        del self.profiles[self._key_of(body["ProfileId"])]
         return {"Message": "deleted"}
 
     # ------------------------------------------------------------------ for tests

@@ -33,6 +33,10 @@ from tests.fakes.workflow import (ACCOUNT, REGION, LambdaRouter, function_names,
 from training_pipeline.ensure_resource import handler as ensure_handler
 from training_pipeline.schedule_runs import handler as schedule_handler
 from training_pipeline.validate_config import handler as validate_handler
+from user_erasure.destinations import handler as destinations_handler
+from user_erasure.personalize import handler as personalize_handler
+from user_erasure.request import handler as request_handler
+from user_erasure.scrub import handler as scrub_handler
 
 DOMAIN = "audiences-domain"
 EXECUTION_TIMEOUT = 60.0
@@ -56,13 +60,14 @@ def resolved(value, names: dict):
 
 
 class ExampleApp:
-    """The example stack's three workflows in moto with their handlers routed, driven by the events they put (as
+    """The example stack's workflows in moto with their handlers routed, driven by the events they put (as
     their rules deliver them)."""
 
     def __init__(self, template: dict, monkeypatch, aws) -> None:
         self.template, self.aws = template, aws
         ids = {kind: logical_id(template, "AWS::StepFunctions::StateMachine", part) for kind, part in
-               (("training", "TrainingWorkflow"), ("export", "AudiencesWorkflow"), ("import", "ConnectWorkflow"))}
+               (("training", "TrainingWorkflow"), ("export", "AudiencesWorkflow"), ("import", "ConnectWorkflow"),
+                ("erasure", "ErasureWorkflow"))}
         bus_id = logical_id(template, "AWS::Events::EventBus", "EventBus")
         self.names = {**function_names(template), bus_id: aws.bus_name, f"{bus_id}.Arn": aws.bus_arn,
                       logical_id(template, "AWS::SNS::Topic", "Topic"): aws.topic_arn,
@@ -79,7 +84,9 @@ class ExampleApp:
                 ("ValidateConfig", validate_handler.handler), ("EnsureResource", ensure_handler.handler),
                 ("AudiencesPlan", plan_handler.handler), ("AudiencesExport", export_handler.handler),
                 ("AudiencesPublish", publish_handler.handler), ("ConnectImporter", connect_handler.handler),
-                ("ScheduleRuns", schedule_handler.handler))})
+                ("ScheduleRuns", schedule_handler.handler), ("ErasureRequest", request_handler.handler),
+                ("ErasurePersonalize", personalize_handler.handler), ("ErasureScrub", scrub_handler.handler),
+                ("ErasureDestinations", destinations_handler.handler))})
         sfn = boto3.client("stepfunctions", region_name=REGION)
 
         class Machines(dict):  # each created when first started

@@ -14,6 +14,10 @@ from typing import Optional
 
 from shared.contract import ENVIRONMENT_VARIABLES
 
+# References every test resolves alike unless it gives its own value: where UserErasure keeps the users it erased,
+# which every export reads (in the fakes' data bucket; absent until a test erases someone).
+SHARED_REFERENCES = {"ERASED_USERS_URI": "s3://segmentation-data/erasure/_erased/users.csv"}  # environment.BUCKET
+
 
 def _template() -> dict:
     """The example stack's template (``tests/fakes/example.py``): every function and variable."""
@@ -55,6 +59,8 @@ def environment(*functions: str, template: Optional[dict] = None, **values: Opti
     for name, value in variables.items():
         if name in values:
             value = values[name]
+        elif not isinstance(value, str) and name in SHARED_REFERENCES:
+            value = SHARED_REFERENCES[name]
         elif not isinstance(value, str):
             raise AssertionError(f"{', '.join(functions)}: {name} is {value} in the template; give the test's value "
                                  f"as {name}=...")

@@ -14,11 +14,17 @@ the resources whose names start so end in CREATE FAILED; ``throttle[operation] =
 ``on_active`` callbacks see each resource that becomes ACTIVE (a batch segment job's output is written then).
 Answers come before botocore's own retry loop, so every throttle and 5xx reaches the caller, as one that outlasted
 botocore's retries would.
+
+Data deletion jobs (``CreateDataDeletionJob``) move PENDING -> IN_PROGRESS -> COMPLETED the same way (``fail``: FAILED).
+Once COMPLETED, the job has read its ``dataLocation`` CSV (header ``USER_ID``) from moto S3: ``numDeleted`` is its
+rows, and ``deleted_users[dataset group ARN]`` every user deleted from that group so far.
 """
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import itertools
 import json
 import uuid
@@ -71,6 +77,8 @@ def server_error(model, status: int, message: str = "We encountered an internal 
         raise AssertionError(f"botocore parses the fake's {status} as {parsed}")
     return AWSResponse(None, status, headers, None), parsed
 
+DELETION_PROGRESSION = ["PENDING", "IN_PROGRESS", "COMPLETED"]  # a data deletion job's statuses, FAILED aside
+
 # operation kind -> (ARN resource prefix, describe response key, ARN member, name member)
 KINDS = {
     "DatasetGroup": ("dataset-group", "datasetGroup", "datasetGroupArn", "name"),
@@ -96,6 +104,7 @@ class FakePersonalize:
         self.unavailable_status = 503
         self.faults: Optional[Callable[[str], Union[None, str, int]]] = None
         self.on_active: list[Callable[[str, dict], None]] = []  # (kind, stored description) of a resource now ACTIVE
+        self.deleted_users: dict[str, set[str]] = defaultdict(set)  # dataset group ARN -> users deleted from it
         self._ids = itertools.count(1)
         self._clock = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
         self.client = client or boto3.client("personalize", region_name=REGION)
@@ -135,7 +144,9 @@ class FakePersonalize:
             return self._error("LimitExceededException", "Too many in-progress jobs")
         kind = operation[6:] if operation.startswith("Create") else operation[8:]
         try:
-            if operation.startswith("Create"):
+            if operation in DATA_DELETION:
+                body = getattr(self, DATA_DELETION[operation])(params)
+            elif operation.startswith("Create"):
                 body = self._create(kind, params)
             elif operation.startswith("Describe"):
                 body = self._describe(kind, params)
@@ -226,6 +237,55 @@ class FakePersonalize:
             body["nextToken"] = str(start + size)
         return body
 
+    def _create_data_deletion_job(self, params: dict) -> dict:
+        arn = f"arn:aws:personalize:{REGION}:{ACCOUNT}:data-deletion-job/{params['jobName']}"
+        if arn in self.resources:
+            raise _ServiceError("ResourceAlreadyExistsException", f"{arn} already exists")
+        if params["datasetGroupArn"] not in self.resources:
+            raise _ServiceError("ResourceNotFoundException", f"{params['datasetGroupArn']} does not exist")
+        now = self.now()
+        self.resources[arn] = {**{k: v for k, v in params.items() if k != "tags"}, "dataDeletionJobArn": arn,
+                               "status": DELETION_PROGRESSION[0], "creationDateTime": now, "lastUpdatedDateTime": now}
+        return {"dataDeletionJobArn": arn}
+
+    def _describe_data_deletion_job(self, params: dict) -> dict:
+        arn = params["dataDeletionJobArn"]
+        job = self.resources.get(arn)
+        if job is None:
+            raise _ServiceError("ResourceNotFoundException", f"{arn} does not exist")
+        self.describes[arn] += 1
+        if job["status"] in DELETION_PROGRESSION[:-1] and self.describes[arn] > self.steps_to_active:
+            reason = next((r for key, r in self.fail.items() if job["jobName"].startswith(key) or arn == key), None)
+            if reason:
+                job.update(status="FAILED", failureReason=reason)
+            else:
+                job["status"] = DELETION_PROGRESSION[DELETION_PROGRESSION.index(job["status"]) + 1]
+            if job["status"] == "COMPLETED":
+                self._delete_users(job)
+            job["lastUpdatedDateTime"] = self.now()
+        return {"dataDeletionJob": dict(job)}
+
+    def _delete_users(self, job: dict) -> None:
+        """The job reads its CSV (as Personalize does, with its role: no call of the handler's) and deletes its users
+        from the group; a CSV it cannot read fails the job."""
+        from tests.fakes.environment import shared_client
+        from tests.fakes.workflow import service_side
+
+        bucket, _, key = job["dataSource"]["dataLocation"].removeprefix("s3://").partition("/")
+        try:
+            with service_side():
+                body = shared_client("s3").get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
+        except shared_client("s3").exceptions.NoSuchKey:
+            job.update(status="FAILED", failureReason=f"Input data not found at {job['dataSource']['dataLocation']}")
+            return
+        rows = list(csv.reader(io.StringIO(body.lstrip("\ufeff"))))
+        if not rows or [name.strip() for name in rows[0]] != ["USER_ID"]:
+            job.update(status="FAILED", failureReason="The input CSV must have the single column USER_ID")
+            return
+        users = [row[0] for row in rows[1:] if row and row[0]]
+        job["numDeleted"] = len(users)
+        self.deleted_users[job["datasetGroupArn"]].update(users)
+
     # ------------------------------------------------------------------ test helpers
 
     def created(self, operation: Optional[str] = None) -> list[tuple[str, dict]]:
@@ -235,6 +295,10 @@ class FakePersonalize:
         self.resources[arn].update(status=status, lastUpdatedDateTime=self.now())
         if reason:
             self.resources[arn]["failureReason"] = reason
+
+
+DATA_DELETION = {"CreateDataDeletionJob": "_create_data_deletion_job",
+                 "DescribeDataDeletionJob": "_describe_data_deletion_job"}
 
 
 class _ServiceError(Exception):

@@ -11,6 +11,10 @@ Export jobs (``s3`` given): ``endpoints`` are the project's endpoints. When an e
 ``polls_to_complete`` GetExportJob calls) they are written under the job's ``S3UrlPrefix`` as gzipped
 JSON lines, ``per_file`` endpoints a file, as Pinpoint writes them; ``fail_exports = reason`` fails them.
 An import's size is the number of data rows of its file.
+
+Users' endpoints: ``DeleteUserEndpoints`` removes from ``endpoints`` those whose ``User.UserId`` is the user and
+answers them (NotFoundException when the user has none, as Pinpoint does); ``GetApp`` answers any project but those
+in ``missing_apps`` (NotFoundException), which every call on them also answers.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import datetime as dt
 import gzip
 import itertools
 import json
+from urllib.parse import unquote
 
 from botocore.awsrequest import AWSResponse
 from botocore.validate import ParamValidator
@@ -37,6 +42,7 @@ class FakePinpoint:
         self.fail: dict[str, str] = {}
         self.busy = 0
         self.segments: set[str] = set()  # the project's segments, as imports defined them
+        self.missing_apps: set[str] = set()  # projects that do not exist (deleted, or never created)
         self._ids = itertools.count(1)
         client.meta.events.register("before-call.pinpoint.*", self._answer)
 
@@ -44,7 +50,19 @@ class FakePinpoint:
         parts = params["url_path"].strip("/").split("/")  # v1/apps/{app}/jobs/import[/{job}]
         body = json.loads(params["body"]) if params.get("body") else {}
         self.requests.append((model.name, body))
-        if model.name in ("CreateExportJob", "GetExportJob"):
+        if len(parts) > 2 and unquote(parts[2]) in self.missing_apps:
+            return self._not_found("Resource not found")
+        if model.name == "GetApp":
+            result = {"ApplicationResponse": {"Id": parts[2], "Name": "audiences",
+                                              "Arn": f"arn:aws:mobiletargeting:us-east-1:123456789012:apps/{parts[2]}"}}
+        elif model.name == "DeleteUserEndpoints":
+            user = unquote(parts[4])
+            deleted = [e for e in self.endpoints if isinstance(e, dict) and e.get("User", {}).get("UserId") == user]
+            if not deleted:
+                return self._not_found("Resource not found")
+            self.endpoints = [e for e in self.endpoints if not any(e is d for d in deleted)]
+            result = {"EndpointsResponse": {"Item": deleted}}
+        elif model.name in ("CreateExportJob", "GetExportJob"):
             result = self._export(model.name, parts, body)
         elif model.name == "CreateImportJob":
             if self.busy:
@@ -53,9 +71,7 @@ class FakePinpoint:
                     "Error": {"Code": "TooManyRequestsException", "Message": "2 import jobs are running"},
                     "ResponseMetadata": {"HTTPStatusCode": 429}}
             if body.get("SegmentId") and body["SegmentId"] not in self.segments:
-                return AWSResponse(None, 404, {}, None), {
-                    "Error": {"Code": "NotFoundException", "Message": "Segment not found"},
-                    "ResponseMetadata": {"HTTPStatusCode": 404}}
+                return self._not_found("Segment not found")
             job_id = f"{next(self._ids):032x}"
             self.jobs[job_id] = {"Id": job_id, "ApplicationId": parts[2], "JobStatus": "CREATED", "Type": "IMPORT",
                                  "CreationDate": dt.datetime(2026, 11, 23, tzinfo=dt.timezone.utc).isoformat(),
@@ -84,6 +100,11 @@ class FakePinpoint:
         if report.has_errors():
             raise AssertionError(f"fake response to {model.name} breaks the model: {report.generate_report()}")
         return AWSResponse(None, 200, {}, None), {**result, "ResponseMetadata": {"HTTPStatusCode": 200}}
+
+    @staticmethod
+    def _not_found(message: str):
+        return AWSResponse(None, 404, {}, None), {"Error": {"Code": "NotFoundException", "Message": message},
+                                                   "ResponseMetadata": {"HTTPStatusCode": 404}}
 
     def _rows(self, url: str) -> int:
         """Data rows of the imported file (3 when no S3 is attached)."""

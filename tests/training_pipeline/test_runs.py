@@ -13,6 +13,7 @@ import boto3
 import pytest
 
 from shared.contract import PollingBudgetExceeded
+from shared.run_claims import erasure_record
 from tests.fakes.environment import BUCKET, fake_aws
 from tests.fakes.personalize import ACCOUNT, REGION
 from training_pipeline.validate_config import handler, runs
@@ -132,3 +133,33 @@ def test_release_deletes_the_runs_own_claim_only(aws):
     assert held(aws) is None
     assert release(first) == {"released": False}  # nothing left: a second release is harmless
     assert claim(second)["state"] == "claimed"
+
+
+def erasure_claim(aws, lease_until: dt.datetime) -> str:
+    """The claim of an erasure (user_erasure/personalize) whose Step Functions execution this role may not describe:
+    an ARN of a state machine that does not exist here, which DescribeExecution would call ended."""
+    arn = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:erasure:request-1"
+    now = dt.datetime.now(dt.timezone.utc)
+    aws.s3.put_object(Bucket=BUCKET, Key=runs.claim_key(KEY), Body=json.dumps(
+        erasure_record(arn, "ab" * 32, now, lease_until)).encode())
+    return arn
+
+
+def test_a_run_queues_behind_an_erasure_until_its_lease_lapses_without_asking_step_functions(aws):
+    first = execution(aws)
+    erasure = erasure_claim(aws, dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1))
+    assert claim(first) == {"state": "queued", "holder": erasure, "waits": 1}
+    assert release(first) == {"released": False} and held(aws)["executionArn"] == erasure
+
+
+def test_a_run_takes_over_the_claim_of_an_erasure_whose_lease_lapsed(aws):
+    first, second = execution(aws), execution(aws)
+    erasure_claim(aws, dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1))
+    assert claim(first)["state"] == "claimed" and held(aws)["executionArn"] == first
+    assert claim(second, upload={**UPLOAD, "etag": "e2"})["state"] == "queued"
+
+
+def test_a_run_queued_behind_an_erasure_fails_once_it_has_waited_its_whole_budget(aws):
+    erasure_claim(aws, dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1))
+    with pytest.raises(PollingBudgetExceeded):
+        claim(execution(aws), started=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=BUDGET + 1))

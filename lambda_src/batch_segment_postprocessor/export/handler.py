@@ -34,24 +34,40 @@ from shared.aws import logger
 from shared.contract import Env
 
 log = logger(__name__)
-_suppression: dict[str, SuppressionList] = {}
+_suppression: dict[tuple, SuppressionList] = {}
 CLAIM_ATTEMPTS, CLAIM_BACKOFF = 5, 0.2  # a claim racing another is read back once it exists
 
 
 def suppression() -> SuppressionList:
-    """The suppression list's fingerprints, loaded once per warm container and ETag."""
-    uri = os.environ.get(Env.SUPPRESSION_LIST_URI)
-    if not uri:
+    """The users no audience may hold: the team's suppression list (``SUPPRESSION_LIST_URI``) and the users erased
+    on request (``ERASED_USERS_URI``, written by UserErasure: absent until the first erasure), as fingerprints,
+    loaded once per warm container and pair of ETags."""
+    lists = [_opened(os.environ.get(Env.SUPPRESSION_LIST_URI), required=True),
+             _opened(os.environ.get(Env.ERASED_USERS_URI), required=False)]
+    found = [obj for obj in lists if obj is not None]
+    if not found:
         return NO_SUPPRESSION
-    bucket, key = split_s3_uri(uri)
-    obj = s3().get_object(Bucket=bucket, Key=key)
-    if obj["ETag"] not in _suppression:
+    etags = tuple(obj["ETag"] for obj in found)
+    if etags not in _suppression:
         _suppression.clear()
-        lines = (raw.decode("utf-8") for raw in obj["Body"].iter_lines(keepends=True))
-        _suppression[obj["ETag"]] = load_suppression(lines)
-    else:
+        _suppression[etags] = load_suppression(*((raw.decode("utf-8") for raw in obj["Body"].iter_lines(keepends=True))
+                                                 for obj in found))
+    for obj in found:
         obj["Body"].close()
-    return _suppression[obj["ETag"]]
+    return _suppression[etags]
+
+
+def _opened(uri: Optional[str], *, required: bool) -> Optional[dict]:
+    """The object at ``uri`` (None when no URI is set); a missing one is None only when not ``required``."""
+    if not uri:
+        return None
+    bucket, key = split_s3_uri(uri)
+    try:
+        return s3().get_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if required or exc.response["Error"]["Code"] not in ("NoSuchKey", "404"):
+            raise
+        return None
 
 
 def _finish(writer: MultipartWriter, final_key: str) -> None:

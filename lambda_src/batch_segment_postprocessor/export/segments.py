@@ -221,18 +221,18 @@ _SIGN = 1 << 63  # fingerprints are signed; their ranges count from the least
 NO_SUPPRESSION = SuppressionList()
 
 
-def load_suppression(lines: Iterable[str]) -> SuppressionList:
-    """User IDs one per line, as CSV (first column, quotes and spaces removed, a BOM and an
-    optional ``User.UserId``/``user_id`` header skipped)."""
+def load_suppression(*sources: Iterable[str]) -> SuppressionList:
+    """User IDs one per line of each source, as CSV (first column, quotes and spaces removed, a BOM and an
+    optional ``User.UserId``/``user_id`` header of each skipped)."""
 
-    def fingerprints() -> Iterable[int]:
+    def fingerprints(lines: Iterable[str]) -> Iterable[int]:
         rows = csv.reader(line.lstrip("\ufeff") if n == 0 else line for n, line in enumerate(lines))
         for number, row in enumerate(rows):
             user = row[0].strip() if row else ""
             if user and not (number == 0 and user.lower() in ("user.userid", "user_id", "userid")):
                 yield hash(user)
 
-    return SuppressionList(fingerprints())
+    return SuppressionList(fingerprint for lines in sources for fingerprint in fingerprints(lines))
 
 
 # ---------------------------------------------------------------- reading a line

@@ -12,75 +12,33 @@ config
 Whether the holder still runs is asked of Step Functions (``DescribeExecution``), not guessed from a lease: a holder
 that timed out, was stopped by hand or failed outside its Catch never deleted its claim, and the next run takes it
 over (conditionally on the copy it read, so two waiters never both win). A run's deadline counts from its claim.
+
+An erasure (``"kind": "erasure"``, ``shared/run_claims.py``) holds the claim while its Personalize data deletion job
+runs: a run queues behind it until its ``leaseUntil``, and takes over a lapsed lease as it does an ended run's claim.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import os
-from typing import Optional
-
-from botocore.exceptions import ClientError
 
 from shared.aws import call, logger
 from shared.contract import Env, PollingBudgetExceeded
+from shared.run_claims import claim_key, holds, time_of, training_record
+from shared.run_claims import read as _read
+from shared.run_claims import write as _write
 
-RUNS_PREFIX = "runs/"
 CLAIMED, JOINED, QUEUED = "claimed", "joined", "queued"
-LOST = ("PreconditionFailed", "ConditionalRequestConflict")  # a conditional write another run won
-GONE = ("NoSuchKey", "404")
 
 log = logger(__name__)
-
-
-def claim_key(config_key: str) -> str:
-    return f"{RUNS_PREFIX}{hashlib.sha256(config_key.encode()).hexdigest()[:32]}.json"
 
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-def _time(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
 def _budget() -> dt.timedelta:
     return dt.timedelta(seconds=int(os.environ[Env.POLLING_BUDGET_SECONDS]))
-
-
-def _write(bucket: str, key: str, record: dict, **condition: str) -> bool:
-    """Write ``record`` under ``condition`` (IfNoneMatch or IfMatch); False when another run's write came first."""
-    try:
-        call("s3", "put_object", Bucket=bucket, Key=key, Body=json.dumps(record).encode(),
-             ContentType="application/json", **condition)
-        return True
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] in LOST + GONE:
-            return False
-        raise
-
-
-def _read(bucket: str, key: str) -> Optional[tuple[dict, str]]:
-    """The claim and its ETag, or None when there is none."""
-    try:
-        held = call("s3", "get_object", Bucket=bucket, Key=key)
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] in GONE:
-            return None
-        raise
-    return json.loads(held["Body"].read() or b"{}"), held["ETag"]
-
-
-def _running(execution_arn: str) -> bool:
-    try:
-        return call("stepfunctions", "describe_execution", executionArn=execution_arn)["status"] == "RUNNING"
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ExecutionDoesNotExist":  # e.g. the state machine was replaced
-            return False
-        raise
 
 
 def claim(event: dict) -> dict:
@@ -89,8 +47,7 @@ def claim(event: dict) -> dict:
     ``executionStartTime`` and ``waits``."""
     bucket, execution, upload = event["bucket"], event["executionArn"], event["upload"]
     key, now = claim_key(event["key"]), _now()
-    record = {"executionArn": execution, "configUri": f"s3://{bucket}/{event['key']}", "upload": upload,
-              "claimedAt": now.isoformat()}
+    record = training_record(execution, f"s3://{bucket}/{event['key']}", upload, now)
 
     def claimed(at: dt.datetime) -> dict:
         return {"state": CLAIMED, "deadline": (at + _budget()).isoformat(), "waits": event["waits"]}
@@ -102,12 +59,12 @@ def claim(event: dict) -> dict:
         return {"state": QUEUED, "holder": None, "waits": event["waits"] + 1}
     holder, etag = held
     if holder.get("executionArn") == execution:  # this run's own claim (its answer was lost, the step retried)
-        return claimed(_time(holder["claimedAt"]))
-    if _running(holder["executionArn"]):
+        return claimed(time_of(holder["claimedAt"]))
+    if holds(holder, now):
         if holder.get("upload") == upload:
             log.info("joined the run of the same upload", extra={"holder": holder["executionArn"]})
             return {"state": JOINED, "holder": holder["executionArn"], "waits": event["waits"]}
-        if now > _time(event["executionStartTime"]) + _budget():
+        if now > time_of(event["executionStartTime"]) + _budget():
             raise PollingBudgetExceeded(
                 f"another run of this config ({holder['executionArn']}) held it for this run's whole polling budget; "
                 "upload the config again once it has ended")
