@@ -130,9 +130,15 @@ class UserErasure(Construct):
             self, "Scrub", function="user_erasure.scrub", timeout=Duration.minutes(15), memory_size=1769,
             description="Removes erased users from training CSVs, raw segment output and audience files",
             layers=[python_dependencies_layer(self, "IjsonLayer", "ijson")])
+        destinations = {}
+        if connect is not None:
+            destinations.update({Env.DOMAIN_NAME: connect.domain_name, Env.USER_ID_TARGET: connect.user_id_target,
+                                 Env.DELETE_PROFILES: "true" if delete_profiles else "false"})
+        if pinpoint is not None:
+            destinations[Env.PINPOINT_APPLICATION_ID] = pinpoint.application_id
         self._destinations = SegmentationFunction(
             self, "Destinations", function="user_erasure.destinations", timeout=Duration.minutes(15),
-            description="Removes erased users from the audiences' destinations")
+            description="Removes erased users from the audiences' destinations", environment=destinations)
         self.request_function: lambda_.Function = self._request.function
         self.personalize_function: lambda_.Function = self._personalize.function
         self.scrub_function: lambda_.Function = self._scrub.function
@@ -165,15 +171,10 @@ class UserErasure(Construct):
                 {"bucket": audiences.source_bucket.bucket_name, "prefix": audiences.batch_output_prefix},
                 {"bucket": audiences.audience_bucket.bucket_name, "prefix": audiences.audience_prefix}]
 
-    def _destination_requests(self) -> list[dict[str, Any]]:
-        """What the destinations step is asked, one request a deployed destination."""
-        found = []
-        if self.connect is not None:
-            found.append({"destination": "connect", "domainName": self.connect.domain_name,
-                          "userIdTarget": self.connect.user_id_target, "deleteProfiles": self._delete_profiles})
-        if self.pinpoint is not None:
-            found.append({"destination": "pinpoint", "applicationId": self.pinpoint.application_id})
-        return found
+    def _destination_names(self) -> list[str]:
+        """The destinations the users are erased from: those given (the function's environment says what they are)."""
+        return [name for name, importer in (("connect", self.connect), ("pinpoint", self.pinpoint))
+                if importer is not None]
 
     # ------------------------------------------------------------------ IAM
 
@@ -181,9 +182,9 @@ class UserErasure(Construct):
         """The request files (read, deleted with their versions), the work files, the audit records, the suppression
         list, and whether the execution holding a request's audit record still runs."""
         role, bucket = self._request.role, self.bucket
-        grant_objects(role, bucket, ["s3:GetObject", "s3:DeleteObject", "s3:DeleteObjectVersion"],
+        grant_objects(role, bucket, ["s3:GetObject", "s3:DeleteObjectVersion"],
                       f"{self.request_prefix}*", wildcard_reason="Requests are named by the team that drops them.")
-        grant_objects(role, bucket, ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"],
+        grant_objects(role, bucket, ["s3:GetObject", "s3:PutObject", "s3:DeleteObjectVersion"],
                       f"{self._work}*", f"{self._audit}*", wildcard_reason=REQUEST_NAMES)
         role.add_to_principal_policy(iam.PolicyStatement(
             actions=["s3:ListBucketVersions"], resources=[bucket.bucket_arn],
@@ -242,10 +243,13 @@ class UserErasure(Construct):
         for area in self._areas():
             bucket = next(b for b in (self.bucket, self.audiences.source_bucket, self.audiences.audience_bucket)
                           if b.bucket_name == area["bucket"])
-            grant_objects(role, bucket, ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject",
-                                         "s3:DeleteObjectVersion"], f"{area['prefix']}*", wildcard_reason=OUTPUT_NAMES)
+            # a rewrite keeps the object's tags (the lifecycle rule's), aborts an upload that lost its race
+            grant_objects(role, bucket, ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging",
+                                         "s3:GetObjectVersionTagging", "s3:PutObject", "s3:PutObjectTagging",
+                                         "s3:AbortMultipartUpload", "s3:DeleteObjectVersion"],
+                          f"{area['prefix']}*", wildcard_reason=OUTPUT_NAMES)
             role.add_to_principal_policy(iam.PolicyStatement(
-                actions=["s3:ListBucket", "s3:ListBucketVersions"], resources=[bucket.bucket_arn],
+                actions=["s3:ListBucketVersions"], resources=[bucket.bucket_arn],
                 conditions={"StringLike": {"s3:prefix": [f"{area['prefix']}*"]}}))
         grant_objects(role, self.bucket, ["s3:GetObject"], f"{self._work}*", wildcard_reason=REQUEST_NAMES)
 
@@ -256,6 +260,7 @@ class UserErasure(Construct):
             role.add_to_principal_policy(iam.PolicyStatement(
                 actions=["profile:SearchProfiles", "profile:UpdateProfile", "profile:DeleteProfile"],
                 resources=[self.connect.domain_arn]))
+            # Customer Profiles writes a profile update with the domain's key, on the caller's permissions
             if self.connect.encryption_key is not None:
                 self.connect.encryption_key.grant(role, "kms:Decrypt", "kms:GenerateDataKey")
         if self.pinpoint is not None:
@@ -279,7 +284,7 @@ class UserErasure(Construct):
         events_from(self, self.bucket)
         role = service_role(self, "TriggerRole", "events.amazonaws.com", "Starts the user erasure workflow")
         common = {"role": role, "dead_letter_queue": self.trigger_dead_letter_queue, "retry_attempts": 10}
-        events.Rule(self, "RequestDropped", description="Starts an erasure for a file of user IDs dropped in S3",
+        events.Rule(self, "RequestUploaded", description="Starts an erasure for a file of user IDs uploaded to S3",
                     event_pattern=events.EventPattern(
                         source=[contract.S3_SOURCE], detail_type=[contract.OBJECT_CREATED],
                         detail={"bucket": {"name": [self.bucket.bucket_name]},
@@ -444,12 +449,12 @@ class UserErasure(Construct):
             .next(self._personalize_steps()).next(scrub_first)
         last: sfn.IChainable = self._record("RecordFiles", "files", "$.files.counts")
         scrub_more.otherwise(last)
-        for index, request in enumerate(self._destination_requests()):
-            name = request["destination"].capitalize()
-            first, more = self._loop(f"Erase{name}", self.destinations_function, None, f"$.{request['destination']}",
-                                     **request, erased=erased)
+        for destination in self._destination_names():
+            name = destination.capitalize()
+            first, more = self._loop(f"Erase{name}", self.destinations_function, None, f"$.{destination}",
+                                     destination=destination, erased=erased)
             last = last.next(first)
-            last = self._record(f"Record{name}", request["destination"], f"$.{request['destination']}.cursor.counts")
+            last = self._record(f"Record{name}", destination, f"$.{destination}.cursor.counts")
             more.otherwise(last)
         work.branch(chain)
         work.add_catch(failed, errors=["States.ALL"], result_path="$.failure")

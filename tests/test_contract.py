@@ -114,4 +114,4 @@ def test_each_function_reads_only_what_its_construct_sets_and_its_construct_sets
 
 
 def test_every_function_is_checked_and_is_in_the_example_stack():
-    assert FUNCTIONS == function_environment.functions_of(function_environment._template()) and len(FUNCTIONS) == 8
+    assert FUNCTIONS == function_environment.functions_of(function_environment._template()) and len(FUNCTIONS) == 12

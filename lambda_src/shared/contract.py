@@ -94,6 +94,8 @@ class Env:
     DELETION_BUDGET_SECONDS = "DELETION_BUDGET_SECONDS"  # a data deletion job's time, its training lock's lease
     ERASURE_PREFIX = "ERASURE_PREFIX"  # requests land under it; <prefix>_work/ and <prefix>_audit/ are the library's
     TRAINING_PREFIX = "TRAINING_PREFIX"  # the training pipeline's configs and CSVs
+    DELETE_PROFILES = "DELETE_PROFILES"  # "true": erasure deletes profiles holding others' data too (and DOMAIN_NAME,
+    # USER_ID_TARGET, PINPOINT_APPLICATION_ID: the destinations the users are erased from)
 
 
 # The values of Env.SEGMENT_KIND (PinpointSegmentImporter's segment_kind)

@@ -45,9 +45,12 @@ IMPLIED = {
 }
 # The same, for one function only.
 IMPLIED_FOR = {
-    ("connect_segment_importer.importer", a): "Customer Profiles encrypts what the importer writes into a domain with the domain's "
-                           "customer managed key, using the caller's permissions (the Connect services' pattern)"
-    for a in ("kms:Decrypt", "kms:GenerateDataKey")
+    **{(function, a): "Customer Profiles encrypts what the function writes into a domain with the domain's customer "
+                      "managed key, using the caller's permissions (the Connect services' pattern)"
+       for function in ("connect_segment_importer.importer", "user_erasure.destinations")
+       for a in ("kms:Decrypt", "kms:GenerateDataKey")},
+    ("batch_segment_postprocessor.export", "s3:ListBucket"): "the erased users' list is absent until the first "
+                                                            "erasure: S3 answers 404, not 403, only with ListBucket",
 }
 WORKFLOW_IMPLIED = {
     **{a: "Step Functions delivers execution logs through CloudWatch Logs vended delivery" for a in (
@@ -98,8 +101,21 @@ def test_each_function_is_granted_every_action_its_code_calls(example_layout):
         "(run the whole suite: this gate reads what the handler and workflow tests recorded)")
     missing = {f"{function} (role {roles[function]}): {action}"
                for function, actions in recorded.items()
-               for action in actions if not allowed(action, role_actions(template, roles[function]))}
+               for action in actions if not allowed(action, role_actions(template, roles[function]))
+               and not unconfigured_destination(template, function, action)}
     assert sorted(missing) == []
+
+
+def unconfigured_destination(template: dict, function: str, action: str) -> bool:
+    """Whether ``action`` is of a destination the function's construct was not given in ``template`` (its
+    environment does not name it), which the tests exercise all the same."""
+    service = action.split(":", 1)[0]
+    if function not in OPTIONAL_DESTINATIONS or service not in NAMED_BY:
+        return False
+    (variables,) = [r["Properties"].get("Environment", {}).get("Variables", {})
+                    for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"
+                    and r["Properties"].get("Handler") == f"{function}.handler.handler"]
+    return NAMED_BY[service] not in variables
 
 
 @pytest.mark.after_all_tests
@@ -153,9 +169,10 @@ def test_each_workflow_role_allows_every_task_and_nothing_unused(example_templat
                               "states:StartExecution", "states:DescribeExecution", "states:StopExecution"},
         "PinpointWorkflow": {"lambda:InvokeFunction", "events:PutEvents", "sns:Publish"},
         "ConnectWorkflow": {"lambda:InvokeFunction", "events:PutEvents", "sns:Publish"},
+        "ErasureWorkflow": {"lambda:InvokeFunction", "events:PutEvents", "sns:Publish"},
         # each construct's reporter of executions that end without reporting it: an event and a notification
         **{f"{construct}WatchReporter": {"events:PutEvents", "sns:Publish"}
-           for construct in ("Training", "Audiences", "Pinpoint", "Connect")},
+           for construct in ("Training", "Audiences", "Pinpoint", "Connect", "Erasure")},
     }
     found = machines(template)
     assert sorted(p for p in expected if not any(lid.startswith(p) for lid in found)) == []
@@ -179,7 +196,15 @@ UNNAMED_BUCKETS = {
     "training_pipeline.validate_config": "the uploaded config's bucket comes with the S3 event",
     "training_pipeline.ensure_resource": "the data bucket comes with the validated plan",
     "batch_segment_postprocessor.export": "each work item names the bucket of the job output it reads",
+    "user_erasure.scrub": "the workflow names the areas it sweeps (training, output and audience buckets)",
+    "user_erasure.destinations": "the workflow names the request's work file",
 }
+# Functions whose destinations are whichever the construct was given (each named by its environment variable).
+OPTIONAL_DESTINATIONS = ("user_erasure.destinations",)
+# Functions asking about the executions of another construct's workflow (not of the one that invokes them).
+DESCRIBED_WORKFLOWS = {"user_erasure.personalize": "TrainingWorkflow"}  # the training runs holding a config's claim
+# Lists of users an environment variable names whole (s3://bucket/key): the test's object stands for the layout's.
+LIST_VARIABLES = ("SUPPRESSION_LIST_URI", "ERASED_USERS_URI")
 BUCKET_VARIABLES = ("AUDIENCE_BUCKET", "SOURCE_BUCKET")
 PREFIX_VARIABLES = ("AUDIENCE_PREFIX", "BATCH_OUTPUT_PREFIX")
 # Where the handler tests put what a drop_prefix or object_trigger_prefix brings in; the ARN layouts set neither
@@ -255,12 +280,13 @@ def in_layout(call: iam_recorder.Call, function: Function, layout: arns.Layout
         bucket, sep, key = _s3_parts(call.resource)
         if any((key if sep else context.get("s3:prefix", "")).startswith(p) for p in TEST_OPTION_PREFIXES):
             return [], {}, "a drop_prefix or object_trigger_prefix of the tests"
-        suppression = test.get("SUPPRESSION_LIST_URI")
-        if suppression and f"s3://{bucket}/{key}" == suppression:
-            if "SUPPRESSION_LIST_URI" not in function.environment:
-                return [], {}, "a suppression list, which the layout does not configure"
-            bucket, _, key = function.environment["SUPPRESSION_LIST_URI"].removeprefix("s3://").partition("/")
-            return [f"arn:aws:s3:::{bucket}/{key}"], context, None
+        for variable in LIST_VARIABLES:
+            listed = test.get(variable)
+            if listed and f"s3://{bucket}/{key}" == listed:
+                if variable not in function.environment:
+                    return [], {}, f"a list ({variable}) the layout does not configure"
+                bucket, _, key = function.environment[variable].removeprefix("s3://").partition("/")
+                return [f"arn:aws:s3:::{bucket}/{key}"], context, None
         key = _swap_prefix(key, test, function)
         if "s3:prefix" in context:
             context["s3:prefix"] = _swap_prefix(context["s3:prefix"], test, function)
@@ -281,17 +307,32 @@ def in_layout(call: iam_recorder.Call, function: Function, layout: arns.Layout
         return [function.environment[variable]], context, None
     if service == "states":  # an execution of a workflow that invokes the function (the test's has another name)
         kind, _, execution = rest.split(":", 2)
+        workflows = (named_workflows(layout, function, DESCRIBED_WORKFLOWS[function.directory])
+                     if function.directory in DESCRIBED_WORKFLOWS else invoking_workflows(layout, function))
         return [f"arn:{arns.PARTITION}:states:{region}:{account}:{kind}:{name}:{execution}"
-                for name in invoking_workflows(layout, function)], context, None
+                for name in workflows], context, None
     if service in NAMED_BY:
         variable = NAMED_BY[service]
         kind, _, name = rest.partition("/")
         name, sep, below = name.partition("/")
+        if name == test.get(variable) and variable not in function.environment \
+                and function.directory in OPTIONAL_DESTINATIONS:
+            return [], {}, f"made with {variable}, a destination the layout does not give it"
         if name != test.get(variable) or variable not in function.environment:
             raise AssertionError(f"{function.directory} called {call.operation} on {call.resource}, not on the "
                                  f"{variable} of its environment")
         rest = f"{kind}/{function.environment[variable]}{sep}{below}"
     return [f"arn:{arns.PARTITION}:{service}:{region}:{account}:{rest}"], context, None
+
+
+def named_workflows(layout: arns.Layout, function: Function, part: str) -> list[str]:
+    """The names of the state machines of the function's stack whose logical ID starts with a name ending in
+    ``part`` (the layouts put the constructs in one stack)."""
+    template = layout.templates[function.stack]
+    return [layout.renderer.render({"Fn::GetAtt": [logical_id, "Name"]}, function.stack)
+            for logical_id, resource in template["Resources"].items()
+            if resource["Type"] == "AWS::StepFunctions::StateMachine" and part in logical_id
+            and "Watch" not in logical_id]
 
 
 def invoking_workflows(layout: arns.Layout, function: Function) -> list[str]:

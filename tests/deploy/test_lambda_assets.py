@@ -240,6 +240,49 @@ def connect_import(aws, invoke):
         profiles.uploads.close()
 
 
+
+# ---------------------------------------------------------------- user erasure
+
+def erasure_request(aws, invoke):
+    aws.s3.put_object(Bucket=BUCKET, Key="erasure/requests/r1.csv", Body=b"USER_ID\nu1\nu2\n")
+    accepted = invoke({"action": "accept", "request": {"bucket": BUCKET, "key": "erasure/requests/r1.csv"},
+                       "executionArn": f"arn:aws:states:{REGION}:{ACCOUNT}:execution:erasure:e1",
+                       "startTime": STARTED, "deadlineDays": 30})
+    assert accepted["state"] == "accepted" and accepted["users"] == 2, accepted
+    suppressed = invoke({"action": "suppress", "requestId": accepted["requestId"], "erased": accepted["erased"]})
+    assert suppressed["added"] == 2, suppressed
+
+
+def erasure_personalize(aws, invoke):
+    aws.personalize.client.create_dataset_group(name="bingewatch")
+    aws.s3.put_object(Bucket=BUCKET, Key="train/bingewatch/config.json",
+                      Body=json.dumps({"datasetGroup": {"serviceConfig": {"name": "bingewatch"}}}).encode())
+    (group,) = invoke({"action": "groups"})["groups"]
+    assert group["name"] == "bingewatch" and group["configKeys"] == ["train/bingewatch/config.json"], group
+    execution = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:erasure:e1"
+    locked = invoke({"action": "lock", "group": group, "executionArn": execution, "requestId": "ab" * 32})
+    assert locked["state"] == "locked", locked
+
+
+def erasure_scrub(aws, invoke):
+    aws.s3.put_object(Bucket=BUCKET, Key="erasure/_work/r/users.csv", Body=b"USER_ID\nu1\nu2\n")
+    aws.s3.put_object(Bucket=BUCKET, Key="train/bingewatch/users.csv", Body=b"USER_ID,AGE\nu1,30\nu3,41\n")
+    aws.s3.put_object(Bucket=BUCKET, Key=f"{OUTPUT_PREFIX}job_config.json.out",
+                      Body=(json.dumps(ACTION) + "\n").encode())
+    swept = invoke({"action": "sweep", "erased": {"bucket": BUCKET, "key": "erasure/_work/r/users.csv"},
+                    "areas": [{"bucket": BUCKET, "prefix": "train/"}, {"bucket": BUCKET, "prefix": "batch/"}]})
+    assert swept["done"] and swept["counts"]["rewritten"] == 2 and swept["counts"]["rowsRemoved"] == 3, swept
+    assert aws.s3.get_object(Bucket=BUCKET, Key="train/bingewatch/users.csv")["Body"].read() == b"USER_ID,AGE\nu3,41\n"
+
+
+def erasure_destinations(aws, invoke):
+    aws.s3.put_object(Bucket=BUCKET, Key="erasure/_work/r/users.csv", Body=b"USER_ID\nu1\nu2\n")
+    aws.pinpoint = FakePinpoint(lambda_clients.client("pinpoint"), s3=aws.s3)
+    result = invoke({"destination": "pinpoint",
+                     "erased": {"bucket": BUCKET, "key": "erasure/_work/r/users.csv"}})
+    assert result["done"] and result["usersNotFound"] == 2, result
+
+
 SCENARIOS = {
     "training_pipeline.validate_config": ("training_pipeline.validate_config.handler.handler", validate_config),
     "training_pipeline.ensure_resource": ("training_pipeline.ensure_resource.handler.handler", personalize_ensure),
@@ -250,6 +293,10 @@ SCENARIOS = {
     "pinpoint_segment_importer.importer[endpoint-id]": ("pinpoint_segment_importer.importer.handler.handler", pinpoint_endpoint_ids),
     "pinpoint_segment_importer.importer[user-id]": ("pinpoint_segment_importer.importer.handler.handler", pinpoint_user_ids),
     "connect_segment_importer.importer": ("connect_segment_importer.importer.handler.handler", connect_import),
+    "user_erasure.request": ("user_erasure.request.handler.handler", erasure_request),
+    "user_erasure.personalize": ("user_erasure.personalize.handler.handler", erasure_personalize),
+    "user_erasure.scrub": ("user_erasure.scrub.handler.handler", erasure_scrub),
+    "user_erasure.destinations": ("user_erasure.destinations.handler.handler", erasure_destinations),
 }
 
 

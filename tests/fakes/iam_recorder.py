@@ -40,7 +40,8 @@ TEST_ACCOUNT = "123456789012"
 # configuration the layout does not use.
 CONFIGURATION = ("AUDIENCE_BUCKET", "AUDIENCE_PREFIX", "SOURCE_BUCKET", "BATCH_OUTPUT_PREFIX", "EVENT_BUS_NAME",
                  "DOMAIN_NAME", "PINPOINT_APPLICATION_ID", "SEGMENT_KIND", "SUPPRESSION_LIST_URI",
-                 "PERSONALIZE_ROLE_ARN", "IMPORT_ROLE_ARN", "EXPORT_ROLE_ARN", "SCHEDULE_GROUP", "SCHEDULER_ROLE_ARN")
+                 "PERSONALIZE_ROLE_ARN", "IMPORT_ROLE_ARN", "EXPORT_ROLE_ARN", "SCHEDULE_GROUP", "SCHEDULER_ROLE_ARN",
+                 "ERASED_USERS_URI", "ERASURE_PREFIX", "TRAINING_PREFIX")
 
 
 def function_of(handler: str) -> str:
@@ -91,6 +92,21 @@ def _s3_object_grants(*actions: str) -> Callable[[Params, "_Where"], list[Grant]
                 (["s3:PutObjectTagging"] if p.get("Tagging") else []) + (["s3:PutObjectAcl"] if p.get("ACL") else [])
         return [(a, _s3_object(p["Bucket"], p["Key"]), {}) for a in (*actions, *extra)]
     return grants
+
+
+def _delete_object(p: Params, where: "_Where") -> list[Grant]:
+    """Deleting a version of an object is an action of its own."""
+    action = "s3:DeleteObjectVersion" if p.get("VersionId") else "s3:DeleteObject"
+    return [(action, _s3_object(p["Bucket"], p["Key"]), {})]
+
+
+def _object_tagging(p: Params, where: "_Where") -> list[Grant]:
+    action = "s3:GetObjectVersionTagging" if p.get("VersionId") else "s3:GetObjectTagging"
+    return [(action, _s3_object(p["Bucket"], p["Key"]), {})]
+
+
+def _list_object_versions(p: Params, where: "_Where") -> list[Grant]:
+    return [("s3:ListBucketVersions", f"arn:aws:s3:::{p['Bucket']}", {"s3:prefix": p.get("Prefix", "")})]
 
 
 def _copy_object(p: Params, where: "_Where") -> list[Grant]:
@@ -185,7 +201,9 @@ OPERATIONS: dict[str, Callable[[Params, _Where], list[Grant]]] = {
     "s3:GetObject": _s3_object_grants("s3:GetObject"),
     "s3:HeadObject": _s3_object_grants("s3:GetObject"),
     "s3:PutObject": _s3_object_grants("s3:PutObject"),
-    "s3:DeleteObject": _s3_object_grants("s3:DeleteObject"),
+    "s3:DeleteObject": _delete_object,
+    "s3:GetObjectTagging": _object_tagging,
+    "s3:ListObjectVersions": _list_object_versions,
     "s3:PutObjectTagging": _s3_object_grants("s3:PutObjectTagging"),
     "s3:CopyObject": _copy_object,
     "s3:CreateMultipartUpload": _s3_object_grants("s3:PutObject"),
@@ -207,13 +225,18 @@ OPERATIONS: dict[str, Callable[[Params, _Where], list[Grant]]] = {
     # the Service Authorization Reference authorizes it on the solution
     "personalize:CreateSolutionVersion": _personalize_create(lambda p: p["solutionArn"].split(":", 5)[5]),
     "personalize:CreateBatchSegmentJob": _personalize_create(lambda p: f"batch-segment-job/{p['jobName']}"),
+    "personalize:CreateDataDeletionJob": _personalize_create(lambda p: f"data-deletion-job/{p['jobName']}"),
+    "personalize:DescribeDataDeletionJob": _personalize_describe("dataDeletionJobArn"),
     # Create<kind>Job on the project, Get<kind>Job on the job
     "mobiletargeting:CreateImportJob": _pinpoint(lambda p: "", "ImportJobRequest"),
     "mobiletargeting:GetImportJob": _pinpoint(lambda p: f"/jobs/import/{p['JobId']}"),
     "mobiletargeting:CreateExportJob": _pinpoint(lambda p: "", "ExportJobRequest"),
     "mobiletargeting:GetExportJob": _pinpoint(lambda p: f"/jobs/export/{p['JobId']}"),
     **{f"profile:{op}": _profile_domain for op in (
-        "CreateUploadJob", "GetUploadJobPath", "StartUploadJob", "GetUploadJob", "StopUploadJob")},
+        "CreateUploadJob", "GetUploadJobPath", "StartUploadJob", "GetUploadJob", "StopUploadJob", "SearchProfiles",
+        "UpdateProfile", "DeleteProfile")},
+    "mobiletargeting:GetApp": _pinpoint(lambda p: ""),
+    "mobiletargeting:DeleteUserEndpoints": _pinpoint(lambda p: f"/users/{p['UserId']}"),
     # authorized on the execution (a run holding a config's claim)
     "states:DescribeExecution": lambda p, where: [(None, p["executionArn"], {})],
     **{f"scheduler:{op}": _schedule for op in ("CreateSchedule", "UpdateSchedule", "DeleteSchedule", "GetSchedule")},

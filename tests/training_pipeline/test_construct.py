@@ -58,8 +58,8 @@ def test_config_upload_under_train_starts_the_workflow(example_template):
 
 
 def test_workflows_are_standard_logged_and_traced(example_template):
-    # training, export, Pinpoint, Connect, and each one's reporter of executions that end without reporting it
-    example_template.resource_count_is("AWS::StepFunctions::StateMachine", 8)
+    # training, export, Pinpoint, Connect, erasure, and each one's reporter of executions that end without reporting it
+    example_template.resource_count_is("AWS::StepFunctions::StateMachine", 10)
     example_template.all_resources_properties("AWS::StepFunctions::StateMachine", {
         "StateMachineType": "STANDARD",
         "TracingConfiguration": {"Enabled": True},
@@ -138,14 +138,16 @@ def test_personalize_role_is_trusted_only_from_this_account_and_its_personalize_
     })
 
 
-def test_personalize_role_reads_training_data_and_writes_batch_output_only(example_template):
+def test_personalize_role_reads_training_data_and_erasure_requests_and_writes_batch_output_only(example_template):
     statements = policy_statements(example_template, "TrainingPersonalizeRole")
-    by_action = {json.dumps(s["Action"]): s for s in statements}
-    assert set(by_action) == {'"s3:GetObject"', '"s3:ListBucket"', '"s3:PutObject"'}
-    read = json.dumps(by_action['"s3:GetObject"']["Resource"])
+    assert {json.dumps(s["Action"]) for s in statements} == {'"s3:GetObject"', '"s3:ListBucket"', '"s3:PutObject"'}
+    read = json.dumps([s["Resource"] for s in statements if s["Action"] == "s3:GetObject"])
     assert "/train/*" in read and "/batch/*/job_config.json" in read
-    assert "/batch/*" in json.dumps(by_action['"s3:PutObject"']["Resource"])
-    assert by_action['"s3:ListBucket"']["Condition"] == {"StringLike": {"s3:prefix": ["train/*", "batch/*"]}}
+    assert "/erasure/_work/*" in read  # the users a data deletion job deletes (UserErasure)
+    assert "/batch/*" in json.dumps([s["Resource"] for s in statements if s["Action"] == "s3:PutObject"])
+    listed = [s["Condition"] for s in statements if s["Action"] == "s3:ListBucket"]
+    assert sorted(listed, key=json.dumps) == [{"StringLike": {"s3:prefix": ["erasure/_work/*"]}},
+                                              {"StringLike": {"s3:prefix": ["train/*", "batch/*"]}}]
 
 
 # Actions IAM only authorizes on "*": Step Functions' vended log delivery and X-Ray trace upload.
@@ -192,7 +194,7 @@ def test_ensure_function_passes_only_the_personalize_role_to_personalize(example
 
 def test_functions_run_the_newest_python_on_arm64(example_template):
     functions = resources(example_template, "AWS::Lambda::Function")
-    assert len(functions) == 8  # training 3, audiences 3, one importer a destination
+    assert len(functions) == 12  # training 3, audiences 3, one importer a destination, erasure 4
     for function in functions.values():
         assert function["Properties"]["Runtime"] == "python3.14"
         assert function["Properties"]["Architectures"] == ["arm64"]

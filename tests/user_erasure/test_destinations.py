@@ -20,7 +20,7 @@ from user_erasure.destinations import handler as destinations
 from user_erasure.destinations import profiles
 
 DOMAIN, APP = "audiences-domain", "0123456789abcdef0123456789abcdef"
-ERASED = {"bucket": BUCKET, "key": "erasure/requests/r1.csv"}
+ERASED = {"bucket": BUCKET, "key": "erasure/_work/r1/users.csv"}  # the work file of an accepted request
 MARK = f"{profiles.ATTRIBUTE_PREFIX}{NAME}"
 steps = Steps(connect_handler.handler)
 
@@ -37,6 +37,7 @@ class Context:
 
 @pytest.fixture
 def aws(monkeypatch):
+    RUNNING["monkeypatch"] = monkeypatch
     with fake_aws(monkeypatch) as fake:
         fake.profiles = FakeCustomerProfiles(lambda_clients.client("customer-profiles"))
         fake.pinpoint = FakePinpoint(lambda_clients.client("pinpoint"))
@@ -57,9 +58,19 @@ def erasure_file(aws, users: list[str], header: str = "USER_ID") -> None:
     aws.s3.put_object(Bucket=ERASED["bucket"], Key=ERASED["key"], Body="\n".join([header, *users, ""]).encode())
 
 
+RUNNING: dict = {}  # the running test's monkeypatch (the ``aws`` fixture's), for ``configure``
+
+
+def configure(delete_profiles: str = "false", target: str = "_profile.AccountNumber") -> None:
+    """The function's environment as UserErasure sets it (this test's domain and project), set again after an import
+    (which sets the importer's environment)."""
+    function_environment.use(RUNNING["monkeypatch"], "user_erasure.destinations", DOMAIN_NAME=DOMAIN,
+                             PINPOINT_APPLICATION_ID=APP, USER_ID_TARGET=target, DELETE_PROFILES=delete_profiles)
+
+
 def connect(delete_profiles: bool = False, target: str = "_profile.AccountNumber", cursor=None) -> dict:
-    event = {"destination": "connect", "domainName": DOMAIN, "userIdTarget": target, "deleteProfiles": delete_profiles,
-             "erased": ERASED}
+    configure("true" if delete_profiles else "false", target)
+    event = {"destination": "connect", "erased": ERASED}
     return {**event, "cursor": cursor} if cursor else event
 
 
@@ -213,16 +224,27 @@ def test_a_file_that_is_no_erasure_request_is_refused_without_echoing_it(aws):
     assert "secret-user" not in str(raised.value)
 
 
-@pytest.mark.parametrize("event, message", [
-    ({"destination": "ses"}, "destination must be one of connect, pinpoint"),
-    (connect(target="_profile.EmailAddress"), "userIdTarget must be"),
-    ({**connect(), "deleteProfiles": "yes"}, "deleteProfiles must be true or false"),
-    (connect(cursor={"position": -1}), "cursor.position"),
+@pytest.mark.parametrize("settings, event, message", [
+    ({}, {"destination": "ses"}, "destination must be one of connect, pinpoint"),
+    ({"target": "_profile.EmailAddress"}, {"destination": "connect"}, "USER_ID_TARGET must be"),
+    ({"delete_profiles": "yes"}, {"destination": "connect"}, "DELETE_PROFILES must be true or false"),
+    ({}, {"destination": "connect", "cursor": {"position": -1}}, "cursor.position"),
 ])
-def test_a_malformed_request_is_refused(aws, event, message):
+def test_a_malformed_request_or_setting_is_refused(aws, settings, event, message):
     erasure_file(aws, ["u1"])
+    configure(**settings)
     with pytest.raises(ValueError, match=message):
-        destinations.handler(event, None)
+        destinations.handler({**event, "erased": ERASED}, None)
+
+
+def test_a_destination_the_construct_was_not_given_is_refused(aws, monkeypatch):
+    erasure_file(aws, ["u1"])
+    function_environment.use(monkeypatch, "user_erasure.destinations", DOMAIN_NAME=None, USER_ID_TARGET=None,
+                             DELETE_PROFILES=None, PINPOINT_APPLICATION_ID=None)
+    with pytest.raises(ValueError, match="no Customer Profiles domain is configured"):
+        destinations.handler({"destination": "connect", "erased": ERASED}, None)
+    with pytest.raises(ValueError, match="no Pinpoint project is configured"):
+        destinations.handler({"destination": "pinpoint", "erased": ERASED}, None)
 
 
 def test_the_attribute_prefix_is_the_importers():
@@ -237,7 +259,8 @@ def endpoint(id_: str, user: str) -> dict:
 
 
 def pinpoint(cursor=None) -> dict:
-    event = {"destination": "pinpoint", "applicationId": APP, "erased": ERASED}
+    configure()
+    event = {"destination": "pinpoint", "erased": ERASED}
     return {**event, "cursor": cursor} if cursor else event
 
 

@@ -21,7 +21,7 @@ from tests.fakes.personalize import ACCOUNT, REGION
 from user_erasure.request import handler, suppression
 
 PREFIX = "erasure/"
-LIST_KEY = "suppression/users.csv"
+LIST_KEY = "erasure/_erased/users.csv"
 STARTED = "2026-12-01T10:00:00.000Z"
 USERS = ["u3", "u1", "user \"two\"", "u1"]  # one duplicate; one ID CSV-quoted in the work file
 UNIQUE = sorted(set(USERS))
@@ -128,11 +128,11 @@ def test_the_event_and_a_plain_file_of_the_same_users_are_one_request(aws):
     ("USER_ID\nu1\nu2\nu3,u4\n", "row 4: more than one column"),
     ("USER_ID\n\n", "holds no user ID"),
     (b"u1\n\xff\xfeu2\n", "row 2: not UTF-8 text"),
-    ("".join(f"u{n}\n" for n in range(100_001)), "row 100001: s3://segmentation-data/erasure/r.csv holds more than "
-                                                 "100,000 user IDs"),
+    ("".join(f"u{n}\n" for n in range(100_001)), "row 100001: s3://segmentation-data/erasure/requests/r.csv holds more "
+                                                 "than 100,000 user IDs"),
 ])
 def test_a_bad_request_file_is_rejected_with_its_row_and_without_the_id(aws, body, where):
-    source = request_file(aws, body, key=f"{PREFIX}r.csv")
+    source = request_file(aws, body, key=f"{PREFIX}requests/r.csv")
     with pytest.raises(ErasureRejected) as rejected:
         accept(source, execution(aws))
     assert where in str(rejected.value)

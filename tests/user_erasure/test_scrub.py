@@ -29,7 +29,7 @@ from user_erasure.scrub.handler import handler
 from user_erasure.scrub.objects import ObjectChanged
 
 VERSIONED = "erasure-versioned"
-REQUEST = {"bucket": BUCKET, "key": "erasure/requests/r-1.csv"}
+REQUEST = {"bucket": BUCKET, "key": "erasure/_work/r-1/users.csv"}  # the work file of an accepted request
 SAMPLE = DATA / "train/bingewatch"
 
 

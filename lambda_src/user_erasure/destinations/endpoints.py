@@ -9,11 +9,13 @@ the project first; its NotFoundException raises. Throttling and 5xx raise the wo
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections import Counter
 
 from botocore.exceptions import ClientError
 
 from shared.aws import call
+from shared.contract import Env
 
 BATCH_SIZE = 25  # users between two looks at the time budget
 COUNTS = ("endpointsDeleted", "usersNotFound")
@@ -28,10 +30,14 @@ class PinpointErasure:
     counts = COUNTS
 
     @classmethod
-    def of(cls, event: dict) -> "PinpointErasure":
-        """The request's project, checked to exist (it raises otherwise)."""
-        call("pinpoint", "get_app", ApplicationId=event["applicationId"])
-        return cls(event["applicationId"])
+    def of(cls) -> "PinpointErasure":
+        """The construct's project (``PINPOINT_APPLICATION_ID``), checked to exist (it raises otherwise)."""
+        application = os.environ.get(Env.PINPOINT_APPLICATION_ID)
+        if not application:
+            raise ValueError("no Pinpoint project is configured (PINPOINT_APPLICATION_ID): UserErasure was given no "
+                             "pinpoint importer")
+        call("pinpoint", "get_app", ApplicationId=application)
+        return cls(application)
 
     def erase(self, users: list[str]) -> Counter:
         """Delete the endpoints of a batch of users; the counts of endpoints deleted and users without any."""

@@ -1,11 +1,10 @@
 """Erasure step 5, the destinations: the erased users leave the library's Customer Profiles domain or Pinpoint
 project, in bounded invocations that the workflow loops over.
 
-Input (everything from the event, no environment variable):
-
-    {"destination": "connect", "domainName": str, "userIdTarget": "_profile.AccountNumber" | "_profile.Attributes.<n>",
-     "deleteProfiles": bool, "searchKey": optional str, "erased": {"bucket", "key"}, "cursor": optional}
-    {"destination": "pinpoint", "applicationId": str, "erased": {"bucket", "key"}, "cursor": optional}
+Input: ``{"destination": "connect" | "pinpoint", "erased": {"bucket", "key"}, "cursor": optional}``. What each
+destination is comes from the environment UserErasure sets: the Customer Profiles ``DOMAIN_NAME``, the importer's
+``USER_ID_TARGET`` and ``DELETE_PROFILES`` (whether profiles with others' data in them are deleted too); the Pinpoint
+``PINPOINT_APPLICATION_ID``.
 
 ``erased`` is a CSV with the header ``USER_ID`` (``erased.py``). What is done to a user: ``profiles.py`` (Customer
 Profiles) and ``endpoints.py`` (Pinpoint).
@@ -54,7 +53,7 @@ def handler(event, context):
     destination = event.get("destination")
     if destination not in DESTINATIONS:
         raise ValueError(f"destination must be one of {', '.join(DESTINATIONS)}")
-    erasure: Erasure = DESTINATIONS[destination].of(event)
+    erasure: Erasure = DESTINATIONS[destination].of()
     position, counts = start(event.get("cursor"), erasure.counts)
     budget = Budget.of(context)
     batches = erased.batches(erased.user_ids_from(event["erased"], position), erasure.batch_size)

@@ -27,6 +27,7 @@ cannot be reached keeps the request open.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from collections import Counter, defaultdict
 from typing import Optional
@@ -34,6 +35,7 @@ from typing import Optional
 from botocore.exceptions import ClientError
 
 from shared.aws import call
+from shared.contract import Env
 
 # The importer's attribute prefix (connect_segment_importer/importer/handler.py ATTRIBUTE_PREFIX), written again:
 # this function's asset holds only its own folder and the shared package. tests/user_erasure checks they agree.
@@ -55,14 +57,15 @@ class UserIdTarget:
     search_key: str
 
     @classmethod
-    def of(cls, target: str, search_key: Optional[str] = None) -> "UserIdTarget":
+    def of(cls, target: Optional[str]) -> "UserIdTarget":
         match = TARGET.fullmatch(target or "")
         if not match:
-            raise ValueError("userIdTarget must be _profile.AccountNumber or _profile.Attributes.<name>")
+            raise ValueError("USER_ID_TARGET must be _profile.AccountNumber or _profile.Attributes.<name>")
         field, attribute = match.groups()
-        key = search_key or ("_account" if field else attribute)
+        key = "_account" if field else attribute
         if not SEARCH_KEY.fullmatch(key):
-            raise ValueError("the search key must be 1 to 64 letters, digits, _ or -: give searchKey")
+            raise ValueError(f"the attribute of USER_ID_TARGET must be a search key of the domain: 1 to 64 letters, "
+                             f"digits, _ or -, not {len(key)} characters")
         return cls(field, attribute, key)
 
     def value(self, profile: dict) -> Optional[str]:
@@ -86,11 +89,15 @@ class ConnectErasure:
     counts = COUNTS
 
     @classmethod
-    def of(cls, event: dict) -> "ConnectErasure":
-        if not isinstance(event.get("deleteProfiles"), bool):
-            raise ValueError("deleteProfiles must be true or false")
-        return cls(event["domainName"], UserIdTarget.of(event.get("userIdTarget"), event.get("searchKey")),
-                   event["deleteProfiles"])
+    def of(cls) -> "ConnectErasure":
+        """The construct's domain (``DOMAIN_NAME``), the importer's ``USER_ID_TARGET`` and ``DELETE_PROFILES``."""
+        domain, delete = os.environ.get(Env.DOMAIN_NAME), os.environ.get(Env.DELETE_PROFILES)
+        if not domain:
+            raise ValueError("no Customer Profiles domain is configured (DOMAIN_NAME): UserErasure was given no "
+                             "connect importer")
+        if delete not in ("true", "false"):
+            raise ValueError("DELETE_PROFILES must be true or false")
+        return cls(domain, UserIdTarget.of(os.environ.get(Env.USER_ID_TARGET)), delete == "true")
 
     def erase(self, users: list[str]) -> Counter:
         """Erase a batch of users; the counts of what was found and done."""
