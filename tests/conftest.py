@@ -66,9 +66,9 @@ iam_recorder.install()
 
 # The longest modules (and xdist groups) start first, so that with pytest-xdist the short ones fill in around them at
 # the end (`make test` hands them out in this order: --no-loadscope-reorder).
-SLOW_FIRST = ("tests/test_fault_injection.py", "tests/test_simulated_month.py", "deploy/test_package.py",
-              "deploy/test_lambda_assets.py", "deploy/test_workflow_state_size.py", "training_pipeline/test_workflow.py",
-              "deploy/test_deploy_gates.py")
+SLOW_FIRST = ("tests/test_fault_injection.py", "tests/test_simulated_month.py", "tests/test_erasure_end_to_end.py",
+              "deploy/test_package.py", "deploy/test_lambda_assets.py", "deploy/test_workflow_state_size.py",
+              "training_pipeline/test_workflow.py", "user_erasure/test_workflow.py", "deploy/test_deploy_gates.py")
 
 
 @pytest.hookimpl(trylast=True)  # after pytest-xdist's own

@@ -47,7 +47,8 @@ class FakeAws:
         self.bus_name = bus_name
         self._events_queue = self._queue("events")
         self.events_client.put_rule(Name="capture", EventBusName=bus_name,
-                                    EventPattern=json.dumps({"source": ["solutions.aws.personalize", "segmentation.audiences"]}))
+                                    EventPattern=json.dumps({"source": ["solutions.aws.personalize", "segmentation.audiences",
+                                                                        "segmentation.erasure"]}))
         self.events_client.put_targets(Rule="capture", EventBusName=bus_name,
                                        Targets=[{"Id": "q", "Arn": self._arn(self._events_queue)}])
         self.topic_arn = self.sns.create_topic(Name=topic_name)["TopicArn"]

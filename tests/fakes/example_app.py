@@ -115,8 +115,12 @@ class ExampleApp:
         self.matched: dict[str, bool] = {}
 
     def _train(self, kind: str, resource: dict) -> None:
+        """A version is trained on the users in the data then, but those a data deletion job deleted from its
+        dataset group (Personalize's datasets no longer hold them)."""
         if kind == "SolutionVersion":
-            self.trained[resource["solutionVersionArn"]] = list(self.users)
+            solution = self.aws.personalize.resources[resource["solutionArn"]]
+            deleted = self.aws.personalize.deleted_users[solution["datasetGroupArn"]]
+            self.trained[resource["solutionVersionArn"]] = [u for u in self.users if u not in deleted]
 
     # -------------------------------------------------------- carrying events
 

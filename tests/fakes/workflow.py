@@ -156,7 +156,8 @@ class LambdaRouter:
         def invoke(backend, function_name, qualifier, body, headers, response_headers):
             event = json.loads(body) if body else {}
             router.invocations.append((function_name, event))
-            context = SimpleNamespace(invoked_function_arn=function_name, function_name=function_name)
+            context = SimpleNamespace(invoked_function_arn=function_name, function_name=function_name,
+                                      get_remaining_time_in_millis=lambda: 900_000)  # a fresh invocation's
             limit = router.time_out(function_name, event) if router.time_out else None
             router.running[threading.get_ident()] = (function_name, event)
             countdown.calls, countdown.made = limit, 0

@@ -191,15 +191,29 @@ def suppress(event: dict) -> dict:
     return counts
 
 
+def _counted(counts) -> bool:
+    """Names mapped to numbers, or to lists of such per resource (a resource named by its ARN): never free text,
+    so never an ID."""
+    def value(v) -> bool:
+        return not isinstance(v, bool) and isinstance(v, (int, float))
+
+    def entry(e) -> bool:
+        return isinstance(e, dict) and all(isinstance(n, str) and (value(v) or (isinstance(v, str)
+                                           and v.startswith("arn:"))) for n, v in e.items())
+
+    return isinstance(counts, dict) and all(
+        isinstance(name, str) and len(name) <= MAX_COUNT_NAME
+        and (value(v) or (isinstance(v, list) and all(entry(e) for e in v))) for name, v in counts.items())
+
+
 def record(event: dict) -> dict:
-    """A step's counts merged into the record's ``steps``; only names and numbers are accepted."""
+    """A step's counts merged into the record's ``steps`` (``_counted``: numbers, per resource at most)."""
     counts, step = event["counts"], event["step"]
     if not isinstance(step, str) or not 0 < len(step) <= MAX_COUNT_NAME:
         raise ValueError(f"step must be a name of 1 to {MAX_COUNT_NAME} characters")
-    if not isinstance(counts, dict) or any(
-            not isinstance(name, str) or len(name) > MAX_COUNT_NAME or isinstance(value, bool)
-            or not isinstance(value, (int, float)) for name, value in counts.items()):
-        raise ValueError("counts must map names to numbers (counts only: never an ID)")
+    if not _counted(counts):
+        raise ValueError("counts must map names to numbers, or to lists of numbers per resource ARN (counts only: "
+                         "never an ID)")
     updated = audit.update(event["requestId"], lambda held: {**held, "steps": {**held["steps"], step: counts}})
     log.info("recorded a step", extra={"requestId": event["requestId"], "step": step, **counts})
     return {"steps": updated["steps"]}
