@@ -15,7 +15,7 @@ from aws_cdk.assertions import Template
 from segmentation_constructs.example_stack import SegmentationExampleStack
 from shared import run_claims
 from shared.contract import ERASURE_REQUESTED, ERASURE_SOURCE, ERASURE_STATE_CHANGE
-from tests.fakes.environment import BUCKET, DATA, fake_aws
+from tests.fakes.environment import BUCKET, fake_aws
 from tests.fakes.example_app import ExampleApp
 from tests.fakes.workflow import ACCOUNT, MOTO_CONFIG, REGION, LambdaRouter, history, lambda_arn
 from user_erasure.personalize import handler as personalize_handler
