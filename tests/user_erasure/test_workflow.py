@@ -139,3 +139,24 @@ def test_the_same_request_twice_is_done_once(app):
     assert again["status"] == "SUCCEEDED" and again["end"] == "AlreadyErased"
     assert statuses(app) == ["DUPLICATE"]
     assert len(app.aws.personalize.created("CreateDataDeletionJob")) == created
+
+
+def test_a_request_waiting_past_its_at_risk_time_is_told_once(app, monkeypatch):
+    """Past 80% of the deadline (the clock moved on 25 days while the data deletion job runs), the request is
+    announced at risk once, however many polls follow."""
+    import datetime as dt
+
+    from user_erasure.request import handler as request_handler
+
+    app.aws.personalize.steps_to_active = 3  # the job takes a few polls
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=25)
+    real_now = request_handler._now
+    monkeypatch.setattr(request_handler, "_now", lambda: later if app.aws.personalize.created(
+        "CreateDataDeletionJob") else real_now())
+    run = erase(app)
+    assert run["status"] == "SUCCEEDED", run
+    entered = [e["stateEnteredEventDetails"]["name"] for e in history(run["arn"]) if "stateEnteredEventDetails" in e]
+    assert entered.count("WaitForDeletion") >= 3 and entered.count("DeletionPublishAtRisk") == 1
+    assert statuses(app) == ["ACCEPTED", "AT_RISK", "COMPLETED"]
+    (note,) = [n for n in app.aws.notifications() if n["Subject"] == "Erasure request at risk of missing its deadline"]
+    assert "must end by" in note["Message"]

@@ -221,10 +221,14 @@ def record(event: dict) -> dict:
 
 def risk(event: dict) -> dict:
     """Whether to tell that the request is at risk: the first call past its at-risk time says so, once."""
-    now = _now()
-    marked = audit.update(event["requestId"], lambda held: held if held.get("atRiskAt") or now < _at_risk(held)
-                          else {**held, "atRiskAt": now.isoformat()})
-    notify = marked.get("atRiskAt") == now.isoformat()
+    now, marks = _now(), []
+
+    def mark(held: dict) -> dict:  # called once a write attempt: the last call is the attempt that was written
+        marks.append(not held.get("atRiskAt") and now >= _at_risk(held))
+        return {**held, "atRiskAt": now.isoformat()} if marks[-1] else held
+
+    marked = audit.update(event["requestId"], mark)
+    notify = marks[-1]
     if notify:
         log.warning("erasure request at risk", extra={"requestId": event["requestId"], "deadline": marked["deadline"]})
     return {"notify": notify}
