@@ -14,7 +14,7 @@ from tests.fakes.environment import fake_aws
 from tests.fakes.templates import all_states, matches
 from tests.fakes.workflow import MOTO_CONFIG, REGION, function_names, render_definition, run_execution
 
-CONSTRUCTS = ("Training", "Audiences", "Pinpoint", "Connect")
+CONSTRUCTS = ("Training", "Audiences", "Pinpoint", "Connect", "Erasure")
 
 
 def machines(template: dict) -> dict[str, dict]:
@@ -124,6 +124,9 @@ EXPECTED_REPORTS = {  # construct: (its execution's input, the detail-type, what
     "Connect": ({"audience": {"bucket": "b", "audienceKey": "audiences/j/a.csv"}}, contract.IMPORT_STATE_CHANGE,
                 {"Destination": "connect", "Status": contract.IMPORT_FAILED, "AudienceKey": "audiences/j/a.csv",
                  "Error": "TIMED_OUT"}),
+    # a request past its deadline (the workflow's timeout) fails loudly
+    "Erasure": ({"request": {"bucket": "b", "key": "erasure/requests/r.csv"}}, contract.ERASURE_STATE_CHANGE,
+                {"Status": contract.ERASURE_FAILED, "Error": "TIMED_OUT"}),
 }
 
 
