@@ -22,15 +22,11 @@ import io
 import json
 import logging
 
-import aws_cdk as cdk
 import pytest
-from aws_cdk.assertions import Template
 
-from segmentation_constructs.example_stack import SegmentationExampleStack
 from shared.contract import ERASURE_STATE_CHANGE, OBJECT_CREATED, S3_SOURCE, SEGMENT_READY
-from tests.fakes.environment import BUCKET, DATA, fake_aws
-from tests.fakes.example_app import ExampleApp
-from tests.fakes.workflow import MOTO_CONFIG
+from tests.fakes.environment import BUCKET, DATA
+from tests.fakes.example_app import connect_example, running
 
 CONFIG_KEY = "train/bingewatch/config.json"
 RETRAIN = "cron(0 3 ? * MON *)"
@@ -39,20 +35,15 @@ ERASED_LIST = "erasure/_erased/users.csv"
 
 @pytest.fixture(scope="module")
 def template(cdk_app_context) -> dict:
-    app = cdk.App(context=cdk_app_context)
-    return Template.from_stack(SegmentationExampleStack(app, "Segmentation", destinations=("connect",))).to_json()
+    return connect_example(cdk_app_context)
 
 
 @pytest.fixture
 def app(template, monkeypatch, caplog):
     caplog.set_level(logging.INFO)  # what Lambda keeps of the functions (their loggers log at INFO)
-    with fake_aws(monkeypatch, config=MOTO_CONFIG, bus_name="segmentation-events") as aws:
-        aws.s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-        example = ExampleApp(template, monkeypatch, aws)
-        try:
-            yield example
-        finally:
-            example.profiles.uploads.close()
+    with running(template, monkeypatch) as example:
+        example.aws.s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        yield example
 
 
 def config() -> dict:

@@ -31,16 +31,12 @@ import hashlib
 import io
 import json
 
-import aws_cdk as cdk
 import pytest
-from aws_cdk.assertions import Template
 
 from connect_segment_importer.importer import handler as connect_handler
-from segmentation_constructs.example_stack import SegmentationExampleStack
 from shared.contract import REFRESH_HELD, SEGMENT_READY
-from tests.fakes.environment import BUCKET, DATA, fake_aws
-from tests.fakes.example_app import ExampleApp
-from tests.fakes.workflow import MOTO_CONFIG
+from tests.fakes.environment import BUCKET, DATA
+from tests.fakes.example_app import ExampleApp, connect_example, running
 
 CONFIG_KEY = "train/bingewatch/config.json"
 IMPORT, RETRAIN, JOB = "cron(0 2 ? * MON *)", "cron(0 3 ? * MON *)", "cron(0 5 * * ? *)"
@@ -117,18 +113,13 @@ class Month(ExampleApp):
 
 @pytest.fixture(scope="module")
 def template(cdk_app_context) -> dict:
-    app = cdk.App(context=cdk_app_context)
-    return Template.from_stack(SegmentationExampleStack(app, "Segmentation", destinations=("connect",))).to_json()
+    return connect_example(cdk_app_context)
 
 
 @pytest.fixture
 def month(template, monkeypatch):
-    with fake_aws(monkeypatch, config=MOTO_CONFIG, bus_name="segmentation-events") as aws:
-        app = Month(template, monkeypatch, aws)
-        try:
-            yield app
-        finally:
-            app.profiles.uploads.close()
+    with running(template, monkeypatch, Month) as app:
+        yield app
 
 
 def new_interactions(week: int, users: list[str]) -> bytes:

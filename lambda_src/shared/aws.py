@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Optional
 
 import boto3
 from botocore.config import Config
@@ -44,6 +45,19 @@ def call(service: str, operation: str, **params) -> dict:
             raise ServiceLimitExceeded(f"{service} {operation}: {message}") from exc
         if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
             raise ServiceUnavailable(f"{service} {operation}: {code} {message}".rstrip()) from exc
+        raise
+
+
+MISSING_OBJECT = frozenset({"NoSuchKey", "NoSuchVersion", "404"})
+
+
+def object_or_none(bucket: str, key: str, **params) -> Optional[dict]:
+    """GetObject's answer (``call``), or None when there is no such object, or version (``VersionId``) of it."""
+    try:
+        return call("s3", "get_object", Bucket=bucket, Key=key, **params)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] in MISSING_OBJECT:
+            return None
         raise
 
 

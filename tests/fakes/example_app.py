@@ -8,11 +8,12 @@ transformer as synthesized). FakePersonalize writes a job's output when the job 
 from __future__ import annotations
 
 import collections
+import contextlib
 import csv
 import datetime as dt
 import json
 import random
-from typing import Optional
+from typing import Iterator, Optional
 
 import boto3
 
@@ -25,11 +26,11 @@ from shared.contract import (AUDIENCE_SOURCE, BATCH_SEGMENT_JOB_STATE_CHANGE, RE
                              Env)
 from tests.fakes import function_environment
 from tests.fakes.customer_profiles import FakeCustomerProfiles
-from tests.fakes.environment import BUCKET, DATA, ROLE_ARN, SCHEDULER_ROLE_ARN
+from tests.fakes.environment import BUCKET, DATA, ROLE_ARN, SCHEDULER_ROLE_ARN, fake_aws
 from tests.fakes.segment_jobs import write_output_when_active
 from tests.fakes.templates import delivered, matches
-from tests.fakes.workflow import (ACCOUNT, REGION, LambdaRouter, function_names, history, lambda_arn, logical_id,
-                                  render_definition, start_execution, wait_for)
+from tests.fakes.workflow import (ACCOUNT, MOTO_CONFIG, REGION, LambdaRouter, function_names, history, lambda_arn,
+                                  logical_id, render_definition, start_execution, wait_for)
 from training_pipeline.ensure_resource import handler as ensure_handler
 from training_pipeline.schedule_runs import handler as schedule_handler
 from training_pipeline.validate_config import handler as validate_handler
@@ -246,3 +247,25 @@ class ExampleApp:
                 found[o["Key"]] = s3.get_object(Bucket=BUCKET, Key=o["Key"])["Body"].read()
         return found
 
+
+
+def connect_example(context: dict) -> dict:
+    """The example stack with its Connect destination, synthesized (for a module-scoped fixture)."""
+    import aws_cdk as cdk
+    from aws_cdk.assertions import Template
+
+    from segmentation_constructs.example_stack import SegmentationExampleStack
+
+    app = cdk.App(context=context)
+    return Template.from_stack(SegmentationExampleStack(app, "Segmentation", destinations=("connect",))).to_json()
+
+
+@contextlib.contextmanager
+def running(template: dict, monkeypatch, kind: type = ExampleApp) -> Iterator[ExampleApp]:
+    """``kind`` (an ExampleApp) of ``template`` over fresh fakes; its upload server closed after."""
+    with fake_aws(monkeypatch, config=MOTO_CONFIG, bus_name="segmentation-events") as aws:
+        app = kind(template, monkeypatch, aws)
+        try:
+            yield app
+        finally:
+            app.profiles.uploads.close()

@@ -236,11 +236,11 @@ def test_suppress_keeps_the_lists_lines_as_they_are_and_adds_only_the_new_ids(aw
 def test_suppress_reads_the_list_again_when_it_changed_meanwhile(aws, monkeypatch):
     aws.s3.put_object(Bucket=BUCKET, Key=LIST_KEY, Body=b"old1\n")
     answer = accept({"userIds": USERS}, execution(aws))
-    real = suppression._current
+    real = suppression.object_or_none
     stale = real(BUCKET, LIST_KEY)
     aws.s3.put_object(Bucket=BUCKET, Key=LIST_KEY, Body=b"old1\nanother-request\n")  # another request's addition
     reads = iter([stale])
-    monkeypatch.setattr(suppression, "_current", lambda bucket, key: next(reads, None) or real(bucket, key))
+    monkeypatch.setattr(suppression, "object_or_none", lambda bucket, key: next(reads, None) or real(bucket, key))
     assert suppress(answer) == {"added": 3, "alreadySuppressed": 0}
     assert read(aws, LIST_KEY).startswith(b"old1\nanother-request\n")
 

@@ -7,17 +7,14 @@ from __future__ import annotations
 import json
 import threading
 
-import aws_cdk as cdk
 import boto3
 import pytest
-from aws_cdk.assertions import Template
 
-from segmentation_constructs.example_stack import SegmentationExampleStack
 from shared import run_claims
 from shared.contract import ERASURE_REQUESTED, ERASURE_SOURCE, ERASURE_STATE_CHANGE
-from tests.fakes.environment import BUCKET, fake_aws
-from tests.fakes.example_app import ExampleApp
-from tests.fakes.workflow import ACCOUNT, MOTO_CONFIG, REGION, LambdaRouter, history, lambda_arn
+from tests.fakes.environment import BUCKET
+from tests.fakes.example_app import connect_example, running
+from tests.fakes.workflow import ACCOUNT, REGION, LambdaRouter, history, lambda_arn
 from user_erasure.personalize import handler as personalize_handler
 
 CONFIG_KEY = "train/bingewatch/config.json"
@@ -26,20 +23,15 @@ USERS = ["u00007", "u00042", "u01999"]
 
 @pytest.fixture(scope="module")
 def template(cdk_app_context) -> dict:
-    app = cdk.App(context=cdk_app_context)
-    return Template.from_stack(SegmentationExampleStack(app, "Segmentation", destinations=("connect",))).to_json()
+    return connect_example(cdk_app_context)
 
 
 @pytest.fixture
 def app(template, monkeypatch):
-    with fake_aws(monkeypatch, config=MOTO_CONFIG, bus_name="segmentation-events") as aws:
-        example = ExampleApp(template, monkeypatch, aws)
-        aws.upload_sample()  # the config and its CSVs; its dataset group exists (trained earlier)
-        aws.personalize.client.create_dataset_group(name="bingewatch", domain="VIDEO_ON_DEMAND")
-        try:
-            yield example
-        finally:
-            example.profiles.uploads.close()
+    with running(template, monkeypatch) as example:
+        example.aws.upload_sample()  # the config and its CSVs; its dataset group exists (trained earlier)
+        example.aws.personalize.client.create_dataset_group(name="bingewatch", domain="VIDEO_ON_DEMAND")
+        yield example
 
 
 def erase(app, users=USERS) -> dict:
@@ -65,13 +57,6 @@ def test_a_training_run_holding_the_config_is_waited_for_then_the_users_are_dele
     sfn = boto3.client("stepfunctions", region_name=REGION)
     release = threading.Event()
     blocker = lambda_arn("TrainingStandIn")  # a training run's task, which ends when released
-    machine = sfn.create_state_machine(name="holder", roleArn=f"arn:aws:iam::{ACCOUNT}:role/w", definition=json.dumps(
-        {"StartAt": "Train", "States": {"Train": {"Type": "Task", "Resource": blocker, "End": True}}}))["stateMachineArn"]
-    holder = sfn.start_execution(stateMachineArn=machine)["executionArn"]
-    claim = run_claims.claim_key(CONFIG_KEY)
-    app.aws.s3.put_object(Bucket=BUCKET, Key=claim, Body=json.dumps({
-        "executionArn": holder, "configUri": f"s3://{BUCKET}/{CONFIG_KEY}", "upload": {"etag": "e"},
-        "claimedAt": "2026-12-03T00:00:00+00:00"}).encode())
     answers = []
 
     def lock_then_end_the_run(event, context):
@@ -87,6 +72,14 @@ def test_a_training_run_holding_the_config_is_waited_for_then_the_users_are_dele
     routes = {**app.router.routes, blocker: lambda event, context: release.wait(30) or {}}
     routes[next(arn for arn in routes if "ErasurePersonalize" in arn)] = lock_then_end_the_run
     LambdaRouter(monkeypatch, routes)
+    machine = sfn.create_state_machine(name="holder", roleArn=f"arn:aws:iam::{ACCOUNT}:role/w", definition=json.dumps(
+        {"StartAt": "Train", "States": {"Train": {"Type": "Task", "Resource": blocker, "End": True}}}))["stateMachineArn"]
+    holder = sfn.start_execution(stateMachineArn=machine)["executionArn"]
+    assert sfn.describe_execution(executionArn=holder)["status"] == "RUNNING"
+    claim = run_claims.claim_key(CONFIG_KEY)
+    app.aws.s3.put_object(Bucket=BUCKET, Key=claim, Body=json.dumps({
+        "executionArn": holder, "configUri": f"s3://{BUCKET}/{CONFIG_KEY}", "upload": {"etag": "e"},
+        "claimedAt": "2026-12-03T00:00:00+00:00"}).encode())
     run = erase(app)
     assert run["status"] == "SUCCEEDED", run
     assert answers == ["waiting", "waiting", "waiting", "locked"]

@@ -19,11 +19,11 @@ from typing import Callable, Optional
 
 from botocore.exceptions import ClientError
 
-from shared.aws import call
+from shared.aws import MISSING_OBJECT, call, object_or_none
 from shared.contract import Env, ServiceThrottled
 
 LOST = ("PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey", "404")
-GONE = ("NoSuchKey", "404")
+GONE = MISSING_OBJECT
 ATTEMPTS = 5  # conditional changes lost in a row before giving up (the workflow retries ServiceThrottled)
 RUNNING, COMPLETED, FAILED = "RUNNING", "COMPLETED", "FAILED"
 
@@ -55,13 +55,8 @@ def is_own(key: str) -> bool:
 
 def read(key: str) -> Optional[tuple[dict, str]]:
     """The JSON record at ``key`` and its ETag, or None when there is none."""
-    try:
-        found = call("s3", "get_object", Bucket=bucket(), Key=key)
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] in GONE:
-            return None
-        raise
-    return json.loads(found["Body"].read()), found["ETag"]
+    found = object_or_none(bucket(), key)
+    return None if found is None else (json.loads(found["Body"].read()), found["ETag"])
 
 
 def write(key: str, record: dict, **condition: str) -> bool:

@@ -16,14 +16,13 @@ from typing import Optional
 
 from botocore.exceptions import ClientError
 
-from shared.aws import call, client
+from shared.aws import call, client, object_or_none
 from shared.contract import ServiceThrottled
 from shared.s3_stream import MultipartWriter
 
 HEADER = b"User.UserId\n"  # written atop a new list: the export skips it, and no first ID is ever taken for one
 HEADERS = ("user.userid", "user_id", "userid")
 CHANGED = ("PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey", "404")
-GONE = ("NoSuchKey", "404")
 ATTEMPTS = 4
 READ_SIZE = 1024 * 1024
 
@@ -45,15 +44,6 @@ def lines(users: list[str]) -> bytes:
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerows([user] for user in users)
     return buffer.getvalue().encode()
-
-
-def _current(bucket: str, key: str) -> Optional[dict]:
-    try:
-        return call("s3", "get_object", Bucket=bucket, Key=key)
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] in GONE:
-            return None
-        raise
 
 
 def _create(bucket: str, key: str, users: list[str]) -> bool:
@@ -96,7 +86,7 @@ def _append(bucket: str, key: str, found: dict, users: list[str]) -> int:
 def add(bucket: str, key: str, users: list[str]) -> dict:
     """Add ``users`` to the list at ``key`` (created if absent): ``{"added", "alreadySuppressed"}``."""
     for _ in range(ATTEMPTS):
-        found = _current(bucket, key)
+        found = object_or_none(bucket, key)
         if found is None:
             if _create(bucket, key, users):
                 return {"added": len(users), "alreadySuppressed": 0}

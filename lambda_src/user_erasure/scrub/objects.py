@@ -15,14 +15,14 @@ from urllib.parse import urlencode
 
 from botocore.exceptions import ClientError
 
-from shared.aws import call, client
+from shared.aws import MISSING_OBJECT, call, client, object_or_none
 from shared.s3_stream import MultipartWriter
 from user_erasure.scrub.counts import Counts, Unreadable
 from user_erasure.scrub.erased import ErasedUsers
 
 Scrubber = Callable[[Iterable[bytes], ErasedUsers, Counts], Iterator[bytes]]
 READ_SIZE = 1024 * 1024
-GONE = frozenset(("NoSuchKey", "NoSuchVersion", "404"))
+GONE = MISSING_OBJECT
 # What S3 answers a conditional request whose object changed (or went) since it was read
 CHANGED = frozenset(("PreconditionFailed", "412", "ConditionalRequestConflict", *GONE))
 
@@ -34,12 +34,7 @@ class ObjectChanged(Exception):
 
 def current(bucket: str, key: str) -> Optional[dict]:
     """The GetObject answer for the key's current version, or None when it has none (deleted since it was listed)."""
-    try:
-        return call("s3", "get_object", Bucket=bucket, Key=key)
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] in GONE:
-            return None
-        raise
+    return object_or_none(bucket, key)
 
 
 def read(found: dict, scrubber: Scrubber, erased: ErasedUsers) -> Counts:
