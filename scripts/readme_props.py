@@ -22,6 +22,7 @@ DOCUMENTED = {
     "BatchSegmentPostprocessor": "batch_segment_postprocessor.py",
     "PinpointSegmentImporter": "pinpoint_segment_importer.py",
     "ConnectCustomerProfilesSegmentImporter": "connect_segment_importer.py",
+    "UserErasure": "user_erasure.py",
     "FunctionSettings": "_lambda.py",
 }
 PARAM = re.compile(r"^:param (\w+):\s*(.*)$")

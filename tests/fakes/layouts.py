@@ -21,6 +21,7 @@ from aws_cdk import aws_sns as sns
 from segmentation_constructs import BatchSegmentPostprocessor, ConnectCustomerProfilesSegmentImporter, \
     FunctionSettings, PersonalizeTrainingPipeline, PinpointSegmentImporter
 from segmentation_constructs.example_stack import SegmentationExampleStack
+from segmentation_constructs.user_erasure import UserErasure
 
 ACCOUNT = "123456789012"
 EXISTING_KEY_ARN = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"
@@ -126,11 +127,13 @@ def everything_handed_in_and_encrypted(app: cdk.App) -> list[cdk.Stack]:
     topic = sns.Topic(stack, "TeamTopic", master_key=key, enforce_ssl=True)
     training = PersonalizeTrainingPipeline(stack, "Training", bucket=bucket, event_bus=bus, topic=topic)
     audiences = BatchSegmentPostprocessor(stack, "Audiences", event_bus=bus, source_bucket=training.bucket)
-    PinpointSegmentImporter(stack, "Pinpoint", event_bus=bus, audience_bucket=audiences.audience_bucket, topic=topic)
-    ConnectCustomerProfilesSegmentImporter(
+    pinpoint = PinpointSegmentImporter(stack, "Pinpoint", event_bus=bus, audience_bucket=audiences.audience_bucket,
+                                       topic=topic)
+    connect = ConnectCustomerProfilesSegmentImporter(
         stack, "Connect", event_bus=bus, audience_bucket=audiences.audience_bucket, topic=topic,
         data_expiry=cdk.Duration.days(90), domain_name="team-domain",
         domain_encryption_key=kms.Key.from_key_arn(stack, "DomainKey", EXISTING_KEY_ARN))
+    UserErasure(stack, "Erasure", training=training, audiences=audiences, connect=connect, pinpoint=pinpoint)
     return [stack]
 
 
@@ -148,20 +151,42 @@ def connect_and_endpoint_pinpoint_on_a_bucket_by_name(app: cdk.App) -> list[cdk.
 
 
 def split_across_stacks_in_a_stage(app: cdk.App) -> list[cdk.Stack]:
-    """Training and export in one stack, the importers in another, inside a Stage: ARNs become
-    cross-stack references."""
+    """Training and export in one stack, the importers and the erasure of their users in another, inside a Stage:
+    ARNs become cross-stack references."""
     stage = cdk.Stage(app, "Prod", env=cdk.Environment(account=ACCOUNT, region="us-east-1"))
     data = cdk.Stack(stage, "Data")
     training = PersonalizeTrainingPipeline(data, "Training")
     audiences = BatchSegmentPostprocessor(data, "Audiences", event_bus=training.event_bus,
                                           source_bucket=training.bucket)
     destinations = cdk.Stack(stage, "Destinations")
-    PinpointSegmentImporter(destinations, "Pinpoint", event_bus=training.event_bus,
-                            audience_bucket=audiences.audience_bucket, topic=training.topic)
-    ConnectCustomerProfilesSegmentImporter(destinations, "Connect", event_bus=training.event_bus,
-                                           audience_bucket=audiences.audience_bucket, topic=training.topic,
-                                           data_expiry=cdk.Duration.days(30))
+    pinpoint = PinpointSegmentImporter(destinations, "Pinpoint", event_bus=training.event_bus,
+                                       audience_bucket=audiences.audience_bucket, topic=training.topic)
+    connect = ConnectCustomerProfilesSegmentImporter(destinations, "Connect", event_bus=training.event_bus,
+                                                     audience_bucket=audiences.audience_bucket, topic=training.topic,
+                                                     data_expiry=cdk.Duration.days(30))
+    UserErasure(destinations, "Erasure", training=training, audiences=audiences, connect=connect, pinpoint=pinpoint)
     return [data, destinations]
+
+
+def erasure_split_across_four_stacks(app: cdk.App) -> list[cdk.Stack]:
+    """Training, export, a Connect importer and the erasure each in a stack of its own. The erasure grants on the
+    others' resources (the Personalize role, the data bucket's policy, the export function's role and environment);
+    none of that may make two stacks depend on each other."""
+    training_stack = cdk.Stack(app, "SplitTraining")
+    training = PersonalizeTrainingPipeline(training_stack, "Training")
+    audiences_stack = cdk.Stack(app, "SplitAudiences")
+    audiences = BatchSegmentPostprocessor(
+        audiences_stack, "Audiences", event_bus=training.event_bus, source_bucket=training.bucket, topic=training.topic,
+        audience_bucket=s3.Bucket(audiences_stack, "AudienceFiles", enforce_ssl=True, server_access_logs_prefix="logs/",
+                                  versioned=True))
+    connect_stack = cdk.Stack(app, "SplitConnect")
+    connect = ConnectCustomerProfilesSegmentImporter(
+        connect_stack, "Connect", event_bus=training.event_bus, audience_bucket=audiences.audience_bucket,
+        topic=training.topic, data_expiry=cdk.Duration.days(30))
+    erasure_stack = cdk.Stack(app, "SplitErasure")
+    UserErasure(erasure_stack, "Erasure", training=training, audiences=audiences, connect=connect,
+                deadline=cdk.Duration.days(14), delete_profiles=True)
+    return [training_stack, audiences_stack, connect_stack, erasure_stack]
 
 
 def two_postprocessors_on_one_bus(app: cdk.App) -> list[cdk.Stack]:
@@ -189,6 +214,7 @@ LAYOUTS: dict[str, Callable[[cdk.App], list[cdk.Stack]]] = {
     "everything handed in and encrypted with customer managed keys": everything_handed_in_and_encrypted,
     "Connect and endpoint-ID Pinpoint on a bucket imported by name": connect_and_endpoint_pinpoint_on_a_bucket_by_name,
     "split across two stacks in a Stage": split_across_stacks_in_a_stage,
+    "training, export, Connect and erasure in four stacks": erasure_split_across_four_stacks,
     "two postprocessors on one bus": two_postprocessors_on_one_bus,
 }
 
