@@ -6,6 +6,7 @@ from segmentation_constructs.batch_segment_postprocessor import BatchSegmentPost
 from segmentation_constructs.connect_segment_importer import ConnectCustomerProfilesSegmentImporter
 from segmentation_constructs.pinpoint_segment_importer import PinpointSegmentImporter
 from segmentation_constructs.training_pipeline import PersonalizeTrainingPipeline
+from segmentation_constructs.user_erasure import UserErasure
 
 __all__ = ["BatchSegmentPostprocessor", "ConnectCustomerProfilesSegmentImporter", "FunctionSettings",
-           "PersonalizeTrainingPipeline", "PinpointSegmentImporter", "contract"]
+           "PersonalizeTrainingPipeline", "PinpointSegmentImporter", "UserErasure", "contract"]

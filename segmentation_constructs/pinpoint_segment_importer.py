@@ -103,6 +103,7 @@ class PinpointSegmentImporter(AudienceImporter):
         Annotations.of(self).add_warning_v2("segmentation:pinpoint-end-of-support", END_OF_SUPPORT)
         stack = Stack.of(self)
         self.application_id = application_id or pinpoint.CfnApp(self, "App", name=f"{stack.stack_name}-audiences").ref
+        self.owns_application = application_id is None  # the project is the library's: its endpoints are too
         self.app_arn = f"arn:{stack.partition}:mobiletargeting:{stack.region}:{stack.account}:apps/{self.application_id}"
         self.import_role = service_role(self, "ImportRole", "pinpoint.amazonaws.com",
                                                  "Amazon Pinpoint reads audience files to import them as segments")

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from aws_cdk import ArnFormat, Aws, Duration, RemovalPolicy, Stack
+from aws_cdk import Annotations, ArnFormat, Aws, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -52,6 +52,8 @@ Env = contract.Env
 REQUEST_NAMES = "Request IDs are hashes of the users they erase, computed at run time."
 CONFIG_NAMES = "Configs, their CSVs and their run claims are named by the team's uploads."
 OUTPUT_NAMES = "Batch segment output and audience files are named after jobs and audiences at run time."
+# Attempts at a destination that answers 5xx: 1, 2, 4, ... minutes apart, at most an hour: about 13 hours in all.
+DESTINATION_OUTAGE = 18
 
 
 class UserErasure(Construct):
@@ -62,7 +64,8 @@ class UserErasure(Construct):
     :param audiences: the audience export: it keeps the erased users (``<erasure_prefix>_erased/users.csv``) out of
         every audience from then on, beside its own suppression list; its files are scrubbed.
     :param connect: the Customer Profiles importer whose domain the users are erased from, if deployed.
-    :param pinpoint: the Pinpoint importer whose project's endpoints of the users are deleted, if deployed.
+    :param pinpoint: the Pinpoint importer, if deployed: the users' endpoints are deleted in its project when the
+        project is the library's own (created by the importer), or with ``delete_profiles``.
     :param erasure_prefix: the library's folder in the data bucket: requests under ``<prefix>requests/``, its own
         files under ``<prefix>_work/`` and ``<prefix>_audit/``.
     :param deadline: how long a request may take in all (30 days, the GDPR's month); past 80% of it the topic is
@@ -71,7 +74,8 @@ class UserErasure(Construct):
         training on its dataset group waits meanwhile.
     :param poll_interval: Wait between two checks of a data deletion job, or of a training run it waits for.
     :param delete_profiles: delete the users' Customer Profiles profiles even when others' data is in them (by
-        default only the profiles the library created, holding nothing but the user ID, are deleted).
+        default only the profiles the library created, holding nothing but the user ID, are deleted), and their
+        endpoints in a Pinpoint project the team handed in.
     :param removal_policy: for the workflow's log groups.
     """
 
@@ -134,7 +138,7 @@ class UserErasure(Construct):
         if connect is not None:
             destinations.update({Env.DOMAIN_NAME: connect.domain_name, Env.USER_ID_TARGET: connect.user_id_target,
                                  Env.DELETE_PROFILES: "true" if delete_profiles else "false"})
-        if pinpoint is not None:
+        if self._erases_in_pinpoint():
             destinations[Env.PINPOINT_APPLICATION_ID] = pinpoint.application_id
         self._destinations = SegmentationFunction(
             self, "Destinations", function="user_erasure.destinations", timeout=Duration.minutes(15),
@@ -171,10 +175,14 @@ class UserErasure(Construct):
                 {"bucket": audiences.source_bucket.bucket_name, "prefix": audiences.batch_output_prefix},
                 {"bucket": audiences.audience_bucket.bucket_name, "prefix": audiences.audience_prefix}]
 
+    def _erases_in_pinpoint(self) -> bool:
+        """Endpoints are deleted in the importer's project when it is the library's own, or ``delete_profiles`` says
+        to delete the users' data that others' systems hold too."""
+        return self.pinpoint is not None and (self.pinpoint.owns_application or self._delete_profiles)
+
     def _destination_names(self) -> list[str]:
-        """The destinations the users are erased from: those given (the function's environment says what they are)."""
-        return [name for name, importer in (("connect", self.connect), ("pinpoint", self.pinpoint))
-                if importer is not None]
+        """The destinations the users are erased from (the function's environment says what they are)."""
+        return (["connect"] if self.connect is not None else []) + (["pinpoint"] if self._erases_in_pinpoint() else [])
 
     # ------------------------------------------------------------------ IAM
 
@@ -231,10 +239,17 @@ class UserErasure(Construct):
                                       conditions={"StringLike": {"s3:prefix": [f"{self._work}*"]}})
         for statement in (read, listing):
             personalize_role.add_to_principal_policy(statement)
-            bucket.add_to_resource_policy(iam.PolicyStatement(
+            added = bucket.add_to_resource_policy(iam.PolicyStatement(
                 principals=[iam.ServicePrincipal("personalize.amazonaws.com")], actions=statement.actions,
                 resources=statement.resources,
                 conditions={**(statement.conditions or {}), "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}))
+            if not added.statement_added:
+                Annotations.of(self).add_warning_v2(
+                    "segmentation:erasure-bucket-policy",
+                    f"The data bucket was handed in, so its policy cannot be changed here: allow "
+                    f"personalize.amazonaws.com s3:GetObject on {self._work}* and s3:ListBucket on the prefix "
+                    f"{self._work} in it, or the data deletion jobs fail.")
+                break
         acknowledge_wildcard_resources(personalize_role, [bucket.arn_for_objects(f"{self._work}*")], REQUEST_NAMES)
 
     def _grant_scrub(self) -> None:
@@ -263,7 +278,7 @@ class UserErasure(Construct):
             # Customer Profiles writes a profile update with the domain's key, on the caller's permissions
             if self.connect.encryption_key is not None:
                 self.connect.encryption_key.grant(role, "kms:Decrypt", "kms:GenerateDataKey")
-        if self.pinpoint is not None:
+        if self._erases_in_pinpoint():
             app = self.pinpoint.app_arn
             role.add_to_principal_policy(iam.PolicyStatement(actions=["mobiletargeting:GetApp"], resources=[app]))
             role.add_to_principal_policy(iam.PolicyStatement(actions=["mobiletargeting:DeleteUserEndpoints"],
@@ -302,13 +317,19 @@ class UserErasure(Construct):
 
     # ------------------------------------------------------------------ workflow
 
-    def _invoke(self, id_: str, function: lambda_.Function, action: Optional[str], result_path: Optional[str],
-                **payload: Any) -> tasks.LambdaInvoke:
-        """A step of one of the functions: throttling and full quotas retried with backoff, transient faults too."""
+    def _invoke(self, id_: str, function: lambda_.Function, action: Optional[str], result_path: Optional[str], *,
+                patient: bool = False, **payload: Any) -> tasks.LambdaInvoke:
+        """A step of one of the functions: throttling and full quotas retried with backoff, transient faults too
+        (``patient``: a service answering 5xx for hours first, ``DESTINATION_OUTAGE``; Step Functions takes the
+        first retrier that matches)."""
         task = tasks.LambdaInvoke(
             self, id_, lambda_function=function, payload_response_only=True,
             payload=sfn.TaskInput.from_object({**({"action": action} if action else {}), **payload}),
             result_path=result_path if result_path else sfn.JsonPath.DISCARD)
+        if patient:
+            task.add_retry(errors=contract.names(contract.ServiceUnavailable), interval=Duration.minutes(1),
+                           max_attempts=DESTINATION_OUTAGE, backoff_rate=2, max_delay=Duration.hours(1),
+                           jitter_strategy=sfn.JitterType.FULL)
         task.add_retry(errors=contract.names(*contract.RETRIED), interval=Duration.seconds(30), max_attempts=8,
                        backoff_rate=2, max_delay=Duration.minutes(15), jitter_strategy=sfn.JitterType.FULL)
         return retry_transient(task)
@@ -387,13 +408,15 @@ class UserErasure(Construct):
         return find.next(groups).next(counts).next(
             self._record("RecordPersonalize", "personalize", "$.personalizeCounts"))
 
-    def _loop(self, id_: str, function: lambda_.Function, action: Optional[str], result: str,
-              **payload: Any) -> tuple[sfn.IChainable, sfn.Choice]:
+    def _loop(self, id_: str, function: lambda_.Function, action: Optional[str], result: str, *,
+              patient: bool = False, **payload: Any) -> tuple[sfn.IChainable, sfn.Choice]:
         """A function called again with its own ``cursor`` until it answers ``done``: (the first call, the Choice
-        whose ``otherwise`` the caller sets)."""
-        begin = self._invoke(f"{id_}Begin", function, action, result, **payload)
-        step = self._invoke(id_, function, action, result, **payload,
+        whose ``otherwise`` the caller sets). ``patient``: a service that is down (5xx) is tried again for hours
+        (``DESTINATION_OUTAGE``), not minutes: a destination's outage keeps the request waiting, not failed."""
+        begin = self._invoke(f"{id_}Begin", function, action, result, patient=patient, **payload)
+        step = self._invoke(id_, function, action, result, patient=patient, **payload,
                             cursor=sfn.JsonPath.object_at(f"{result}.cursor"))
+
         more = sfn.Choice(self, f"{id_}Done?")
         more.when(sfn.Condition.boolean_equals(f"{result}.done", False), step)
         step.next(more)
@@ -426,18 +449,24 @@ class UserErasure(Construct):
         # Failed: the audit record says so (the work file is kept for a new attempt), an event and a notification.
         failed_end = sfn.Fail(self, "Failed", error=contract.ERASURE_FAILED_ERROR,
                               cause="See the failure event and notification")
+        # The event and the notification say what the audit record says: an error or cause that may hold an ID
+        # withheld (``fail``); when the record cannot be written, the cause is withheld.
         publish_failed = self._event("PublishFailed", contract.ERASURE_FAILED,
-                                     Error=sfn.JsonPath.string_at("$.failure.Error"),
-                                     Cause=sfn.JsonPath.string_at("$.failure.Cause"))
-        record_failed = self._invoke("RecordFailure", self.request_function, "fail", None,
+                                     Error=sfn.JsonPath.string_at("$.reported.error"),
+                                     Cause=sfn.JsonPath.string_at("$.reported.cause"))
+        record_failed = self._invoke("RecordFailure", self.request_function, "fail", "$.reported",
                                      requestId=sfn.JsonPath.string_at(request_id),
                                      error=sfn.JsonPath.string_at("$.failure.Error"),
                                      cause=sfn.JsonPath.string_at("$.failure.Cause"))
-        record_failed.add_catch(publish_failed, errors=["States.ALL"], result_path=sfn.JsonPath.DISCARD)
+        unrecorded = sfn.Pass(self, "FailureUnrecorded", result_path="$.reported", parameters={
+            "error": contract.ERASURE_FAILED_ERROR,
+            "cause": "withheld: the audit record could not be written either (see the execution's history)"})
+        record_failed.add_catch(unrecorded.next(publish_failed), errors=["States.ALL"],
+                                result_path=sfn.JsonPath.DISCARD)
         failed = record_failed.next(publish_failed).next(self._notify(
             "NotifyFailed", failed_end, "Erasure request failed",
-            "The erasure request {} failed and stays open: {}\n{}", request_id, "$.failure.Error",
-            "$.failure.Cause")).next(failed_end)
+            "The erasure request {} failed and stays open: {}\n{}", request_id, "$.reported.error",
+            "$.reported.cause")).next(failed_end)
 
         erased = sfn.JsonPath.object_at("$.request.erased")
         suppress = self._invoke("Suppress", self.request_function, "suppress", "$.suppressed",
@@ -452,7 +481,7 @@ class UserErasure(Construct):
         for destination in self._destination_names():
             name = destination.capitalize()
             first, more = self._loop(f"Erase{name}", self.destinations_function, None, f"$.{destination}",
-                                     destination=destination, erased=erased)
+                                     destination=destination, erased=erased, patient=True)
             last = last.next(first)
             last = self._record(f"Record{name}", destination, f"$.{destination}.cursor.counts")
             more.otherwise(last)

@@ -11,6 +11,7 @@ import boto3
 import pytest
 
 from shared import run_claims
+from segmentation_constructs.user_erasure import DESTINATION_OUTAGE
 from shared.contract import ERASURE_REQUESTED, ERASURE_SOURCE, ERASURE_STATE_CHANGE
 from tests.fakes.environment import BUCKET
 from tests.fakes.example_app import connect_example, running
@@ -103,8 +104,13 @@ def test_a_destination_that_stays_down_leaves_the_request_open_and_a_new_deliver
     app.profiles.unavailable["SearchProfiles"] = 100
     failed = erase(app)
     assert failed["status"] == "FAILED" and failed["error"] == "ErasureFailed"
-    assert statuses(app) == ["ACCEPTED", "FAILED"]
-    assert audit(app)["status"] == "FAILED"
+    assert failed["failed attempts"].count("ServiceUnavailable") == 1 + DESTINATION_OUTAGE  # ~13 hours; instant here
+    outcome = [e["detail"] for e in app.drain() if e["detail-type"] == ERASURE_STATE_CHANGE]
+    assert [e["Status"] for e in outcome] == ["ACCEPTED", "FAILED"]
+    record = audit(app)
+    assert record["status"] == "FAILED"
+    assert (outcome[-1]["Error"], outcome[-1]["Cause"]) == (record["error"], record["cause"])  # as kept, no more
+    assert "customer-profiles search_profiles" in record["cause"]
     (note,) = [n for n in app.aws.notifications() if n["Subject"] == "Erasure request failed"]
     assert not any(user in note["Message"] for user in USERS)
     app.profiles.unavailable["SearchProfiles"] = 0

@@ -252,6 +252,9 @@ def _safe(text: str, request_id: str) -> bool:
         return False
 
 
+WITHHELD = "withheld: it may hold a user ID (see the execution's history)"
+
+
 def fail(event: dict) -> dict:
     """The record FAILED with the error's name and Step Functions' cause, cut short; either is withheld if it holds
     one of the request's IDs (or the work file cannot tell)."""
@@ -264,7 +267,9 @@ def fail(event: dict) -> dict:
     failed = audit.update(request_id, lambda held: {**held, **fields, "status": audit.FAILED,
                                                     "failedAt": _now().isoformat()})
     log.warning("erasure request failed", extra={"requestId": request_id, "error": fields["error"]})
-    return {"requestId": request_id, "status": failed["status"], "error": fields["error"]}
+    # what the failure event and notification may say: the same, withheld alike
+    return {"requestId": request_id, "status": failed["status"], "error": fields["error"],
+            "cause": fields.get("cause", WITHHELD)}
 
 
 ACTIONS = {"accept": accept, "suppress": suppress, "record": record, "risk": risk, "complete": complete,
