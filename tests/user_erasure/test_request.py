@@ -163,14 +163,23 @@ def test_a_request_completed_before_is_a_duplicate_and_its_new_file_is_deleted(a
     assert versions(aws, source["key"]) == []
 
 
-def test_a_request_another_execution_is_running_is_left_to_it(aws):
+def test_a_request_another_execution_is_running_is_left_to_it_and_its_new_file_goes(aws):
     holder, second = execution(aws), execution(aws)
     accept({"userIds": USERS}, holder)
     source = request_file(aws, "\n".join(USERS))
     answer = accept(source, second)
     assert answer["state"] == "running" and answer["holder"] == holder
     assert audit(aws, answer["requestId"])["executionArn"] == holder
-    assert read(aws, source["key"])  # the running execution may still need it
+    assert versions(aws, source["key"]) == []  # the running request's work file holds its IDs
+
+
+def test_a_new_file_of_a_request_whose_work_file_is_not_written_yet_is_kept(aws):
+    holder = execution(aws)
+    first = accept({"userIds": USERS}, holder)
+    aws.s3.delete_object(Bucket=BUCKET, Key=first["erased"]["key"])  # as if the holder had not written it yet
+    source = request_file(aws, "\n".join(USERS))
+    assert accept(source, execution(aws))["state"] == "running"
+    assert read(aws, source["key"])  # the only copy of the IDs but the holder's memory
 
 
 def test_a_failed_request_is_taken_over_and_keeps_its_first_deadline(aws):

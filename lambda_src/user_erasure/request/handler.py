@@ -8,7 +8,7 @@ failed. The workflow (``UserErasure``) calls one action at a time (``event["acti
   ``{"state": "accepted" | "duplicate" | "running", "requestId", "users", "attempt", "erased": {"bucket", "key"},
   "deadline", "atRisk", "holder"?}``: ``duplicate`` when the same set of users was erased before (a new file of
   them is deleted too), ``running`` (with the ``holder`` execution) while another execution erases it (its file is
-  left alone). ``attempt`` counts the executions that took the request on. A bad request raises
+  deleted once that execution's work file holds the IDs; before that, it is left alone). ``attempt`` counts the executions that took the request on. A bad request raises
   ``ErasureRejected``.
 - ``suppress`` ``{"requestId", "erased"}``: the IDs join the suppression list: ``{"added", "alreadySuppressed"}``.
 - ``record`` ``{"requestId", "step", "counts"}``: a step's counts into the audit record: ``{"steps"}``.
@@ -31,7 +31,7 @@ from urllib.parse import unquote_plus
 
 from botocore.exceptions import ClientError
 
-from shared.aws import call, logger
+from shared.aws import call, logger, object_or_none
 from shared.contract import Env, ErasureRejected, ServiceThrottled
 from shared.run_claims import running, time_of
 from user_erasure.request import audit, objects, suppression, users
@@ -168,7 +168,10 @@ def accept(event: dict) -> dict:
     source = f"s3://{bucket}/{found['Key']}"
     ids = users.from_lines(found["Body"].iter_lines(chunk_size=suppression.READ_SIZE, keepends=True), source)
     state, record = _accept_ids(ids, source, event)
-    if state in (ACCEPTED, DUPLICATE):
+    # The file's IDs are the work file's (or were erased): it goes, but while the execution running the request has
+    # not written its work file yet (this file may then be all that is left of them).
+    if state in (ACCEPTED, DUPLICATE) or (state == RUNNING_ELSEWHERE and object_or_none(
+            audit.bucket(), audit.work_key(record["requestId"])) is not None):
         audit.write(audit.source_key(source), {"requestId": record["requestId"]})
         deleted = objects.delete_versions(bucket, found["Key"])
         log.info("deleted the request file", extra={"requestId": record["requestId"], "versions": deleted})
