@@ -9,11 +9,12 @@ to, idempotently (the same set of IDs twice is one request, done once):
    every version of it; an audit record (a hash of the IDs, times, counts per step: never an ID) claimed;
 2. **suppress**: the IDs join the list of erased users (``<erasure_prefix>_erased/users.csv``) every audience export
    reads beside its own suppression list, so no audience published from now on holds them;
-3. **Personalize** (``user_erasure.personalize``): for each dataset group of a config under the training prefix,
-   the configs' run claims are taken (a training run in progress is waited for; a training run started meanwhile
-   waits: ``runs.py``), a data deletion job is created and polled, the claims are released;
-4. **files** (``user_erasure.scrub``): the users' rows removed from the training CSVs, the raw batch segment output,
+3. **files** (``user_erasure.scrub``): the users' rows removed from the training CSVs, the raw batch segment output,
    and the audience, control and delta files, with the earlier versions holding them deleted;
+4. **Personalize** (``user_erasure.personalize``): for each dataset group of a config under the training prefix,
+   the configs' run claims are taken (a training run in progress is waited for; a training run started meanwhile
+   waits: ``runs.py``), a data deletion job is created and polled, the claims are released. After the files: a
+   training run that imported them unscrubbed is waited for and its data deleted, and none after brings them back;
 5. **destinations** (``user_erasure.destinations``): the library's marks removed from the users' Customer Profiles
    profiles (the profiles the library created deleted), the users' Pinpoint endpoints deleted;
 6. **complete**: the audit record closed, the work file deleted; an ``Erasure Request State Change`` event and a
@@ -52,6 +53,7 @@ Env = contract.Env
 REQUEST_NAMES = "Request IDs are hashes of the users they erase, computed at run time."
 CONFIG_NAMES = "Configs, their CSVs and their run claims are named by the team's uploads."
 OUTPUT_NAMES = "Batch segment output and audience files are named after jobs and audiences at run time."
+SCRUBBED = (".csv", ".out")  # the files the scrub rewrites (user_erasure/scrub/handler.py FORMATS)
 # Attempts at a destination that answers 5xx: 1, 2, 4, ... minutes apart, at most an hour: about 13 hours in all.
 DESTINATION_OUTAGE = 18
 
@@ -197,7 +199,13 @@ class UserErasure(Construct):
         role.add_to_principal_policy(iam.PolicyStatement(
             actions=["s3:ListBucketVersions"], resources=[bucket.bucket_arn],
             conditions={"StringLike": {"s3:prefix": [f"{self.request_prefix}*", f"{self._work}*"]}}))
-        grant_objects(role, bucket, ["s3:GetObject", "s3:PutObject"], self.erased_users_key)
+        # a missing object (a request file already deleted, the erased users' list before the first erasure) reads
+        # as missing (404), not denied (403), only with ListBucket
+        role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["s3:ListBucket"], resources=[bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [f"{self.erasure_prefix}*"]}}))
+        grant_objects(role, bucket, ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
+                      self.erased_users_key)
         executions = Stack.of(self).format_arn(
             service="states", resource="execution", resource_name=f"{self.state_machine.state_machine_name}:*",
             arn_format=ArnFormat.COLON_RESOURCE_NAME)
@@ -212,7 +220,7 @@ class UserErasure(Construct):
         role, bucket, stack = self._personalize.role, self.bucket, Stack.of(self)
         role.add_to_principal_policy(iam.PolicyStatement(
             actions=["s3:ListBucket"], resources=[bucket.bucket_arn],
-            conditions={"StringLike": {"s3:prefix": [f"{TRAIN_PREFIX}*"]}}))
+            conditions={"StringLike": {"s3:prefix": [f"{TRAIN_PREFIX}*", f"{RUNS_PREFIX}*"]}}))
         grant_objects(role, bucket, ["s3:GetObject"], f"{TRAIN_PREFIX}*.json", wildcard_reason=CONFIG_NAMES)
         grant_objects(role, bucket, ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], f"{RUNS_PREFIX}*.json",
                       wildcard_reason=CONFIG_NAMES)
@@ -221,7 +229,7 @@ class UserErasure(Construct):
             resource_name=f"{self.training.state_machine.state_machine_name}:*",
             arn_format=ArnFormat.COLON_RESOURCE_NAME)
         groups = f"arn:{Aws.PARTITION}:personalize:{stack.region}:{stack.account}:dataset-group/*"
-        jobs = f"arn:{Aws.PARTITION}:personalize:{stack.region}:{stack.account}:data-deletion-job/*"
+        jobs = f"arn:{Aws.PARTITION}:personalize:{stack.region}:{stack.account}:data-deletion-job/erasure-*"
         role.add_to_principal_policy(iam.PolicyStatement(actions=["states:DescribeExecution"],
                                                          resources=[training_runs]))
         role.add_to_principal_policy(iam.PolicyStatement(actions=["personalize:DescribeDatasetGroup"],
@@ -262,9 +270,9 @@ class UserErasure(Construct):
             grant_objects(role, bucket, ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging",
                                          "s3:GetObjectVersionTagging", "s3:PutObject", "s3:PutObjectTagging",
                                          "s3:AbortMultipartUpload", "s3:DeleteObjectVersion"],
-                          f"{area['prefix']}*", wildcard_reason=OUTPUT_NAMES)
-            role.add_to_principal_policy(iam.PolicyStatement(
-                actions=["s3:ListBucketVersions"], resources=[bucket.bucket_arn],
+                          *(f"{area['prefix']}*{suffix}" for suffix in SCRUBBED), wildcard_reason=OUTPUT_NAMES)
+            role.add_to_principal_policy(iam.PolicyStatement(  # ListBucket: a key deleted since it was listed
+                actions=["s3:ListBucket", "s3:ListBucketVersions"], resources=[bucket.bucket_arn],  # reads as 404
                 conditions={"StringLike": {"s3:prefix": [f"{area['prefix']}*"]}}))
         grant_objects(role, self.bucket, ["s3:GetObject"], f"{self._work}*", wildcard_reason=REQUEST_NAMES)
 
@@ -409,7 +417,7 @@ class UserErasure(Construct):
             self._record("RecordPersonalize", "personalize", "$.personalizeCounts"))
 
     def _loop(self, id_: str, function: lambda_.Function, action: Optional[str], result: str, *,
-              patient: bool = False, **payload: Any) -> tuple[sfn.IChainable, sfn.Choice]:
+              patient: bool = False, changing: bool = False, **payload: Any) -> tuple[sfn.IChainable, sfn.Choice]:
         """A function called again with its own ``cursor`` until it answers ``done``: (the first call, the Choice
         whose ``otherwise`` the caller sets). ``patient``: a service that is down (5xx) is tried again for hours
         (``DESTINATION_OUTAGE``), not minutes: a destination's outage keeps the request waiting, not failed."""
@@ -417,6 +425,9 @@ class UserErasure(Construct):
         step = self._invoke(id_, function, action, result, patient=patient, **payload,
                             cursor=sfn.JsonPath.object_at(f"{result}.cursor"))
 
+        for task in (begin, step) if changing else ():  # a file rewritten by someone else meanwhile: read again
+            task.add_retry(errors=contract.names(contract.ObjectChanged), interval=Duration.seconds(5),
+                           max_attempts=5, backoff_rate=2, jitter_strategy=sfn.JitterType.FULL)
         more = sfn.Choice(self, f"{id_}Done?")
         more.when(sfn.Condition.boolean_equals(f"{result}.done", False), step)
         step.next(more)
@@ -472,12 +483,15 @@ class UserErasure(Construct):
         suppress = self._invoke("Suppress", self.request_function, "suppress", "$.suppressed",
                                 requestId=sfn.JsonPath.string_at(request_id), erased=erased)
         scrub_first, scrub_more = self._loop("ScrubFiles", self.scrub_function, "sweep", "$.files",
-                                             areas=self._areas(), erased=erased)
+                                             areas=self._areas(), erased=erased, changing=True)
         work = sfn.Parallel(self, "Erase", result_path=sfn.JsonPath.DISCARD)
-        chain = suppress.next(self._record("RecordSuppressed", "suppression", "$.suppressed")) \
-            .next(self._personalize_steps()).next(scrub_first)
-        last: sfn.IChainable = self._record("RecordFiles", "files", "$.files.counts")
-        scrub_more.otherwise(last)
+        # The files are scrubbed before Personalize's data is deleted: a training run that imported them before
+        # the scrub is waited for by the lock, and its data deleted by the job; none imported after brings the
+        # users back (the training configs' claims are released only once the files no longer hold them).
+        chain = suppress.next(self._record("RecordSuppressed", "suppression", "$.suppressed")).next(scrub_first)
+        files = self._record("RecordFiles", "files", "$.files.counts")
+        scrub_more.otherwise(files)
+        last: sfn.IChainable = files.next(self._personalize_steps())
         for destination in self._destination_names():
             name = destination.capitalize()
             first, more = self._loop(f"Erase{name}", self.destinations_function, None, f"$.{destination}",

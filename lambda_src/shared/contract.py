@@ -265,6 +265,11 @@ REPORTED_FAILURES = (CONFIG_REJECTED, TRAINING_RUN_FAILED, AUDIENCE_EXPORT_FAILE
                      AUDIENCE_FILE_REJECTED, ERASURE_REJECTED, ERASURE_FAILED_ERROR)
 
 
+class ObjectChanged(Exception):
+    """An object erasure rewrites changed or went between the read and the write: nothing was written. Retried: the
+    next attempt reads the new version."""
+
+
 class ServiceUnavailable(Exception):
     """The service answered 5xx after botocore's own retries; the workflow retries with backoff."""
 

@@ -93,6 +93,17 @@ def test_joined_and_left_are_the_users_of_one_version_not_in_the_other(aws, capl
     assert not [u for u in before + after if u in logged]  # counts and names, never a user ID
 
 
+def test_a_user_erased_since_the_previous_version_is_in_no_left_file(aws, monkeypatch):
+    """Erased (on the erased users' list) before the previous version's file was scrubbed: the user left, but is
+    never written again."""
+    run(aws, "genre-segments-1", {ACTION: users(10)})
+    erased_list = function_environment.SHARED_REFERENCES["ERASED_USERS_URI"].removeprefix(f"s3://{BUCKET}/")
+    aws.s3.put_object(Bucket=BUCKET, Key=erased_list, Body=b"User.UserId\nu000003\n")
+    segment = run(aws, "genre-segments-2", {ACTION: users(8, start=4)})[ACTION]
+    assert read_audience(aws, segment["leftKey"]) == users(3)  # u000003 left, and is not listed
+    assert (segment["joinedCount"], segment["leftCount"]) == (2, 3)
+
+
 def test_a_first_version_has_no_deltas(aws):
     first = run(aws, "genre-segments-1", {ACTION: users(10)})
     segment = first[ACTION]

@@ -49,8 +49,12 @@ IMPLIED_FOR = {
                       "managed key, using the caller's permissions (the Connect services' pattern)"
        for function in ("connect_segment_importer.importer", "user_erasure.destinations")
        for a in ("kms:Decrypt", "kms:GenerateDataKey")},
-    ("batch_segment_postprocessor.export", "s3:ListBucket"): "the erased users' list is absent until the first "
-                                                            "erasure: S3 answers 404, not 403, only with ListBucket",
+    **{(function, "s3:ListBucket"): "a missing object reads as missing (404), not denied (403), only with "
+                                    "ListBucket: the erased users' list before the first erasure, a request file "
+                                    "already deleted, a key deleted since it was listed"
+       for function in ("batch_segment_postprocessor.export", "user_erasure.request", "user_erasure.scrub")},
+    ("user_erasure.request", "s3:AbortMultipartUpload"): "an erased users' list over 8 MB, written in parts, whose "
+                                                         "rewrite finds nothing to add aborts its upload",
 }
 WORKFLOW_IMPLIED = {
     **{a: "Step Functions delivers execution logs through CloudWatch Logs vended delivery" for a in (

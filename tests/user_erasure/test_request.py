@@ -125,6 +125,7 @@ def test_the_event_and_a_plain_file_of_the_same_users_are_one_request(aws):
 @pytest.mark.parametrize("body, where", [
     ("USER_ID\nu1\n" + "x" * 257 + "\n", "row 3: the user ID is longer than 256 characters"),
     ("u1\nu\x07bell\n", "row 2: the user ID holds a control character"),
+    ("USER_ID\nu1\nbell \n", "row 3: the user ID starts or ends with a space"),
     ("USER_ID\nu1\nu2\nu3,u4\n", "row 4: more than one column"),
     ("USER_ID\n\n", "holds no user ID"),
     (b"u1\n\xff\xfeu2\n", "row 2: not UTF-8 text"),
@@ -289,6 +290,14 @@ def test_a_cause_naming_an_erased_user_is_withheld(aws):
                      "cause": '{"errorMessage": "profile u9 could not be updated"}'}, None)
     record = audit(aws, answer["requestId"])
     assert record["error"] == "ImportFailed" and "cause" not in record and "u9" not in every_audit_object(aws)
+
+
+def test_a_cause_naming_an_erased_user_where_it_would_be_cut_is_withheld_too(aws):
+    answer = accept({"userIds": ["user-at-the-cut", "u1"]}, execution(aws))
+    cause = "x" * 990 + " profile user-at-the-cut could not be updated"  # the cut at 1,000 falls inside the ID
+    handler.handler({"action": "fail", "requestId": answer["requestId"], "error": "ImportFailed", "cause": cause},
+                    None)
+    assert "cause" not in audit(aws, answer["requestId"]) and "user-at" not in every_audit_object(aws)
 
 
 def test_a_request_past_its_at_risk_time_is_told_once(aws):

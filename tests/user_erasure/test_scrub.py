@@ -26,7 +26,7 @@ from user_erasure.scrub import erased as erased_module
 from user_erasure.scrub import objects
 from shared.erasure_file import NotAnErasureFile
 from user_erasure.scrub.handler import handler
-from user_erasure.scrub.objects import ObjectChanged
+from shared.contract import ObjectChanged
 
 VERSIONED = "erasure-versioned"
 REQUEST = {"bucket": BUCKET, "key": "erasure/_work/r-1/users.csv"}  # the work file of an accepted request

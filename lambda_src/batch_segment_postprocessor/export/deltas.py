@@ -43,6 +43,7 @@ from shared.aws import logger
 from shared.claims import GONE
 from shared.contract import AUDIENCE_HEADER
 from shared.s3_stream import MultipartWriter
+from batch_segment_postprocessor.export.segments import NO_SUPPRESSION, SuppressionList
 
 log = logger(__name__)
 READ_SIZE = 1024 * 1024  # bytes per read of an audience file
@@ -155,9 +156,11 @@ def _picked(batches: Iterable[list[str]], places: array, keep: bytearray) -> Ite
         raise RuntimeError(f"the previous audience file read again has {at:,} rows, not {len(places):,}")
 
 
-def audience_deltas(job: str, name: str, audience_key: str) -> dict:
+def audience_deltas(job: str, name: str, audience_key: str, suppressed: SuppressionList = NO_SUPPRESSION) -> dict:
     """Writes the joined and left files of the audience ``name`` of ``job``, whose file (just written) is
-    ``audience_key``, against its previous version; the entry's delta fields (``no_deltas()`` if there is none)."""
+    ``audience_key``, against its previous version; the entry's delta fields (``no_deltas()`` if there is none).
+    A user of the previous version who is now ``suppressed`` (opted out, or erased: its file may not be scrubbed
+    yet) is in no left file: an erased ID is never written again."""
     previous = previous_version(name, job)
     if previous is None:
         return no_deltas()
@@ -175,7 +178,8 @@ def audience_deltas(job: str, name: str, audience_key: str) -> dict:
     joined_key, left_key = delta_keys(job, name)
     joined = _write(joined_key, (known.flag(users, flags) for users in _users(_get(audience_key))))
     flags = flags.translate(_FLIP)  # now: its user left
-    left = _write(left_key, _picked(_users(_get(previous["audienceKey"], etag)), places, flags))
+    gone = _picked(_users(_get(previous["audienceKey"], etag)), places, flags)
+    left = _write(left_key, (suppressed.without(users) for users in gone))
     # Counts and names only: never user IDs.
     log.info("audience deltas", extra={**facts, "previousUsers": len(known), "previousRows": len(places),
                                        "joinedCount": joined, "leftCount": left})

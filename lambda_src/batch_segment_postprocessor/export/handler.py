@@ -166,7 +166,8 @@ def handler(item, context):
             _finish(control, entry["controlKey"])
         else:
             control.abort()
-        entry.update(audience_deltas(job, name, entry["audienceKey"]))  # who joined and left since the last version
+        # who joined and left since the last version (no suppressed user among those who left)
+        entry.update(audience_deltas(job, name, entry["audienceKey"], suppression()))
     s3().put_object(Bucket=bucket, Key=work_key(job, f"{run}/entries/{ordinal:06d}.json"),
                     Body=json.dumps(entry).encode(), ContentType="application/json")
     # Counts and names only: never user IDs.

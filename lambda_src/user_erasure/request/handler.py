@@ -262,11 +262,11 @@ def fail(event: dict) -> dict:
     """The record FAILED with the error's name and Step Functions' cause, cut short; either is withheld if it holds
     one of the request's IDs (or the work file cannot tell)."""
     request_id = event["requestId"]
-    error = str(event.get("error") or "Unknown")[:MAX_ERROR]
-    cause = str(event.get("cause") or "")[:MAX_CAUSE]
-    fields = {"error": error if _safe(error, request_id) else "withheld"}
+    error, cause = str(event.get("error") or "Unknown"), str(event.get("cause") or "")
+    # checked whole, then cut: a cut through an ID would hide it from the check and keep part of it
+    fields = {"error": error[:MAX_ERROR] if _safe(error, request_id) else "withheld"}
     if cause and _safe(cause, request_id):
-        fields["cause"] = cause
+        fields["cause"] = cause[:MAX_CAUSE]
     failed = audit.update(request_id, lambda held: {**held, **fields, "status": audit.FAILED,
                                                     "failedAt": _now().isoformat()})
     log.warning("erasure request failed", extra={"requestId": request_id, "error": fields["error"]})

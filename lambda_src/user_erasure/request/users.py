@@ -35,6 +35,8 @@ def problem(user_id: str) -> Optional[str]:
         return f"is longer than {MAX_LENGTH} characters"
     if CONTROL.search(user_id):
         return "holds a control character"
+    if user_id != user_id.strip():  # the export strips it; the services and files would not find it
+        return "starts or ends with a space"
     if "," in user_id:
         return "holds a comma"
     return None

@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 from botocore.exceptions import ClientError
 
 from shared.aws import MISSING_OBJECT, call, client, object_or_none
+from shared.contract import ObjectChanged
 from shared.s3_stream import MultipartWriter
 from user_erasure.scrub.counts import Counts, Unreadable
 from user_erasure.scrub.erased import ErasedUsers
@@ -25,11 +26,6 @@ READ_SIZE = 1024 * 1024
 GONE = MISSING_OBJECT
 # What S3 answers a conditional request whose object changed (or went) since it was read
 CHANGED = frozenset(("PreconditionFailed", "412", "ConditionalRequestConflict", *GONE))
-
-
-class ObjectChanged(Exception):
-    """The object changed or went between the read and the write: nothing was written. Retried: the next attempt
-    reads the new version."""
 
 
 def current(bucket: str, key: str) -> Optional[dict]:
