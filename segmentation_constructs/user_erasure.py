@@ -387,6 +387,10 @@ class UserErasure(Construct):
         status = self._invoke("CheckDeletion", self.personalize_function, "status", "$.status",
                               jobArn=sfn.JsonPath.string_at("$.deletion.jobArn"),
                               deadline=sfn.JsonPath.string_at("$.lock.until"))
+        # each poll renews the claims' lease: training stays locked out for as long as the job runs
+        renew = self._invoke("RenewLock", self.personalize_function, "lock", "$.renewed", **group)
+        lost = sfn.Fail(self, "LockLost", error=contract.ERASURE_FAILED_ERROR,
+                        cause="A training config's claim was taken while its data deletion job ran")
         unlock = self._invoke("UnlockTraining", self.personalize_function, "unlock", None, **group)
         done = sfn.Pass(self, "GroupErased", parameters={
             "datasetGroupArn": sfn.JsonPath.string_at("$.group.datasetGroupArn"),
@@ -394,17 +398,22 @@ class UserErasure(Construct):
         wait_lock.next(self._at_risk("Lock", lock))
         lock.next(sfn.Choice(self, "Locked?").when(sfn.Condition.string_equals("$.lock.state", "locked"), start)
                   .otherwise(wait_lock))
-        start.next(wait).next(status).next(
+        start.next(wait).next(renew).next(sfn.Choice(self, "StillLocked?").when(
+            sfn.Condition.string_equals("$.renewed.state", "locked"), status).otherwise(lost))
+        status.next(
             sfn.Choice(self, "Deleted?").when(sfn.Condition.string_equals("$.status.status", "COMPLETED"),
                                               unlock.next(done))
             .otherwise(self._at_risk("Deletion", wait)))
-        # Whatever fails in a group, its configs are unlocked, then the group fails the request.
+        # Whatever fails in a group fails the request; its configs are unlocked first, but when the job is still
+        # running past its budget: its lease then runs out (deletion_budget after the last poll) while it runs.
         body = sfn.Parallel(self, "EraseGroup", result_selector={"erased.$": "$[0]"}, output_path="$.erased")
         body.branch(lock)
+        group_failed = sfn.Fail(self, "GroupFailed", error=contract.ERASURE_FAILED_ERROR,
+                                cause="A Personalize data deletion failed or ran out of time")
         unlock_failed = self._invoke("UnlockFailedTraining", self.personalize_function, "unlock", None, **group)
-        body.add_catch(unlock_failed.next(sfn.Fail(self, "GroupFailed", error=contract.ERASURE_FAILED_ERROR,
-                                                   cause="A Personalize data deletion failed or ran out of time")),
-                       errors=["States.ALL"], result_path="$.failure")
+        body.add_catch(sfn.Choice(self, "JobStillRunning?").when(
+            sfn.Condition.string_equals("$.failure.Error", contract.PollingBudgetExceeded.__name__), group_failed)
+            .otherwise(unlock_failed.next(group_failed)), errors=["States.ALL"], result_path="$.failure")
         groups = sfn.Map(self, "EachDatasetGroup", items_path="$.groups.groups", max_concurrency=1,
                          item_selector={"group": sfn.JsonPath.string_at("$$.Map.Item.Value"),
                                         "request": sfn.JsonPath.object_at("$.request")},

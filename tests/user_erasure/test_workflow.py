@@ -83,7 +83,8 @@ def test_a_training_run_holding_the_config_is_waited_for_then_the_users_are_dele
         "claimedAt": "2026-12-03T00:00:00+00:00"}).encode())
     run = erase(app)
     assert run["status"] == "SUCCEEDED", run
-    assert answers == ["waiting", "waiting", "waiting", "locked"]
+    assert answers[:4] == ["waiting", "waiting", "waiting", "locked"]
+    assert set(answers[4:]) == {"locked"} and len(answers) > 4  # each poll of the job renewed the lease
     entered = [e["stateEnteredEventDetails"]["name"] for e in history(run["arn"]) if "stateEnteredEventDetails" in e]
     assert entered.count("WaitForTraining") == 3
     assert set(USERS) <= app.aws.personalize.deleted_users[
@@ -159,3 +160,14 @@ def test_a_request_waiting_past_its_at_risk_time_is_told_once(app, monkeypatch):
     assert statuses(app) == ["ACCEPTED", "AT_RISK", "COMPLETED"]
     (note,) = [n for n in app.aws.notifications() if n["Subject"] == "Erasure request at risk of missing its deadline"]
     assert "must end by" in note["Message"]
+
+
+def test_a_data_deletion_job_outliving_its_budget_fails_the_request_and_keeps_training_locked_out(app, monkeypatch):
+    """The job still runs in Personalize: its configs' claims stay, until their lease runs out by itself."""
+    app.aws.personalize.steps_to_active = 1000  # the job never ends
+    monkeypatch.setenv("DELETION_BUDGET_SECONDS", "0")  # its budget is over at the first poll
+    run = erase(app)
+    assert run["status"] == "FAILED" and run["caught"].get("error") == "PollingBudgetExceeded"
+    (claim,) = app.aws.s3.list_objects_v2(Bucket=BUCKET, Prefix="runs/")["Contents"]
+    held = json.loads(app.aws.s3.get_object(Bucket=BUCKET, Key=claim["Key"])["Body"].read())
+    assert held["kind"] == "erasure" and held["executionArn"] == run["arn"]
