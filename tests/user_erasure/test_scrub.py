@@ -415,6 +415,7 @@ def test_the_sweep_scrubs_every_key_of_each_area_across_invocations_and_counts_t
     request(aws, ["u1", "u2"])
     put(aws, "train/a/interactions.csv", b"USER_ID,ITEM_ID\nu1,m1\nu3,m2\n")
     put(aws, "train/a/items.csv", b"ITEM_ID,GENRES\nm1,Action\n")
+    put(aws, "train/a/odd.csv", b"USER_ID,User.UserId\nu1,u1\n")  # two user columns: left as it is, counted
     put(aws, "audiences/job/x.csv", ("User.UserId\n" + csv_rows(["u2", "u4"])).encode())
     put(aws, "audiences/job/gone.csv", ("User.UserId\n" + csv_rows(["u1"])).encode())
     aws.s3.delete_object(Bucket=VERSIONED, Key="audiences/job/gone.csv")
@@ -425,8 +426,8 @@ def test_the_sweep_scrubs_every_key_of_each_area_across_invocations_and_counts_t
         event = {"action": "sweep", "areas": areas, "erased": REQUEST, **({"cursor": cursor} if cursor else {})}
         answers.append(handler(event, NoTimeLeft()))
         cursor = answers[-1]["cursor"]
-    assert len(answers) == 5  # a key an invocation; the last one finds the listing at its end
-    assert answers[-1]["counts"] == {"files": 4, "rewritten": 2, "unchanged": 1, "skipped": 0, "absent": 1,
-                                     "rowsRemoved": 2, "versionsDeleted": 3}
+    assert len(answers) == 6  # a key an invocation; the last one finds the listing at its end
+    assert answers[-1]["counts"] == {"files": 5, "rewritten": 2, "unchanged": 1, "skipped": 1, "absent": 1,
+                                     "unreadable": 1, "rowsRemoved": 2, "versionsDeleted": 3, "versionsSkipped": 0}
     assert body(aws, "train/a/interactions.csv") == b"USER_ID,ITEM_ID\nu3,m2\n"
     assert versions(aws, "audiences/job/gone.csv") == []  # its one version held u1

@@ -37,7 +37,10 @@ log = logger(__name__)
 FORMATS = {".csv": tables, ".out": batch_output}  # each with ``scrub`` and the ``FORMAT`` of a file it cannot read
 OTHER = "other"
 REWRITTEN, UNCHANGED, SKIPPED, ABSENT = "rewritten", "unchanged", "skipped", "absent"
-SWEEP_COUNTS = ("files", REWRITTEN, UNCHANGED, SKIPPED, ABSENT, "rowsRemoved", "versionsDeleted")
+# ``unreadable``: files of a format the library writes users to that could not be read (left as they are: the
+# audit record says how many); ``versionsSkipped``: older versions of them kept for the same reason.
+SWEEP_COUNTS = ("files", REWRITTEN, UNCHANGED, SKIPPED, ABSENT, "unreadable", "rowsRemoved", "versionsDeleted",
+                "versionsSkipped")
 
 
 class ScrubEvent(TypedDict):
@@ -75,7 +78,8 @@ def sweep(event: dict, context) -> dict:
         for key in _keys(areas[area], after):
             result = budget.timed(scrub, {"bucket": areas[area]["bucket"], "key": key, "erased": event["erased"]})
             counts.update({"files": 1, result["action"]: 1, "rowsRemoved": result["removed"],
-                           "versionsDeleted": result["versionsDeleted"]})
+                           "versionsDeleted": result["versionsDeleted"], "versionsSkipped": result["versionsSkipped"],
+                           "unreadable": int(result["action"] == SKIPPED and result["format"] != OTHER)})
             after = key
             if not budget.allows_another():
                 return _swept(False, area, after, counts)
