@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import NamedTuple, Optional
 
-from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import ArnFormat, Aws, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
@@ -14,7 +14,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from segmentation_constructs import contract
-from segmentation_constructs._nag import acknowledge
+from segmentation_constructs._nag import acknowledge, acknowledge_wildcard_resources
 
 LOG_DELIVERY_ACTIONS = ["logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
                         "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
@@ -104,3 +104,17 @@ def notify_then(notify: tasks.SnsPublish, end: sfn.State) -> tasks.SnsPublish:
     the error kept in the execution history under ``$.notifyError``."""
     retried(notify).add_catch(end, errors=["States.ALL"], result_path="$.notifyError")
     return notify
+
+
+def grant_describe_executions(scope: Construct, id: str, role: iam.IRole, state_machine: sfn.StateMachine,
+                              named: str) -> None:
+    """``states:DescribeExecution`` on the executions of ``state_machine`` (``named``: when their names are made). A
+    policy of its own: the function's default policy cannot name the state machine that invokes the function (a
+    dependency cycle)."""
+    executions = Stack.of(scope).format_arn(
+        service="states", resource="execution", resource_name=f"{state_machine.state_machine_name}:*",
+        arn_format=ArnFormat.COLON_RESOURCE_NAME)
+    policy = iam.Policy(scope, id, roles=[role], statements=[iam.PolicyStatement(
+        actions=["states:DescribeExecution"], resources=[executions])])
+    acknowledge_wildcard_resources(policy, [executions], f"Execution names are generated when {named}; the ARN is "
+                                   "limited to this construct's workflow.")

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from aws_cdk import Annotations, ArnFormat, Aws, Duration, RemovalPolicy, Stack
+from aws_cdk import Annotations, Aws, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -52,8 +52,8 @@ from segmentation_constructs._nag import acknowledge, acknowledge_wildcard_resou
 from segmentation_constructs._storage import access_log_bucket, enable_event_bridge, grant_objects, secure_bucket, \
     with_key
 from segmentation_constructs._watch import FailureWatch, trigger_dead_letters
-from segmentation_constructs._workflow import grant_pass_role, grant_publish, notify_then, retried, retry_transient, \
-    service_role, standard_workflow
+from segmentation_constructs._workflow import grant_describe_executions, grant_pass_role, grant_publish, \
+    notify_then, retried, retry_transient, service_role, standard_workflow
 
 TRAIN_PREFIX = "train/"
 BATCH_PREFIX = "batch/"
@@ -317,15 +317,8 @@ class PersonalizeTrainingPipeline(Construct):
                       f"{RUNS_PREFIX}*.json", wildcard_reason=RUN_CLAIMS)
 
     def _grant_run_claims(self, role: iam.IRole) -> None:
-        """Asks whether the run holding a config's claim still runs. A policy of its own: the function's default
-        policy cannot name the state machine that invokes the function (a dependency cycle)."""
-        executions = Stack.of(self).format_arn(
-            service="states", resource="execution", resource_name=f"{self.state_machine.state_machine_name}:*",
-            arn_format=ArnFormat.COLON_RESOURCE_NAME)
-        policy = iam.Policy(self, "DescribeRuns", roles=[role], statements=[iam.PolicyStatement(
-            actions=["states:DescribeExecution"], resources=[executions])])
-        acknowledge_wildcard_resources(policy, [executions], "Execution names are generated when a run starts; "
-                                       "the ARN is limited to this construct's workflow.")
+        """Asks whether the run holding a config's claim still runs."""
+        grant_describe_executions(self, "DescribeRuns", role, self.state_machine, "a run starts")
 
     def _grant_ensure(self, role: iam.IRole) -> None:
         """Creates and describes Personalize resources, writes inline job input, publishes events."""

@@ -42,8 +42,8 @@ from segmentation_constructs._lambda import SegmentationFunction, python_depende
 from segmentation_constructs._nag import acknowledge_wildcard_resources
 from segmentation_constructs._storage import events_from, grant_objects
 from segmentation_constructs._watch import FailureWatch, trigger_dead_letters
-from segmentation_constructs._workflow import grant_pass_role, grant_publish, notify_then, retried, retry_transient, \
-    service_role, standard_workflow
+from segmentation_constructs._workflow import grant_describe_executions, grant_pass_role, grant_publish, \
+    notify_then, retried, retry_transient, service_role, standard_workflow
 from segmentation_constructs.batch_segment_postprocessor import BatchSegmentPostprocessor
 from segmentation_constructs.connect_segment_importer import ConnectCustomerProfilesSegmentImporter
 from segmentation_constructs.pinpoint_segment_importer import PinpointSegmentImporter
@@ -206,13 +206,7 @@ class UserErasure(Construct):
             conditions={"StringLike": {"s3:prefix": [f"{self.erasure_prefix}*"]}}))
         grant_objects(role, bucket, ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
                       self.erased_users_key)
-        executions = Stack.of(self).format_arn(
-            service="states", resource="execution", resource_name=f"{self.state_machine.state_machine_name}:*",
-            arn_format=ArnFormat.COLON_RESOURCE_NAME)
-        policy = iam.Policy(self, "DescribeRequests", roles=[role], statements=[iam.PolicyStatement(
-            actions=["states:DescribeExecution"], resources=[executions])])
-        acknowledge_wildcard_resources(policy, [executions], "Execution names are generated when a request starts; "
-                                       "the ARN is limited to this construct's workflow.")
+        grant_describe_executions(self, "DescribeRequests", role, self.state_machine, "a request starts")
 
     def _grant_personalize(self) -> None:
         """The configs (to find their dataset groups) and their run claims, the training runs holding them, the data

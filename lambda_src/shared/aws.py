@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Optional
 
@@ -58,6 +59,22 @@ def object_or_none(bucket: str, key: str, **params) -> Optional[dict]:
     except ClientError as exc:
         if exc.response["Error"]["Code"] in MISSING_OBJECT:
             return None
+        raise
+
+
+CONDITION_LOST = frozenset({"PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey", "404"})
+
+
+def put_json(bucket: str, key: str, content: dict, **condition: str) -> bool:
+    """Write ``content`` as JSON at ``key``; with a condition (IfNoneMatch, IfMatch), False when it does not hold
+    (another writer came first, or the object it was to replace is gone)."""
+    try:
+        call("s3", "put_object", Bucket=bucket, Key=key, Body=json.dumps(content, sort_keys=True).encode(),
+             ContentType="application/json", **condition)
+        return True
+    except ClientError as exc:
+        if condition and exc.response["Error"]["Code"] in CONDITION_LOST:
+            return False
         raise
 
 

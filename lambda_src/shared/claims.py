@@ -15,7 +15,7 @@ from typing import Callable, NamedTuple, Optional
 from botocore.exceptions import ClientError
 
 from shared.audiences import audience_bucket, s3
-from shared.aws import logger
+from shared.aws import logger, put_json
 
 STALE = dt.timedelta(minutes=16)  # no invocation runs longer than 15 minutes
 LOST = ("PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey", "404")  # a conditional write that lost
@@ -65,15 +65,8 @@ def held(key: str) -> Optional[Held]:
 
 
 def write(key: str, content: dict, **condition: str) -> bool:
-    """Write ``content`` at ``key``; with a condition (IfNoneMatch, IfMatch), False when it does not hold."""
-    try:
-        s3().put_object(Bucket=audience_bucket(), Key=key, Body=json.dumps(content).encode(),
-                        ContentType="application/json", **condition)
-        return True
-    except ClientError as exc:
-        if condition and exc.response["Error"]["Code"] in LOST:
-            return False
-        raise
+    """Write ``content`` at ``key`` of the audience bucket (``shared.aws.put_json``)."""
+    return put_json(audience_bucket(), key, content, **condition)
 
 
 def read(key: str) -> dict:

@@ -17,9 +17,8 @@ import json
 import os
 from typing import Callable, Optional
 
-from botocore.exceptions import ClientError
 
-from shared.aws import MISSING_OBJECT, call, object_or_none
+from shared.aws import MISSING_OBJECT, object_or_none, put_json
 from shared.contract import Env, ServiceThrottled
 
 LOST = ("PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey", "404")
@@ -60,15 +59,8 @@ def read(key: str) -> Optional[tuple[dict, str]]:
 
 
 def write(key: str, record: dict, **condition: str) -> bool:
-    """Write ``record`` at ``key``; with a condition (IfNoneMatch, IfMatch), False when it does not hold."""
-    try:
-        call("s3", "put_object", Bucket=bucket(), Key=key, Body=json.dumps(record, sort_keys=True).encode(),
-             ContentType="application/json", **condition)
-        return True
-    except ClientError as exc:
-        if condition and exc.response["Error"]["Code"] in LOST:
-            return False
-        raise
+    """Write ``record`` at ``key`` of the data bucket (``claims.put_json``)."""
+    return put_json(bucket(), key, record, **condition)
 
 
 def update(request_id: str, change: Callable[[dict], dict]) -> dict:
