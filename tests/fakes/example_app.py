@@ -11,6 +11,7 @@ import collections
 import contextlib
 import csv
 import datetime as dt
+import io
 import json
 import random
 from typing import Iterator, Optional
@@ -30,7 +31,7 @@ from tests.fakes.environment import BUCKET, DATA, ROLE_ARN, SCHEDULER_ROLE_ARN, 
 from tests.fakes.segment_jobs import write_output_when_active
 from tests.fakes.templates import delivered, matches
 from tests.fakes.workflow import (ACCOUNT, MOTO_CONFIG, REGION, LambdaRouter, function_names, history, lambda_arn,
-                                  logical_id, render_definition, start_execution, wait_for)
+                                  logical_id, render_definition, service_side, start_execution, wait_for)
 from training_pipeline.ensure_resource import handler as ensure_handler
 from training_pipeline.schedule_runs import handler as schedule_handler
 from training_pipeline.validate_config import handler as validate_handler
@@ -117,10 +118,19 @@ class ExampleApp:
 
     def _train(self, kind: str, resource: dict) -> None:
         """A version is trained on the users in the data then, but those a data deletion job deleted from its
-        dataset group (Personalize's datasets no longer hold them)."""
+        dataset group (Personalize's datasets no longer hold them); an import of a CSV that holds a deleted user
+        brings that user back, as it would in Personalize."""
+        personalize = self.aws.personalize
+        if kind == "DatasetImportJob":
+            group = resource["datasetArn"].replace(":dataset/", ":dataset-group/").rsplit("/", 1)[0]
+            bucket, _, key = resource["dataSource"]["dataLocation"].removeprefix("s3://").partition("/")
+            with service_side():
+                rows = csv.DictReader(io.StringIO(
+                    self.aws.s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8-sig")))
+                personalize.deleted_users[group] -= {row["USER_ID"] for row in rows if row.get("USER_ID")}
         if kind == "SolutionVersion":
-            solution = self.aws.personalize.resources[resource["solutionArn"]]
-            deleted = self.aws.personalize.deleted_users[solution["datasetGroupArn"]]
+            solution = personalize.resources[resource["solutionArn"]]
+            deleted = personalize.deleted_users[solution["datasetGroupArn"]]
             self.trained[resource["solutionVersionArn"]] = [u for u in self.users if u not in deleted]
 
     # -------------------------------------------------------- carrying events
