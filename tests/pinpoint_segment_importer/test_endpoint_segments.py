@@ -341,7 +341,7 @@ def test_the_importer_is_told_the_kind_channels_and_export_role_and_may_export(t
 @pytest.mark.parametrize("props, message", [
     ({"segment_kind": "endpoints"}, "segment_kind must be one of 'user-id', 'endpoint-id'; got 'endpoints'"),
     ({"endpoint_channels": ["EMAIL"]}, r"endpoint_channels must be left out unless segment_kind='endpoint-id' \(only "
-                                       "endpoint-ID segments keep some channels\)"),
+                                       r"endpoint-ID segments keep some channels\)"),
     ({"segment_kind": "endpoint-id", "endpoint_channels": ["EMAIL", "WHATSAPP"]},
      r"endpoint_channels must be a non-empty list of some of PUSH, .*EMAIL.*; got \['EMAIL', 'WHATSAPP'\]"),
     ({"segment_kind": "endpoint-id", "endpoint_channels": []},
