@@ -34,7 +34,8 @@ from botocore.exceptions import ClientError
 from shared.aws import call, logger, object_or_none
 from shared.contract import Env, ErasureRejected, ServiceThrottled
 from shared.run_claims import running, time_of
-from user_erasure.request import audit, objects, suppression, users
+from shared import versions
+from user_erasure.request import audit, suppression, users
 
 log = logger(__name__)
 ACCEPTED, DUPLICATE, RUNNING_ELSEWHERE = "accepted", "duplicate", "running"
@@ -173,7 +174,7 @@ def accept(event: dict) -> dict:
     if state in (ACCEPTED, DUPLICATE) or (state == RUNNING_ELSEWHERE and object_or_none(
             audit.bucket(), audit.work_key(record["requestId"])) is not None):
         audit.write(audit.source_key(source), {"requestId": record["requestId"]})
-        deleted = objects.delete_versions(bucket, found["Key"])
+        deleted = versions.delete_all(bucket, found["Key"])
         log.info("deleted the request file", extra={"requestId": record["requestId"], "versions": deleted})
     return _answer(state, record)
 
@@ -241,7 +242,7 @@ def complete(event: dict) -> dict:
     """The record COMPLETED; the work file, the last copy of the IDs, deleted with every version."""
     finished = audit.update(event["requestId"], lambda held: {**held, "status": audit.COMPLETED,
                                                                "completedAt": _now().isoformat()})
-    deleted = objects.delete_versions(event["erased"]["bucket"], event["erased"]["key"])
+    deleted = versions.delete_all(event["erased"]["bucket"], event["erased"]["key"])
     log.info("erasure request completed", extra={"requestId": event["requestId"], "workFileVersions": deleted})
     return {"requestId": event["requestId"], "status": finished["status"], "completedAt": finished["completedAt"],
             "steps": finished["steps"]}

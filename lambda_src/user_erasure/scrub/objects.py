@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 from botocore.exceptions import ClientError
 
 from shared.aws import MISSING_OBJECT, call, client, object_or_none
+from shared import versions
 from shared.contract import ObjectChanged
 from shared.s3_stream import MultipartWriter
 from user_erasure.scrub.counts import Counts, Unreadable
@@ -72,37 +73,24 @@ def rewrite(bucket: str, key: str, found: dict, scrubber: Scrubber, erased: Eras
     return counts
 
 
-def noncurrent_versions(bucket: str, key: str) -> Iterator[str]:
-    """The version IDs of the key's noncurrent versions (delete markers hold nothing), page by page."""
-    params = {"Bucket": bucket, "Prefix": key}
-    while True:
-        page = call("s3", "list_object_versions", **params)
-        yield from (v["VersionId"] for v in page.get("Versions", []) if v["Key"] == key and not v["IsLatest"])
-        # keys come in order, the key's versions first among those it prefixes: past it, nothing more of it
-        if not page.get("IsTruncated") or page.get("NextKeyMarker") != key:
-            return
-        params.update(KeyMarker=page["NextKeyMarker"], VersionIdMarker=page["NextVersionIdMarker"])
-
-
 def sweep(bucket: str, key: str, scrubber: Scrubber, erased: ErasedUsers,
           replaced: Optional[str] = None) -> tuple[int, int]:
     """Deletes each noncurrent version of the key that holds an erased user, and ``replaced`` (the version a rewrite
     just replaced) unread; keeps the others. (Versions deleted, versions kept as unreadable.)"""
     deleted = unreadable = 0
-    # listed in full first: a page's marker must not be a version deleted since
-    for version in list(noncurrent_versions(bucket, key)):
+    # listed in full first: a page's marker must not be a version deleted since (delete markers hold nothing)
+    noncurrent = [v["VersionId"] for v in versions.of(bucket, key) if "Size" in v and not v["IsLatest"]]
+    for version in noncurrent:
         if version != replaced:
+            found = object_or_none(bucket, key, VersionId=version)
+            if found is None:  # expired by the lifecycle rule since it was listed
+                continue
             try:
-                found = call("s3", "get_object", Bucket=bucket, Key=key, VersionId=version)
                 if not read(found, scrubber, erased).removed:
                     continue
             except Unreadable:
                 unreadable += 1
                 continue
-            except ClientError as exc:
-                if exc.response["Error"]["Code"] in GONE:  # expired by the lifecycle rule since it was listed
-                    continue
-                raise
-        call("s3", "delete_object", Bucket=bucket, Key=key, VersionId=version)
+        versions.delete(bucket, key, version)
         deleted += 1
     return deleted, unreadable
