@@ -22,12 +22,11 @@ from typing import Optional
 
 from botocore.exceptions import ClientError
 
-from shared.aws import call
+from shared.aws import CONDITION_LOST, MISSING_OBJECT, call, object_or_none, put_json
 
 RUNS_PREFIX = "runs/"
 ERASURE = "erasure"  # the ``kind`` of an erasure's claim; a training run's claim has none
-LOST = ("PreconditionFailed", "ConditionalRequestConflict")  # a conditional write another holder won
-GONE = ("NoSuchKey", "404")
+GONE = MISSING_OBJECT
 
 
 def claim_key(config_key: str) -> str:
@@ -54,26 +53,14 @@ def time_of(text: str) -> dt.datetime:
 
 def write(bucket: str, key: str, record: dict, **condition: str) -> bool:
     """Write ``record`` under ``condition`` (IfNoneMatch or IfMatch); False when another holder's write came first
-    (or the claim read was deleted meanwhile)."""
-    try:
-        call("s3", "put_object", Bucket=bucket, Key=key, Body=json.dumps(record).encode(),
-             ContentType="application/json", **condition)
-        return True
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] in LOST + GONE:
-            return False
-        raise
+    (or the claim read was deleted meanwhile): ``shared.aws.put_json``."""
+    return put_json(bucket, key, record, **condition)
 
 
 def read(bucket: str, key: str) -> Optional[tuple[dict, str]]:
     """The claim and its ETag, or None when there is none."""
-    try:
-        held = call("s3", "get_object", Bucket=bucket, Key=key)
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] in GONE:
-            return None
-        raise
-    return json.loads(held["Body"].read() or b"{}"), held["ETag"]
+    held = object_or_none(bucket, key)
+    return None if held is None else (json.loads(held["Body"].read() or b"{}"), held["ETag"])
 
 
 def delete(bucket: str, key: str, etag: str) -> bool:
@@ -82,7 +69,7 @@ def delete(bucket: str, key: str, etag: str) -> bool:
         call("s3", "delete_object", Bucket=bucket, Key=key, IfMatch=etag)
         return True
     except ClientError as exc:
-        if exc.response["Error"]["Code"] in LOST + GONE:
+        if exc.response["Error"]["Code"] in CONDITION_LOST:  # taken over, or released, meanwhile
             return False
         raise
 
