@@ -33,6 +33,7 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
@@ -170,12 +171,12 @@ class UserErasure(Construct):
 
     # ------------------------------------------------------------------ where the users are
 
-    def _areas(self) -> list[dict[str, str]]:
-        """The folders the scrub sweeps: the training CSVs, the raw batch segment output, the audiences."""
+    def _areas(self) -> list[tuple[s3.IBucket, str]]:
+        """The folders the scrub sweeps (bucket, prefix): the training CSVs, the raw batch segment output, the
+        audiences."""
         audiences = self.audiences
-        return [{"bucket": self.bucket.bucket_name, "prefix": TRAIN_PREFIX},
-                {"bucket": audiences.source_bucket.bucket_name, "prefix": audiences.batch_output_prefix},
-                {"bucket": audiences.audience_bucket.bucket_name, "prefix": audiences.audience_prefix}]
+        return [(self.bucket, TRAIN_PREFIX), (audiences.source_bucket, audiences.batch_output_prefix),
+                (audiences.audience_bucket, audiences.audience_prefix)]
 
     def _erases_in_pinpoint(self) -> bool:
         """Endpoints are deleted in the importer's project when it is the library's own, or ``delete_profiles`` says
@@ -257,17 +258,15 @@ class UserErasure(Construct):
     def _grant_scrub(self) -> None:
         """Every file of the three areas: read, rewritten, and its earlier versions listed and deleted."""
         role = self._scrub.role
-        for area in self._areas():
-            bucket = next(b for b in (self.bucket, self.audiences.source_bucket, self.audiences.audience_bucket)
-                          if b.bucket_name == area["bucket"])
+        for bucket, prefix in self._areas():
             # a rewrite keeps the object's tags (the lifecycle rule's), aborts an upload that lost its race
             grant_objects(role, bucket, ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging",
                                          "s3:GetObjectVersionTagging", "s3:PutObject", "s3:PutObjectTagging",
                                          "s3:AbortMultipartUpload", "s3:DeleteObjectVersion"],
-                          *(f"{area['prefix']}*{suffix}" for suffix in SCRUBBED), wildcard_reason=OUTPUT_NAMES)
+                          *(f"{prefix}*{suffix}" for suffix in SCRUBBED), wildcard_reason=OUTPUT_NAMES)
             role.add_to_principal_policy(iam.PolicyStatement(  # ListBucket: a key deleted since it was listed
                 actions=["s3:ListBucket", "s3:ListBucketVersions"], resources=[bucket.bucket_arn],  # reads as 404
-                conditions={"StringLike": {"s3:prefix": [f"{area['prefix']}*"]}}))
+                conditions={"StringLike": {"s3:prefix": [f"{prefix}*"]}}))
         grant_objects(role, self.bucket, ["s3:GetObject"], f"{self._work}*", wildcard_reason=REQUEST_NAMES)
 
     def _grant_destinations(self) -> None:
@@ -486,7 +485,9 @@ class UserErasure(Construct):
         suppress = self._invoke("Suppress", self.request_function, "suppress", "$.suppressed",
                                 requestId=sfn.JsonPath.string_at(request_id), erased=erased)
         scrub_first, scrub_more = self._loop("ScrubFiles", self.scrub_function, "sweep", "$.files",
-                                             areas=self._areas(), erased=erased, changing=True)
+                                             areas=[{"bucket": bucket.bucket_name, "prefix": prefix}
+                                                    for bucket, prefix in self._areas()],
+                                             erased=erased, changing=True)
         work = sfn.Parallel(self, "Erase", result_path=sfn.JsonPath.DISCARD)
         # The files are scrubbed before Personalize's data is deleted: a training run that imported them before
         # the scrub is waited for by the lock, and its data deleted by the job; none imported after brings the
