@@ -139,10 +139,14 @@ def example_template():
 
 @pytest.fixture(autouse=True)
 def workflows_do_not_sleep(monkeypatch):
-    """The workflow tests need the order of the states, not the time between them (``workflow.instant_waits``)."""
-    from tests.fakes.workflow import instant_waits
+    """The workflow tests need the order of the states, not the time between them (``workflow.instant_waits``); and
+    moto parses each definition once and makes each of its clients once (``workflow.parse_once``,
+    ``workflow.interpreter_clients_once``)."""
+    from tests.fakes.workflow import instant_waits, interpreter_clients_once, parse_once
 
     instant_waits(monkeypatch)
+    parse_once(monkeypatch)
+    interpreter_clients_once(monkeypatch)
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 import threading
 import time
 import traceback
@@ -63,6 +64,53 @@ def instant_waits(monkeypatch) -> None:
 
     monkeypatch.setattr(WaitFunction, "_wait_interval", lambda self, env, wait_seconds: None)
     monkeypatch.setattr(retrier_decl, "time", SimpleNamespace(sleep=lambda seconds: None))
+
+
+_PARSED: dict[str, tuple] = {}  # definition -> moto's parse of it, for every test of this process
+
+
+def parse_once(monkeypatch) -> None:
+    """moto's ASL interpreter parses a definition (antlr4, in Python) when the state machine is created and again at
+    every execution's start: about a third of a workflow test's time. The parse is kept per definition instead. What
+    an execution changes is kept in its own environment (``env.heap``), under each component's ``heap_key``; that key
+    is made deterministic (the component's id) so that executions running at once in threads cannot race to draw a
+    different random key for a component they share."""
+    from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    parse = AmazonStateLanguageParser.parse
+
+    def parsed(definition: str) -> tuple:
+        if definition not in _PARSED:
+            _PARSED[definition] = parse(definition)
+        return _PARSED[definition]
+
+    monkeypatch.setattr(AmazonStateLanguageParser, "parse", staticmethod(parsed))
+    monkeypatch.setattr(EvalComponent, "heap_key", property(lambda self: f"component-{id(self)}"))
+
+
+_INTERPRETER_CLIENTS: dict[tuple[str, str], BaseClient] = {}  # (region, service) -> the interpreter's client
+
+
+def interpreter_clients_once(monkeypatch) -> None:
+    """moto's interpreter makes a new boto3 client for every task it runs (each Lambda invocation, each PutEvents):
+    tens of milliseconds each. Its clients hold no state (moto's backends do), so one per region and service is kept
+    for every test of this process; a task with credentials of its own still gets a new one."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils, state_task_factory  # noqa: F401  (the modules that use it, imported before they are patched)
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    make = boto_client.boto_client_for
+
+    def client_for(region: str, service: str, state_credentials=None) -> BaseClient:
+        if state_credentials is not None:
+            return make(region, service, state_credentials)
+        if (region, service) not in _INTERPRETER_CLIENTS:
+            _INTERPRETER_CLIENTS[region, service] = make(region, service)
+        return _INTERPRETER_CLIENTS[region, service]
+
+    for name, module in list(sys.modules.items()):
+        if name.startswith("moto.stepfunctions.parser") and getattr(module, "boto_client_for", None) is make:
+            monkeypatch.setattr(module, "boto_client_for", client_for)
 
 
 def lambda_arn(logical_id: str) -> str:
