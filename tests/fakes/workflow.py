@@ -89,10 +89,16 @@ def parse_once(monkeypatch) -> None:
 
     monkeypatch.setattr(AmazonStateLanguageParser, "parse", staticmethod(parsed))
     monkeypatch.setattr(EvalComponent, "heap_key", property(lambda self: f"component-{id(self)}"))
-    # And each JSONPath once: jsonpath_ng builds a new parser (PLY tables) for every path the interpreter reads.
+    # And each JSONPath once: jsonpath_ng builds a new parser (PLY tables) for every path the interpreter reads, and
+    # for every input path of an EventBridge target moto answers (moto.events imports the parse where it calls it).
+    import jsonpath_ng
+    import jsonpath_ng.ext
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
     from moto.stepfunctions.parser.asl.utils import json_path
 
-    monkeypatch.setattr(json_path, "parse", _json_path)
+    for module, parse_path in ((json_path, _json_path), (jsonpath_ng.ext, _json_path),
+                               (result_path, _plain_json_path)):
+        monkeypatch.setattr(module, "parse", parse_path)
 
 
 # The modules of moto's interpreter that deep-copy a state's data (its input, output, context, each history event's
@@ -134,7 +140,14 @@ def copies_json_quickly(monkeypatch) -> None:
 
 @functools.lru_cache(maxsize=None)
 def _json_path(path: str):
-    from jsonpath_ng.ext import parse
+    from jsonpath_ng.ext.parser import parse
+
+    return parse(path)
+
+
+@functools.lru_cache(maxsize=None)
+def _plain_json_path(path: str):
+    from jsonpath_ng.parser import parse
 
     return parse(path)
 
