@@ -138,12 +138,13 @@ def example_template():
 
 
 @pytest.fixture(autouse=True)
-def workflows_do_not_sleep(monkeypatch):
+def moto_without_needless_work(monkeypatch):
     """The workflow tests need the order of the states, not the time between them (``workflow.instant_waits``); and
     moto does no work twice that gives the same answer each time: each definition parsed once, each of its clients
-    made once (``workflow.parse_once``, ``workflow.interpreter_clients_once``), its S3 routes loaded once
-    (``environment.s3_routes_once``); and it copies a state's data as JSON (``workflow.copies_json_quickly``)."""
-    from tests.fakes.environment import s3_routes_once
+    made once (``workflow.parse_once``, ``workflow.interpreter_clients_once``), its S3 routes loaded once and each
+    service's method names listed once (``environment.s3_routes_once``, ``environment.dispatch_names_once``); and it
+    copies a state's data as JSON (``workflow.copies_json_quickly``)."""
+    from tests.fakes.environment import dispatch_names_once, s3_routes_once
     from tests.fakes.workflow import copies_json_quickly, instant_waits, interpreter_clients_once, parse_once
 
     instant_waits(monkeypatch)
@@ -151,6 +152,7 @@ def workflows_do_not_sleep(monkeypatch):
     parse_once(monkeypatch)
     interpreter_clients_once(monkeypatch)
     s3_routes_once(monkeypatch)
+    dispatch_names_once(monkeypatch)
 
 
 @pytest.fixture(scope="session")

@@ -109,6 +109,21 @@ def s3_routes_once(monkeypatch) -> None:
     monkeypatch.setattr(S3Backend, "_url_module", property(lambda self: moto.s3.urls))
 
 
+@functools.lru_cache(maxsize=None)
+def _method_names(response_class: type) -> list[str]:
+    from moto.core.utils import method_names_from_class
+
+    return method_names_from_class(response_class)
+
+
+def dispatch_names_once(monkeypatch) -> None:
+    """moto lists the methods of a service's response class (``inspect.getmembers``) for every request it answers:
+    kept per class."""
+    import moto.core.responses
+
+    monkeypatch.setattr(moto.core.responses, "method_names_from_class", _method_names)
+
+
 def moto_config(config: Optional[dict] = None) -> dict:
     """``config`` for moto, keeping boto3's default session across mocks: moto would drop it at every start, and a new
     session loads every service model again for each client made from it (a few tenths of a second per test). The

@@ -20,6 +20,7 @@ file there.
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import json
 import os
 import sys
@@ -277,11 +278,21 @@ def _calling_function(depth: int = 2) -> str | None:
     while frame is not None:
         if frame.f_code is _recording_call.__code__:
             return None
-        path = Path(frame.f_code.co_filename)
-        if path.name == "handler.py" and path.parent.parent.parent == LAMBDA_SRC:
-            return f"{path.parent.parent.name}.{path.parent.name}"
+        function = _handler_function(frame.f_code.co_filename)
+        if function:
+            return function
         frame = frame.f_back
     return getattr(_thread_function, "name", None)
+
+
+@functools.lru_cache(maxsize=None)
+def _handler_function(filename: str) -> str | None:
+    """``<construct module>.<function>`` if ``filename`` is a function's handler.py, else None (asked for every frame
+    of every recorded call: kept per file)."""
+    path = Path(filename)
+    if path.name == "handler.py" and path.parent.parent.parent == LAMBDA_SRC:
+        return f"{path.parent.parent.name}.{path.parent.name}"
+    return None
 
 
 _original_submit = concurrent.futures.ThreadPoolExecutor.submit
