@@ -25,8 +25,8 @@ aside: ``compared``), each audience ingested by one upload job, every claim mark
 failed, and a late delivery of every event ending at NothingNew / AlreadyImported without an event (nothing left
 claimed or half-exported).
 
-Time: the interpreter's Waits are instant (``moto_without_needless_work`` in tests/conftest.py); Retry backoffs are compressed 1000-fold
-(``TIME_SCALE``) rather than dropped, so a delivery that finds an import being started waits for it as it would.
+Time: the interpreter's Waits are instant (tests/conftest.py's ``moto_without_needless_work``); Retry backoffs are
+compressed 1000-fold (``TIME_SCALE``) rather than dropped, so a delivery that finds an import being started waits for it as it would.
 What a timed-out invocation claimed (its S3 conditional writes) is aged by ``claims.STALE`` as it times out: the
 retries that would wait that long for the claim to count as abandoned are not waited for; nothing else is aged, so
 no claim of a running invocation is ever taken over.
@@ -101,7 +101,7 @@ def template(cdk_app_context) -> dict:
 
 @pytest.fixture
 def compressed_time(monkeypatch):
-    """Retry backoffs scaled down (``TIME_SCALE``), not skipped; Waits stay instant (``moto_without_needless_work`` in tests/conftest.py)."""
+    """Retry backoffs scaled down (``TIME_SCALE``), not skipped; Waits stay instant (``moto_without_needless_work``)."""
     from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
     monkeypatch.setattr(retrier_decl, "time", SimpleNamespace(
