@@ -26,7 +26,8 @@ failed, and a late delivery of every event ending at NothingNew / AlreadyImporte
 claimed or half-exported).
 
 Time: the interpreter's Waits are instant (tests/conftest.py's ``moto_without_needless_work``); Retry backoffs are
-compressed 1000-fold (``TIME_SCALE``) rather than dropped, so a delivery that finds an import being started waits for it as it would.
+compressed 1000-fold (``TIME_SCALE``) rather than dropped, so a delivery that finds an import being started waits
+for it as it would.
 What a timed-out invocation claimed (its S3 conditional writes) is aged by ``claims.STALE`` as it times out: the
 retries that would wait that long for the claim to count as abandoned are not waited for; nothing else is aged, so
 no claim of a running invocation is ever taken over.
