@@ -11,13 +11,12 @@ cfn-lint then checks every template it wrote.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
 
-from tests.fakes.package import REPO, cfn_lint
+from tests.fakes.package import REPO, cfn_lint, with_references
 
 pytestmark = pytest.mark.xdist_group("package")
 
@@ -73,41 +72,11 @@ def templates(installed_package) -> dict[str, Path]:
     return installed_package.templates()
 
 
-def referenced(value) -> set[str]:
-    """Logical IDs a resource refers to (Ref, Fn::GetAtt, DependsOn, Fn::Sub names)."""
-    found = set()
-    if isinstance(value, dict):
-        for key, inner in value.items():
-            if key == "Ref" and isinstance(inner, str):
-                found.add(inner)
-            elif key == "Fn::GetAtt":
-                found.add(inner[0] if isinstance(inner, list) else inner.split(".")[0])
-            elif key == "DependsOn":
-                found |= set(inner if isinstance(inner, list) else [inner])
-            elif key == "Fn::Sub":
-                text = inner[0] if isinstance(inner, list) else inner
-                found |= {n.split(".")[0] for n in re.findall(r"\$\{([^}!]+)\}", text)}
-            found |= referenced(inner)
-    elif isinstance(value, list):
-        for inner in value:
-            found |= referenced(inner)
-    return found
-
-
 def unlinted_part(template: dict, seen: set[str]) -> dict | None:
     """The template cut down to the resources no earlier template had identically, with every resource they
     refer to (so references resolve), or None when all were linted already."""
-    resources = template["Resources"]
-    keep = {lid for lid, r in resources.items() if json.dumps([lid, r], sort_keys=True) not in seen}
-    if not keep:
-        return None
-    todo = list(keep)
-    while todo:
-        for target in referenced(resources[todo.pop()]) & set(resources) - keep:
-            keep.add(target)
-            todo.append(target)
-    return {**{k: v for k, v in template.items() if k not in ("Resources", "Outputs")},
-            "Resources": {lid: r for lid, r in resources.items() if lid in keep}}
+    keep = {lid for lid, r in template["Resources"].items() if json.dumps([lid, r], sort_keys=True) not in seen}
+    return with_references(template, keep) if keep else None
 
 
 def test_cfn_lint_reports_nothing_but_the_listed_warnings_in_any_template(templates):

@@ -13,6 +13,7 @@ import dataclasses
 import functools
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -44,6 +45,39 @@ def _cfn_lint_runner():
     from cfnlint.runner import Runner
 
     return Runner(ConfigMixIn(**ManualArgs(regions=CFN_LINT_REGIONS, ignore_checks=list(CFN_LINT_IGNORED))))
+
+
+def referenced(value) -> set[str]:
+    """Logical IDs a resource refers to (Ref, Fn::GetAtt, DependsOn, Fn::Sub names)."""
+    found = set()
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if key == "Ref" and isinstance(inner, str):
+                found.add(inner)
+            elif key == "Fn::GetAtt":
+                found.add(inner[0] if isinstance(inner, list) else inner.split(".")[0])
+            elif key == "DependsOn":
+                found |= set(inner if isinstance(inner, list) else [inner])
+            elif key == "Fn::Sub":
+                text = inner[0] if isinstance(inner, list) else inner
+                found |= {n.split(".")[0] for n in re.findall(r"\$\{([^}!]+)\}", text)}
+            found |= referenced(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            found |= referenced(inner)
+    return found
+
+
+def with_references(template: dict, keep: set[str]) -> dict:
+    """``template`` cut down to the resources ``keep`` names and every resource they refer to, directly or not (so
+    that references resolve): what cfn-lint needs to check those resources alone."""
+    resources, keep, todo = template["Resources"], set(keep), list(keep)
+    while todo:
+        for target in referenced(resources[todo.pop()]) & set(resources) - keep:
+            keep.add(target)
+            todo.append(target)
+    return {**{k: v for k, v in template.items() if k not in ("Resources", "Outputs")},
+            "Resources": {lid: r for lid, r in resources.items() if lid in keep}}
 
 
 def cfn_lint(template: dict) -> list:
