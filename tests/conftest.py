@@ -124,6 +124,17 @@ def cdk_app_context():
 
 
 @pytest.fixture(scope="session")
+def connect_example_text(cdk_app_context) -> str:
+    """The example stack with its Connect destination, synthesized once per worker, as JSON text: each module that
+    runs it whole (``connect_example``) parses its own copy."""
+    import json
+
+    from tests.fakes.example_app import connect_example
+
+    return json.dumps(connect_example(cdk_app_context))
+
+
+@pytest.fixture(scope="session")
 def example_stack():
     from tests.fakes import example
 

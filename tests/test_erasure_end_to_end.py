@@ -26,7 +26,7 @@ import pytest
 
 from shared.contract import ERASURE_STATE_CHANGE, OBJECT_CREATED, S3_SOURCE, SEGMENT_READY
 from tests.fakes.environment import BUCKET, DATA
-from tests.fakes.example_app import connect_example, running
+from tests.fakes.example_app import running
 
 CONFIG_KEY = "train/bingewatch/config.json"
 RETRAIN = "cron(0 3 ? * MON *)"
@@ -34,8 +34,8 @@ ERASED_LIST = "erasure/_erased/users.csv"
 
 
 @pytest.fixture(scope="module")
-def template(cdk_app_context) -> dict:
-    return connect_example(cdk_app_context)
+def template(connect_example_text) -> dict:
+    return json.loads(connect_example_text)
 
 
 @pytest.fixture

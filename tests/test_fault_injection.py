@@ -54,16 +54,13 @@ import time
 from types import SimpleNamespace
 from typing import Optional
 
-import aws_cdk as cdk
 import pytest
-from aws_cdk.assertions import Template
 from botocore.awsrequest import AWSResponse
 
 from batch_segment_postprocessor.export import handler as export_handler
 from batch_segment_postprocessor.plan import handler as plan_handler
 from batch_segment_postprocessor.publish import handler as publish_handler
 from connect_segment_importer.importer import handler as connect_handler
-from segmentation_constructs.example_stack import SegmentationExampleStack
 from shared import aws as lambda_clients
 from shared import claims
 from shared.contract import (AUDIENCE_SOURCE, BATCH_SEGMENT_JOB_STATE_CHANGE, IMPORT_STATE_CHANGE, OBJECT_CREATED,
@@ -95,9 +92,8 @@ RUNTIME_BUDGET = 150.0  # seconds for the whole-run test with 4 seeds (40 to 50 
 
 
 @pytest.fixture(scope="module")
-def template(cdk_app_context) -> dict:
-    app = cdk.App(context=cdk_app_context)
-    return Template.from_stack(SegmentationExampleStack(app, "Segmentation", destinations=("connect",))).to_json()
+def template(connect_example_text) -> dict:
+    return json.loads(connect_example_text)
 
 
 @pytest.fixture

@@ -36,7 +36,7 @@ import pytest
 from connect_segment_importer.importer import handler as connect_handler
 from shared.contract import REFRESH_HELD, SEGMENT_READY
 from tests.fakes.environment import BUCKET, DATA
-from tests.fakes.example_app import ExampleApp, connect_example, running
+from tests.fakes.example_app import ExampleApp, running
 
 CONFIG_KEY = "train/bingewatch/config.json"
 IMPORT, RETRAIN, JOB = "cron(0 2 ? * MON *)", "cron(0 3 ? * MON *)", "cron(0 5 * * ? *)"
@@ -112,8 +112,8 @@ class Month(ExampleApp):
 
 
 @pytest.fixture(scope="module")
-def template(cdk_app_context) -> dict:
-    return connect_example(cdk_app_context)
+def template(connect_example_text) -> dict:
+    return json.loads(connect_example_text)
 
 
 @pytest.fixture

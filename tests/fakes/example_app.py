@@ -260,7 +260,7 @@ class ExampleApp:
 
 
 def connect_example(context: dict) -> dict:
-    """The example stack with its Connect destination, synthesized (for a module-scoped fixture)."""
+    """The example stack with its Connect destination, synthesized (tests/conftest.py's ``connect_example_text``)."""
     import aws_cdk as cdk
     from aws_cdk.assertions import Template
 

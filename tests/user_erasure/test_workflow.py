@@ -14,7 +14,7 @@ from shared import run_claims
 from segmentation_constructs.user_erasure import DESTINATION_OUTAGE
 from shared.contract import ERASURE_REQUESTED, ERASURE_SOURCE, ERASURE_STATE_CHANGE
 from tests.fakes.environment import BUCKET
-from tests.fakes.example_app import connect_example, running
+from tests.fakes.example_app import running
 from tests.fakes.workflow import ACCOUNT, REGION, LambdaRouter, history, lambda_arn
 from user_erasure.personalize import handler as personalize_handler
 
@@ -23,8 +23,8 @@ USERS = ["u00007", "u00042", "u01999"]
 
 
 @pytest.fixture(scope="module")
-def template(cdk_app_context) -> dict:
-    return connect_example(cdk_app_context)
+def template(connect_example_text) -> dict:
+    return json.loads(connect_example_text)
 
 
 @pytest.fixture
