@@ -64,6 +64,11 @@ from tests.fakes import iam_recorder  # noqa: E402
 iam_recorder.install()
 
 
+def pytest_runtest_teardown(item):
+    """Each test's AWS calls written out for the IAM coverage gates, which read every worker's records."""
+    iam_recorder.flush()
+
+
 # The longest modules (and xdist groups) start first, so that with pytest-xdist the short ones fill in around them at
 # the end (`make test` hands them out in this order: --no-loadscope-reorder).
 SLOW_FIRST = ("tests/test_fault_injection.py", "tests/test_simulated_month.py", "tests/test_erasure_end_to_end.py",

@@ -27,7 +27,7 @@ import sys
 import threading
 from collections import defaultdict
 from pathlib import Path
-from typing import Callable, Iterator, NamedTuple, Optional
+from typing import Callable, Iterator, NamedTuple, Optional, TextIO
 
 import botocore.client
 
@@ -324,13 +324,29 @@ def record(new: list[Call]) -> None:
         append(Path(directory), fresh)
 
 
+_files: dict[Path, TextIO] = {}  # directory -> this process's records there, open while it runs
+_files_lock = threading.Lock()
+
+
 def append(directory: Path, new: list[Call]) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / f"iam-calls-{os.getpid()}.jsonl", "a", encoding="utf-8") as out:
-        out.write("".join(c.to_json() + "\n" for c in new))
+    """Writes ``new`` to this process's file in ``directory``, kept open: opening it for every call cost more than
+    the call (each system call of a thread waits for the interpreter lock again). ``flush`` makes them readable."""
+    with _files_lock:
+        if directory not in _files:
+            directory.mkdir(parents=True, exist_ok=True)
+            _files[directory] = open(directory / f"iam-calls-{os.getpid()}.jsonl", "a", encoding="utf-8")
+        _files[directory].write("".join(c.to_json() + "\n" for c in new))
+
+
+def flush() -> None:
+    """What this process recorded, written out (after each test: tests/conftest.py)."""
+    with _files_lock:
+        for out in _files.values():
+            out.flush()
 
 
 def read(directory: Path) -> Iterator[Call]:
+    flush()
     for path in sorted(directory.glob("iam-calls-*.jsonl")):
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.strip():

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
+import itertools
 import json
 import sys
 import threading
@@ -69,14 +70,21 @@ def instant_waits(monkeypatch) -> None:
 
 
 _PARSED: dict[str, tuple] = {}  # definition -> moto's parse of it, for every test of this process
+_HEAP_KEYS = itertools.count()
+
+
+def _heap_key(component) -> str:
+    """A component's key in an execution's heap: drawn once, the first draw kept (``setdefault`` is atomic)."""
+    drawn = component.__dict__.get("_heap_key_drawn")
+    return drawn or component.__dict__.setdefault("_heap_key_drawn", f"component-{next(_HEAP_KEYS)}")
 
 
 def parse_once(monkeypatch) -> None:
     """moto's ASL interpreter parses a definition (antlr4, in Python) when the state machine is created and again at
     every execution's start: about a third of a workflow test's time. The parse is kept per definition instead. What
-    an execution changes is kept in its own environment (``env.heap``), under each component's ``heap_key``; that key
-    is made deterministic (the component's id) so that executions running at once in threads cannot race to draw a
-    different random key for a component they share."""
+    an execution changes is kept in its own environment (``env.heap``), under each component's ``heap_key``, which
+    moto draws the first time it is read: drawn here so that executions running at once in threads, sharing the
+    component, cannot each draw a different one (``_heap_key``)."""
     from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
@@ -88,7 +96,7 @@ def parse_once(monkeypatch) -> None:
         return _PARSED[definition]
 
     monkeypatch.setattr(AmazonStateLanguageParser, "parse", staticmethod(parsed))
-    monkeypatch.setattr(EvalComponent, "heap_key", property(lambda self: f"component-{id(self)}"))
+    monkeypatch.setattr(EvalComponent, "heap_key", property(_heap_key))
     # And each JSONPath once: jsonpath_ng builds a new parser (PLY tables) for every path the interpreter reads, and
     # for every input path of an EventBridge target moto answers (moto.events imports the parse where it calls it).
     import jsonpath_ng
@@ -169,9 +177,16 @@ def interpreter_clients_once(monkeypatch) -> None:
             _INTERPRETER_CLIENTS[region, service] = make(region, service)
         return _INTERPRETER_CLIENTS[region, service]
 
-    for name, module in list(sys.modules.items()):
-        if name.startswith("moto.stepfunctions.parser") and getattr(module, "boto_client_for", None) is make:
-            monkeypatch.setattr(module, "boto_client_for", client_for)
+    for module in _users_of(make):
+        monkeypatch.setattr(module, "boto_client_for", client_for)
+
+
+@functools.lru_cache(maxsize=None)
+def _users_of(boto_client_for) -> tuple:
+    """The modules of moto's interpreter that call ``boto_client_for`` (looked up once: sys.modules is long)."""
+    return tuple(module for name, module in list(sys.modules.items())
+                 if name.startswith("moto.stepfunctions.parser") and getattr(module, "boto_client_for", None)
+                 is boto_client_for)
 
 
 def lambda_arn(logical_id: str) -> str:
