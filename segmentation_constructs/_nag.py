@@ -33,7 +33,19 @@ def _render(value: Any) -> str:
 
 
 def acknowledge(scope: IConstruct, finding: str, reason: str) -> None:
-    Validations.of(scope).acknowledge(Acknowledgment(id=finding, reason=reason))
+    _acknowledge(scope, [finding], reason)
+
+
+def _acknowledge(scope: IConstruct, findings: Iterable[str], reason: str) -> None:
+    """All of ``findings`` in one call: each call crosses to CDK's node process, and a synth makes hundreds."""
+    acknowledgments = [Acknowledgment(id=finding, reason=reason) for finding in findings]
+    if acknowledgments:
+        Validations.of(scope).acknowledge(*acknowledgments)
+
+
+def _wildcard_findings(scope: IConstruct, resources: list[str]) -> list[str]:
+    stack = Stack.of(scope)
+    return [f"AwsSolutions-IAM5[Resource::{_render(stack.resolve(resource))}]" for resource in resources]
 
 
 def acknowledge_wildcard_resources(scope: IConstruct, resources: Iterable[str], reason: str) -> None:
@@ -44,21 +56,20 @@ def acknowledge_wildcard_resources(scope: IConstruct, resources: Iterable[str], 
     ``Fn::ImportValue`` that exists only after CDK has prepared the app, and cdk-nag's finding names that.
     """
     resources = list(resources)
-    stack = Stack.of(scope)
-    for resource in resources:
-        acknowledge(scope, f"AwsSolutions-IAM5[Resource::{_render(stack.resolve(resource))}]", reason)
-    scope.node.add_validation(_AcknowledgeAsSynthesized(scope, resources, reason))
+    findings = _wildcard_findings(scope, resources)
+    _acknowledge(scope, findings, reason)
+    scope.node.add_validation(_AcknowledgeAsSynthesized(scope, resources, reason, set(findings)))
 
 
 @jsii.implements(IValidation)
 class _AcknowledgeAsSynthesized:
-    """Runs in CDK's validation pass, after references between stacks are resolved and before cdk-nag checks."""
+    """Runs in CDK's validation pass, after references between stacks are resolved and before cdk-nag checks; adds
+    the findings whose rendering changed (a reference to another stack), the others being acknowledged already."""
 
-    def __init__(self, scope: IConstruct, resources: list[str], reason: str) -> None:
-        self._scope, self._resources, self._reason = scope, resources, reason
+    def __init__(self, scope: IConstruct, resources: list[str], reason: str, acknowledged: set[str]) -> None:
+        self._scope, self._resources, self._reason, self._acknowledged = scope, resources, reason, acknowledged
 
     def validate(self) -> list[str]:
-        stack = Stack.of(self._scope)
-        for resource in self._resources:
-            acknowledge(self._scope, f"AwsSolutions-IAM5[Resource::{_render(stack.resolve(resource))}]", self._reason)
+        findings = _wildcard_findings(self._scope, self._resources)
+        _acknowledge(self._scope, [f for f in findings if f not in self._acknowledged], self._reason)
         return []
