@@ -156,19 +156,12 @@ def example_template():
 @pytest.fixture(autouse=True)
 def moto_without_needless_work(monkeypatch):
     """The workflow tests need the order of the states, not the time between them (``workflow.instant_waits``); and
-    moto does no work twice that gives the same answer each time: each definition parsed once, each of its clients
-    made once (``workflow.parse_once``, ``workflow.interpreter_clients_once``), its S3 routes loaded once and each
-    service's method names listed once (``environment.s3_routes_once``, ``environment.dispatch_names_once``); and it
-    copies a state's data as JSON (``workflow.copies_json_quickly``)."""
-    from tests.fakes.environment import dispatch_names_once, s3_routes_once
-    from tests.fakes.workflow import copies_json_quickly, instant_waits, interpreter_clients_once, parse_once
+    moto does no work twice that gives the same answer each time (``quick_moto``)."""
+    from tests.fakes import quick_moto
+    from tests.fakes.workflow import instant_waits
 
     instant_waits(monkeypatch)
-    copies_json_quickly(monkeypatch)
-    parse_once(monkeypatch)
-    interpreter_clients_once(monkeypatch)
-    s3_routes_once(monkeypatch)
-    dispatch_names_once(monkeypatch)
+    quick_moto.apply(monkeypatch)
 
 
 @pytest.fixture(scope="session")

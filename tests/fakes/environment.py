@@ -99,31 +99,6 @@ class FakeAws:
         return [{"Subject": m.get("Subject"), "Message": m["Message"]} for m in self._drain(self._topic_queue)]
 
 
-def s3_routes_once(monkeypatch) -> None:
-    """moto looks up its S3 routes for every S3 request it answers by reloading their module (``importlib.reload``,
-    a few milliseconds each: so that an S3 setting changed in the environment takes effect). No test changes one:
-    the module is kept as loaded."""
-    import moto.s3.urls
-    from moto.s3.models import S3Backend
-
-    monkeypatch.setattr(S3Backend, "_url_module", property(lambda self: moto.s3.urls))
-
-
-@functools.lru_cache(maxsize=None)
-def _method_names(response_class: type) -> list[str]:
-    from moto.core.utils import method_names_from_class
-
-    return method_names_from_class(response_class)
-
-
-def dispatch_names_once(monkeypatch) -> None:
-    """moto lists the methods of a service's response class (``inspect.getmembers``) for every request it answers:
-    kept per class."""
-    import moto.core.responses
-
-    monkeypatch.setattr(moto.core.responses, "method_names_from_class", _method_names)
-
-
 def moto_config(config: Optional[dict] = None) -> dict:
     """``config`` for moto, keeping boto3's default session across mocks: moto would drop it at every start, and a new
     session loads every service model again for each client made from it (a few tenths of a second per test). The
