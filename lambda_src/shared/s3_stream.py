@@ -52,11 +52,11 @@ class MultipartWriter:
             self._upload_id = self._s3.create_multipart_upload(
                 Bucket=self.bucket, Key=self.key, ContentType=self._content_type, **self._tagging)["UploadId"]
         self._wait()
-        number, body = len(self._parts) + 1, bytes(self._buffer)
+        # the buffer itself is the part's body (no copy of it); writing goes on in a new one
+        number, body, self._buffer = len(self._parts) + 1, self._buffer, bytearray()
         self._parts.append({"PartNumber": number})
         self._in_flight = self._uploader.submit(self._s3.upload_part, Bucket=self.bucket, Key=self.key,
                                                 UploadId=self._upload_id, PartNumber=number, Body=body)
-        self._buffer.clear()
 
     def _wait(self) -> None:
         if self._in_flight is not None:

@@ -163,6 +163,22 @@ def test_in_control_group_depends_on_user_and_salt_only():
     assert in_control_group("u1", b"s", 10_000) is True and in_control_group("u1", b"s", 0) is False
 
 
+def test_control_flags_are_in_control_group_of_each_user():
+    users = ["", "u1", "é", "a,b", *(f"user-{i}" for i in range(5000))]
+    for salt, threshold in ((holdout_salt("job", 1), 1000), (b"s", 5000), (holdout_salt("job", 2), 0), (b"", 10_000)):
+        assert segments.control_flags(users, salt, threshold) == [in_control_group(u, salt, threshold) for u in users]
+    assert segments.control_flags([], b"s", 1000) == []
+
+
+def test_without_leaves_out_exactly_the_listed_users_in_order():
+    listed = [f"out-{i}" for i in range(3000)]
+    suppression = load_suppression(f"{u}\n" for u in listed)
+    users = [f"out-{i}" if i % 7 == 0 else f"in-{i}" for i in range(20_000)]  # some listed, most not
+    for batch in (users, users[:1], users[1:2], [], listed[:1] * 3, users[:5000] + listed[::50]):
+        assert suppression.without(batch) == [u for u in batch if u not in suppression]
+        assert [u for u in batch if u not in suppression] == [u for u in batch if u not in set(listed)]
+
+
 def test_suppressed_users_are_removed_and_counted():
     suppression = load_suppression(["User.UserId\n", "u1\n", "u3\r\n", "\n", "nobody\n"])
     result, audience, _ = run({"input": {"itemId": "1"}, "output": {"recommendedUsers": ["u0", "u1", "u2", "u3"]}},

@@ -47,15 +47,15 @@ import re
 import warnings
 from array import array
 from decimal import Decimal
-from itertools import groupby, islice
-from operator import itemgetter
+from itertools import compress, filterfalse, groupby, islice, repeat
+from operator import and_, itemgetter, not_, rshift
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterable, Optional
 
 import ijson
 from ijson.utils import sendable_list
 
-from shared.audiences import MAX_USERS_PER_LINE, SeenUsers, csv_rows
+from shared.audiences import MAX_USERS_PER_LINE, SeenUsers, csv_rows, gather
 from shared.contract import AUDIENCE_HEADER
 
 USER_LISTS = {"output.recommendedUsers": "output.recommendedUsers.item", "output.usersList": "output.usersList.item"}
@@ -160,6 +160,18 @@ def in_control_group(user_id: str, salt: bytes, threshold: int) -> bool:
     return int.from_bytes(digest, "big") % 10_000 < threshold
 
 
+def control_flags(users: list[str], salt: bytes, threshold: int) -> list[bool]:
+    """``in_control_group`` of each of ``users``, the keyed BLAKE2b state made once and copied for each (making it
+    takes about as long as hashing a user ID with it)."""
+    keyed, flags = hashlib.blake2b(digest_size=8, key=salt), []
+    flag = flags.append
+    for user in users:
+        state = keyed.copy()
+        state.update(user.encode())
+        flag(int.from_bytes(state.digest(), "big") % 10_000 < threshold)
+    return flags
+
+
 class SuppressionList:
     """User IDs to leave out, held as 8-byte fingerprints: a sorted ``array('q')`` of their 64-bit hashes, with a
     bitmap of 16 to 32 bits an ID that clears most IDs not on the list without a search, and where each range of
@@ -207,12 +219,13 @@ class SuppressionList:
         return bool(self._bitmap[b >> 3] >> (b & 7) & 1) and self._listed(h)
 
     def without(self, users: list[str]) -> list[str]:
-        """``users`` less those on the list, in order. The hot path: one bitmap test per ID, in a comprehension;
-        a search only for the few the bitmap does not clear."""
-        bitmap, mask = self._bitmap, self._mask
-        maybe = [u for u in users if bitmap[(b := hash(u) & mask) >> 3] >> (b & 7) & 1]
+        """``users`` less those on the list, in order. The hot path: one bitmap test per ID, in C calls (bit ``b``
+        of the bitmap is bit ``b & 7`` of its byte ``b >> 3``); a search only for the few the bitmap does not clear."""
+        bits = list(map(and_, map(hash, users), repeat(self._mask)))
+        found = gather(self._bitmap, list(map(rshift, bits, repeat(3))))
+        maybe = compress(users, map(and_, map(rshift, found, map(and_, bits, repeat(7))), repeat(1)))
         listed = {u for u in maybe if self._listed(hash(u))}
-        return [u for u in users if u not in listed] if listed else users
+        return list(filterfalse(listed.__contains__, users)) if listed else users
 
 
 _SIGN = 1 << 63  # fingerprints are signed; their ranges count from the least
@@ -436,9 +449,9 @@ def export_line(
             result.suppressed += len(keep) - len(allowed)
             keep = allowed
         if threshold and keep:
-            flags = [in_control_group(u, salt, threshold) for u in keep]
-            held = [u for u, c in zip(keep, flags) if c]
-            keep = [u for u, c in zip(keep, flags) if not c]
+            flags = control_flags(keep, salt, threshold)
+            held = list(compress(keep, flags))
+            keep = list(compress(keep, map(not_, flags)))
             control(csv_rows(held))
         audience(csv_rows(keep))
         result.users += len(keep)
