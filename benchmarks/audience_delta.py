@@ -76,17 +76,17 @@ def main() -> None:
     gone = round(args.users * args.churn / 100)
     with moto_server() as (endpoint, env):
         s3 = boto3.client("s3", endpoint_url=endpoint)
-        keys = {}
+        prefix, keys = env["AUDIENCE_PREFIX"], {}  # the export function's, as synthesized
         with tempfile.TemporaryDirectory() as tmp:
             for job, ids in ((PREVIOUS_JOB, range(args.users)), (JOB, range(gone, args.users + gone))):
                 path = f"{tmp}/{job}.csv"
                 size = write_audience(path, ids)
-                keys[job] = f"audiences/{job}/{NAME}.csv"
+                keys[job] = f"{prefix}{job}/{NAME}.csv"
                 s3.upload_file(path, BUCKET, keys[job])
         record = {"name": NAME, "version": 1, "jobName": PREVIOUS_JOB, "audienceKey": keys[PREVIOUS_JOB],
                   "controlKey": None, "userCount": args.users, "publishedAt": "2025-01-01T00:00:00+00:00",
                   "previous": None}
-        s3.put_object(Bucket=BUCKET, Key=f"audiences/_audiences/{NAME}.json", Body=json.dumps(record).encode())
+        s3.put_object(Bucket=BUCKET, Key=f"{prefix}_audiences/{NAME}.json", Body=json.dumps(record).encode())
         run = subprocess.run([sys.executable, __file__, "--worker", str(args.users)], env=env, capture_output=True,
                              text=True)
         if run.returncode:
@@ -94,7 +94,7 @@ def main() -> None:
         figures = json.loads(run.stdout.strip().splitlines()[-1])
         assert (figures["joined"], figures["left"]) == (gone, gone), figures
         for side in ("joined", "left"):
-            head = s3.head_object(Bucket=BUCKET, Key=f"audiences/{JOB}/deltas/{NAME}.{side}.csv")
+            head = s3.head_object(Bucket=BUCKET, Key=f"{prefix}{JOB}/deltas/{NAME}.{side}.csv")
             figures[f"{side}_mb"] = round(head["ContentLength"] / 1e6, 1)
     print(json.dumps({"case": f"{args.users:,} users against {args.users:,}, {args.churn:g}% churn "
                               f"({gone:,} left, {gone:,} joined), audience files of {size / 1e6:.0f} MB",

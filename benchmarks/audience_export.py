@@ -38,6 +38,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BUCKET = "benchmark-data"
 BUS = "benchmark-bus"
 QUERY = 'ITEMS.GENRES = "Action"'
+FUNCTIONS = ("batch_segment_postprocessor.plan", "batch_segment_postprocessor.export",
+             "batch_segment_postprocessor.publish")  # the worker runs all three
 
 
 def free_port() -> int:
@@ -165,17 +167,36 @@ def worker(key: str) -> None:
     }))
 
 
+def functions_environment(endpoint: str, **overrides: str) -> dict[str, str]:
+    """The environment the workers run with: the post-processor's functions' variables as the example stack
+    synthesizes them (``tests/fakes/function_environment.py``: a variable added or renamed there reaches the
+    benchmarks too), its references resolved to the moto server's bucket and bus, then ``overrides`` (variables
+    of the contract only: HOLDOUT_PERCENT, SUPPRESSION_LIST_URI...), fake credentials and the endpoint. No other
+    contract variable of this process's environment is passed on."""
+    sys.path[:0] = [str(ROOT), str(ROOT / "lambda_src")]
+    os.environ.setdefault("CDK_VALIDATION", "false")  # as the tests synthesize: a third of the synth's time
+    from shared.contract import ENVIRONMENT_VARIABLES
+    from tests.fakes.function_environment import environment
+
+    unknown = sorted(set(overrides) - ENVIRONMENT_VARIABLES)
+    if unknown:
+        raise SystemExit(f"no such variable in shared/contract.py: {', '.join(unknown)}")
+    synthesized = environment(*FUNCTIONS, AUDIENCE_BUCKET=BUCKET, SOURCE_BUCKET=BUCKET, EVENT_BUS_NAME=BUS,
+                              ERASED_USERS_URI=f"s3://{BUCKET}/erasure/_erased/users.csv")  # absent: none erased
+    inherited = {k: v for k, v in os.environ.items() if k not in ENVIRONMENT_VARIABLES}
+    return {**inherited, **synthesized, **overrides, "AWS_ACCESS_KEY_ID": "benchmark",
+            "AWS_SECRET_ACCESS_KEY": "benchmark", "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint}
+
+
 @contextlib.contextmanager
 def moto_server(**variables: str):
     """A moto server in its own process, the bucket and bus created; yields its endpoint and the environment
-    the workers run with (also set in this process's). ``variables`` are added to it (HOLDOUT_PERCENT...)."""
+    the workers run with (``functions_environment``, ``variables`` its overrides; also set in this process's)."""
     import boto3
 
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "benchmark", "AWS_SECRET_ACCESS_KEY": "benchmark",
-           "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint, "AUDIENCE_BUCKET": BUCKET,
-           "AUDIENCE_PREFIX": "audiences/", "EVENT_BUS_NAME": BUS, "HOLDOUT_PERCENT": "0", **variables}
+    env = functions_environment(endpoint, **variables)
     server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:

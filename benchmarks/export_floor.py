@@ -13,7 +13,7 @@ ratio are printed as JSON.
     python benchmarks/export_floor.py --holdout 10 --suppression 1000000 --duplicates 1
 
 ``--holdout P`` exports with a P% control group, ``--suppression N`` with a suppression list of N IDs (1% of the
-line's users among them), ``--duplicates P`` writes P% of the line's IDs a second time (an ID 1,000 places back).
+line's users among them), ``--duplicates P`` writes P% of the line's IDs a second time (about 1,000 places back).
 """
 
 from __future__ import annotations
@@ -41,13 +41,18 @@ BATCH = 8192
 
 def write_line(out, users: int, seed: int, duplicates: float = 0) -> None:
     """One output line of ``users`` IDs, as ``audience_export.write_line``; with ``duplicates`` percent of them an
-    ID already written (1,000 places back)."""
+    ID already written (about 1,000 places back), each such ID twice in all: the one written again is never one
+    itself replaced (``back`` is no multiple of ``every``), nor one on ``--suppression``'s list (every 100th ID)."""
     every = round(100 / duplicates) if duplicates else 0
+    back = 1000 + (1000 % every == 0) if every else 0
+
+    def user(i: int) -> int:
+        return i - back if every and i >= back and i % every == every // 2 else i
+
     out.write(b'{"input": {"itemAttributes": ' + json.dumps(QUERY).encode() + b'}, "output": {"recommendedUsers": [')
     step = 100_000
     for start in range(0, users, step):
-        chunk = ",".join(f'"user-{seed}-{i - 1000 if every and i >= 1000 and i % every == 0 else i:09d}"'
-                         for i in range(start, min(users, start + step)))
+        chunk = ",".join(f'"user-{seed}-{user(i):09d}"' for i in range(start, min(users, start + step)))
         out.write((("," if start else "") + chunk).encode())
     out.write(b"]}}\n")
 
