@@ -156,7 +156,8 @@ class SeenUsers:
     set of a file's users whose slots index arrays of their own.
 
     Users are looked up ``PREFETCH`` at a time: their hashes and home slots computed in C and the home slots read
-    ahead (``gather``), then a loop of locals only probes and stores, user after user."""
+    ahead (``gather``), then a loop of locals only probes and stores, user after user. The probe is written out in
+    each method that walks the table, on purpose: a function call per user would cost more than the probe."""
 
     def __init__(self, capacity: int) -> None:
         self._allocate(1 << max(10, (max(capacity, 1) * 5 // 3).bit_length()))
