@@ -48,7 +48,7 @@ def sharing_home_slots(slots: int, count: int, per_slot: int) -> list[list[str]]
 IDS = st.text(alphabet="abc,\"\n\u00e9", min_size=1, max_size=3)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
 @given(batches=st.lists(st.lists(IDS, max_size=40), max_size=12), capacity=st.integers(0, 64),
        prefetch=st.sampled_from([1, 2, 3, 7, 1024]))
 def test_keep_new_keeps_what_a_set_keeps_whatever_the_batches_table_size_and_read_ahead(batches, capacity, prefetch):
