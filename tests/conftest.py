@@ -153,15 +153,18 @@ def example_template():
     return example.template()
 
 
-@pytest.fixture(autouse=True)
-def moto_without_needless_work(monkeypatch):
+@pytest.fixture(scope="session", autouse=True)
+def moto_without_needless_work():
     """The workflow tests need the order of the states, not the time between them (``workflow.instant_waits``); and
-    moto does no work twice that gives the same answer each time (``quick_moto``)."""
+    moto does no work twice that gives the same answer each time (``quick_moto``). Patched once for the session: no
+    test depends on moto doing either (a test that needs other timing patches over it, as fault injection does)."""
     from tests.fakes import quick_moto
     from tests.fakes.workflow import instant_waits
 
-    instant_waits(monkeypatch)
-    quick_moto.apply(monkeypatch)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        instant_waits(monkeypatch)
+        quick_moto.apply(monkeypatch)
+        yield
 
 
 @pytest.fixture(scope="session")
