@@ -121,7 +121,7 @@ class ExampleApp:
         dataset group (Personalize's datasets no longer hold them); an import of a CSV that holds a deleted user
         brings that user back, as it would in Personalize."""
         personalize = self.aws.personalize
-        if kind == "DatasetImportJob" and any(self.aws.personalize.deleted_users.values()):  # else none to re-add
+        if kind == "DatasetImportJob" and any(personalize.deleted_users.values()):  # else none to re-add
             group = resource["datasetArn"].replace(":dataset/", ":dataset-group/").rsplit("/", 1)[0]
             bucket, _, key = resource["dataSource"]["dataLocation"].removeprefix("s3://").partition("/")
             with service_side():

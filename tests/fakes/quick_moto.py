@@ -28,7 +28,6 @@ def apply(monkeypatch) -> None:
     dispatch_names_once(monkeypatch)
 
 
-_PARSED: dict[str, tuple] = {}  # definition -> moto's parse of it, for every test of this process
 _HEAP_KEYS = itertools.count()
 
 
@@ -47,13 +46,7 @@ def parse_once(monkeypatch) -> None:
     from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
-    parse = AmazonStateLanguageParser.parse
-
-    def parsed(definition: str) -> tuple:
-        if definition not in _PARSED:
-            _PARSED[definition] = parse(definition)
-        return _PARSED[definition]
-
+    parsed = functools.lru_cache(maxsize=None)(AmazonStateLanguageParser.parse)
     monkeypatch.setattr(AmazonStateLanguageParser, "parse", staticmethod(parsed))
     monkeypatch.setattr(EvalComponent, "heap_key", property(_heap_key))
     # And each JSONPath once: jsonpath_ng builds a new parser (PLY tables) for every path the interpreter reads, and
@@ -117,35 +110,24 @@ def _plain_json_path(path: str):
     return parse(path)
 
 
-_INTERPRETER_CLIENTS: dict[tuple[str, str], BaseClient] = {}  # (region, service) -> the interpreter's client
-
-
 def interpreter_clients_once(monkeypatch) -> None:
     """moto's interpreter makes a new boto3 client for every task it runs (each Lambda invocation, each PutEvents):
     tens of milliseconds each. Its clients hold no state (moto's backends do), so one per region and service is kept
-    for every test of this process (moto's ignores a task's credentials: every client it makes is alike)."""
+    for every test of this session (moto's ignores a task's credentials: every client it makes is alike)."""
     # the modules that call it, imported before they are patched
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import (  # noqa: F401
         lambda_eval_utils, state_task_factory)
     from moto.stepfunctions.parser.asl.utils import boto_client
 
     make = boto_client.boto_client_for
+    client = functools.lru_cache(maxsize=None)(make)  # by region and service only
 
     def client_for(region: str, service: str, state_credentials=None) -> BaseClient:
-        if (region, service) not in _INTERPRETER_CLIENTS:
-            _INTERPRETER_CLIENTS[region, service] = make(region, service)
-        return _INTERPRETER_CLIENTS[region, service]
+        return client(region, service)
 
-    for module in _users_of(make):
-        monkeypatch.setattr(module, "boto_client_for", client_for)
-
-
-@functools.lru_cache(maxsize=None)
-def _users_of(boto_client_for) -> tuple:
-    """The modules of moto's interpreter that call ``boto_client_for`` (looked up once: sys.modules is long)."""
-    return tuple(module for name, module in list(sys.modules.items())
-                 if name.startswith("moto.stepfunctions.parser") and getattr(module, "boto_client_for", None)
-                 is boto_client_for)
+    for name, module in list(sys.modules.items()):
+        if name.startswith("moto.stepfunctions.parser") and getattr(module, "boto_client_for", None) is make:
+            monkeypatch.setattr(module, "boto_client_for", client_for)
 
 
 def s3_routes_once(monkeypatch) -> None:
