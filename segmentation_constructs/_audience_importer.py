@@ -40,14 +40,13 @@ from segmentation_constructs import _props, contract
 from segmentation_constructs._lambda import FunctionSettings, SegmentationFunction, checked_settings
 from segmentation_constructs._storage import events_from, grant_objects, with_key
 from segmentation_constructs._watch import FailureWatch, trigger_dead_letters
-from segmentation_constructs._workflow import grant_publish, notify_then, retried, retry_transient, service_role, \
-    standard_workflow
+from segmentation_constructs._workflow import MAX_RETRY_DELAY, grant_publish, notify_then, retried, retry_transient, \
+    service_role, standard_workflow
 
 Env = contract.Env
 MAX_POLLS = 500  # a Standard execution's 25,000 history events, with room for the other states
 # An execution runs at most a year, and the workflow's timeout is the budget plus an hour.
 MAX_BUDGET = Duration.days(364)
-MAX_RETRY_DELAY = Duration.minutes(15)  # the max_delay of the retries in _invoke: a longer first backoff means nothing
 OBJECT_WILDCARD_REASON = ("Audience file names, import job IDs and markers are known at run time only; each ARN "
                           "is limited to the audience prefix or to this destination's resources.")
 
@@ -195,7 +194,7 @@ class AudienceImporter(Construct):
                                   result_path=result_path)
         retry_transient(task)
         task.add_retry(errors=contract.names(*contract.IMPORT_RETRIED), interval=self._retry_interval,
-                       max_attempts=12, backoff_rate=2, max_delay=Duration.minutes(15),
+                       max_attempts=12, backoff_rate=2, max_delay=MAX_RETRY_DELAY,
                        jitter_strategy=sfn.JitterType.FULL)
         return task
 

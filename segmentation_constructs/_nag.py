@@ -43,9 +43,9 @@ def _acknowledge(scope: IConstruct, findings: Iterable[str], reason: str) -> Non
         Validations.of(scope).acknowledge(*acknowledgments)
 
 
-def _wildcard_findings(scope: IConstruct, resources: list[str]) -> list[str]:
-    stack = Stack.of(scope)
-    return [f"AwsSolutions-IAM5[Resource::{_render(stack.resolve(resource))}]" for resource in resources]
+def _wildcard_findings(stack: Stack, resources: list[str]) -> list[str]:
+    """One finding per resource, all resolved in one call."""
+    return [f"AwsSolutions-IAM5[Resource::{_render(resolved)}]" for resolved in stack.resolve(resources)]
 
 
 def acknowledge_wildcard_resources(scope: IConstruct, resources: Iterable[str], reason: str) -> None:
@@ -56,9 +56,12 @@ def acknowledge_wildcard_resources(scope: IConstruct, resources: Iterable[str], 
     ``Fn::ImportValue`` that exists only after CDK has prepared the app, and cdk-nag's finding names that.
     """
     resources = list(resources)
-    findings = _wildcard_findings(scope, resources)
+    if not resources:
+        return
+    stack = Stack.of(scope)
+    findings = _wildcard_findings(stack, resources)
     _acknowledge(scope, findings, reason)
-    scope.node.add_validation(_AcknowledgeAsSynthesized(scope, resources, reason, set(findings)))
+    scope.node.add_validation(_AcknowledgeAsSynthesized(scope, stack, resources, reason, set(findings)))
 
 
 @jsii.implements(IValidation)
@@ -66,10 +69,12 @@ class _AcknowledgeAsSynthesized:
     """Runs in CDK's validation pass, after references between stacks are resolved and before cdk-nag checks; adds
     the findings whose rendering changed (a reference to another stack), the others being acknowledged already."""
 
-    def __init__(self, scope: IConstruct, resources: list[str], reason: str, acknowledged: set[str]) -> None:
-        self._scope, self._resources, self._reason, self._acknowledged = scope, resources, reason, acknowledged
+    def __init__(self, scope: IConstruct, stack: Stack, resources: list[str], reason: str,
+                 acknowledged: set[str]) -> None:
+        self._scope, self._stack, self._resources = scope, stack, resources
+        self._reason, self._acknowledged = reason, acknowledged
 
     def validate(self) -> list[str]:
-        findings = _wildcard_findings(self._scope, self._resources)
+        findings = _wildcard_findings(self._stack, self._resources)
         _acknowledge(self._scope, [f for f in findings if f not in self._acknowledged], self._reason)
         return []

@@ -156,18 +156,21 @@ def number(prop: str, value: Any, lo: float, hi: float, *, whole: bool = False, 
 def duration(prop: str, value: Any, *, at_least: Optional[Duration] = None, at_most: Optional[Duration] = None,
              whole: str = "seconds") -> Duration:
     """A ``Duration`` of whole ``whole`` (seconds, minutes, hours or days) from ``at_least`` to ``at_most``."""
-    bounds = [f"at least {at_least.to_human_string()}" if at_least is not None else "",
-              f"at most {at_most.to_human_string()}" if at_most is not None else ""]
-    if at_least is not None and at_most is not None:
-        bounds = [f"from {at_least.to_human_string()} to {at_most.to_human_string()}"]
-    accepted = ", ".join([f"a Duration of whole {whole} (Duration.{whole}(n))", *filter(None, bounds)])
+
+    def accepted() -> str:  # only for a message: each to_human_string is a call to CDK's node process
+        bounds = [f"at least {at_least.to_human_string()}" if at_least is not None else "",
+                  f"at most {at_most.to_human_string()}" if at_most is not None else ""]
+        if at_least is not None and at_most is not None:
+            bounds = [f"from {at_least.to_human_string()} to {at_most.to_human_string()}"]
+        return ", ".join([f"a Duration of whole {whole} (Duration.{whole}(n))", *filter(None, bounds)])
+
     if not isinstance(value, Duration):
         number_given = isinstance(value, (int, float)) and not isinstance(value, bool)
-        fail(prop, accepted, value, f"a number: write Duration.{whole}({value})" if number_given else "")
+        fail(prop, accepted(), value, f"a number: write Duration.{whole}({value})" if number_given else "")
     millis = value.to_milliseconds(integral=False)
     if millis % UNITS[whole] or (at_least is not None and millis < at_least.to_milliseconds()) or (
             at_most is not None and millis > at_most.to_milliseconds()):
-        fail(prop, accepted, value)
+        fail(prop, accepted(), value)
     return value
 
 

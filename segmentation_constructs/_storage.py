@@ -149,13 +149,13 @@ def grant_objects(grantee: iam.IGrantable, bucket: s3.IBucket, actions: list[str
     """Exactly ``actions`` on objects matching ``key_patterns`` (no ``s3:GetObject*``-style wildcards),
     plus the KMS use those actions need when the bucket has a customer key. With ``wildcard_reason``,
     the library's own ``grantee`` role acknowledges the key wildcards for cdk-nag with that reason."""
-    grant = iam.Grant.add_to_principal_or_resource(
-        grantee=grantee, actions=actions, resource_arns=[bucket.arn_for_objects(p) for p in key_patterns],
-        resource=bucket)
+    arns = [bucket.arn_for_objects(p) for p in key_patterns]
+    grant = iam.Grant.add_to_principal_or_resource(grantee=grantee, actions=actions, resource_arns=arns,
+                                                   resource=bucket)
     if bucket.encryption_key:
         kms_actions = ["kms:Decrypt"] + (["kms:GenerateDataKey"] if "s3:PutObject" in actions else [])
         bucket.encryption_key.grant(grantee, *kms_actions)
     if wildcard_reason:
-        acknowledge_wildcard_resources(grantee, [bucket.arn_for_objects(p) for p in key_patterns if "*" in p],
+        acknowledge_wildcard_resources(grantee, [arn for p, arn in zip(key_patterns, arns) if "*" in p],
                                        wildcard_reason)
     return grant

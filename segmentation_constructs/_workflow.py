@@ -21,6 +21,10 @@ LOG_DELIVERY_ACTIONS = ["logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:U
                         "logs:DescribeResourcePolicies", "logs:DescribeLogGroups"]
 XRAY_ACTIONS = ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules",
                 "xray:GetSamplingTargets"]
+# Made once, not per retrier: a Duration lives in CDK's node process, each made by a call to it.
+EVENT_RETRY_INTERVAL = Duration.seconds(2)
+TRANSIENT_RETRY_INTERVAL = Duration.seconds(5)
+MAX_RETRY_DELAY = Duration.minutes(15)  # the max_delay of the throttling retriers: a longer backoff means nothing
 
 
 def service_role(scope: Construct, id: str, service: str, description: str,
@@ -86,7 +90,7 @@ def grant_publish(role: iam.IRole, topic: sns.ITopic) -> None:
 
 def retried(task: sfn.TaskStateBase) -> sfn.TaskStateBase:
     """A step that puts an event or a notification: any error retried 3 times with backoff and full jitter."""
-    task.add_retry(errors=["States.ALL"], interval=Duration.seconds(2), max_attempts=3, backoff_rate=2,
+    task.add_retry(errors=["States.ALL"], interval=EVENT_RETRY_INTERVAL, max_attempts=3, backoff_rate=2,
                    jitter_strategy=sfn.JitterType.FULL)
     return task
 
@@ -94,7 +98,7 @@ def retried(task: sfn.TaskStateBase) -> sfn.TaskStateBase:
 def retry_transient(task: tasks.LambdaInvoke) -> tasks.LambdaInvoke:
     """A function step that outlives transient faults (``contract.TRANSIENT_ERRORS``: 5xx, network timeouts, Lambda
     throttling, a function timing out): 3 more attempts with backoff and full jitter. Every handler is idempotent."""
-    task.add_retry(errors=list(contract.TRANSIENT_ERRORS), interval=Duration.seconds(5), max_attempts=3,
+    task.add_retry(errors=list(contract.TRANSIENT_ERRORS), interval=TRANSIENT_RETRY_INTERVAL, max_attempts=3,
                    backoff_rate=2, jitter_strategy=sfn.JitterType.FULL)
     return task
 

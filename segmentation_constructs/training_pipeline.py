@@ -52,8 +52,8 @@ from segmentation_constructs._nag import acknowledge, acknowledge_wildcard_resou
 from segmentation_constructs._storage import access_log_bucket, enable_event_bridge, grant_objects, secure_bucket, \
     with_key
 from segmentation_constructs._watch import FailureWatch, trigger_dead_letters
-from segmentation_constructs._workflow import grant_describe_executions, grant_pass_role, grant_publish, \
-    notify_then, retried, retry_transient, service_role, standard_workflow
+from segmentation_constructs._workflow import MAX_RETRY_DELAY, grant_describe_executions, grant_pass_role, \
+    grant_publish, notify_then, retried, retry_transient, service_role, standard_workflow
 
 TRAIN_PREFIX = "train/"
 BATCH_PREFIX = "batch/"
@@ -66,7 +66,6 @@ MAX_QUEUE_POLLS = 100  # a run waiting for another run of its config polls at mo
 # An execution runs at most a year; the workflow's timeout is a budget of waiting for an earlier run of the config,
 # a budget of its own and an hour.
 MAX_BUDGET = Duration.days(182)
-MAX_RETRY_DELAY = Duration.minutes(15)  # the max_delay of the Ensure retries: a longer first backoff means nothing
 
 RUNS_PREFIX = "runs/"  # one claim a config: runs/<sha256 of its key>.json (lambda_src/.../validate_config/runs.py)
 RUN_CLAIMS = "A config's claim is named after a hash of its key, computed at run time."
@@ -430,7 +429,7 @@ class PersonalizeTrainingPipeline(Construct):
             result_path=f"$.{slot}",
         )
         ensure.add_retry(errors=contract.names(*contract.RETRIED), interval=self._retry_interval, max_attempts=8,
-                         backoff_rate=2, max_delay=Duration.minutes(15), jitter_strategy=sfn.JitterType.FULL)
+                         backoff_rate=2, max_delay=MAX_RETRY_DELAY, jitter_strategy=sfn.JitterType.FULL)
         retry_transient(ensure)
         if on_failure is not None:
             ensure.add_catch(on_failure, errors=["States.ALL"], result_path="$.failure")

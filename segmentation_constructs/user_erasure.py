@@ -43,8 +43,8 @@ from segmentation_constructs._lambda import SegmentationFunction, python_depende
 from segmentation_constructs._nag import acknowledge_wildcard_resources
 from segmentation_constructs._storage import events_from, grant_objects
 from segmentation_constructs._watch import FailureWatch, trigger_dead_letters
-from segmentation_constructs._workflow import grant_describe_executions, grant_pass_role, grant_publish, \
-    notify_then, retried, retry_transient, service_role, standard_workflow
+from segmentation_constructs._workflow import MAX_RETRY_DELAY, grant_describe_executions, grant_pass_role, \
+    grant_publish, notify_then, retried, retry_transient, service_role, standard_workflow
 from segmentation_constructs.batch_segment_postprocessor import BatchSegmentPostprocessor
 from segmentation_constructs.connect_segment_importer import ConnectCustomerProfilesSegmentImporter
 from segmentation_constructs.pinpoint_segment_importer import PinpointSegmentImporter
@@ -57,6 +57,8 @@ OUTPUT_NAMES = "Batch segment output and audience files are named after jobs and
 SCRUBBED = (".csv", ".out")  # the files the scrub rewrites (user_erasure/scrub/handler.py FORMATS)
 # Attempts at a destination that answers 5xx: 1, 2, 4, ... minutes apart, at most an hour: about 13 hours in all.
 DESTINATION_OUTAGE = 18
+OUTAGE_RETRY_INTERVAL, OUTAGE_MAX_DELAY = Duration.minutes(1), Duration.hours(1)
+RETRY_INTERVAL = Duration.seconds(30)  # of throttling and full quotas (``contract.RETRIED``)
 
 
 class UserErasure(Construct):
@@ -328,11 +330,11 @@ class UserErasure(Construct):
             payload=sfn.TaskInput.from_object({**({"action": action} if action else {}), **payload}),
             result_path=result_path if result_path else sfn.JsonPath.DISCARD)
         if patient:
-            task.add_retry(errors=contract.names(contract.ServiceUnavailable), interval=Duration.minutes(1),
-                           max_attempts=DESTINATION_OUTAGE, backoff_rate=2, max_delay=Duration.hours(1),
+            task.add_retry(errors=contract.names(contract.ServiceUnavailable), interval=OUTAGE_RETRY_INTERVAL,
+                           max_attempts=DESTINATION_OUTAGE, backoff_rate=2, max_delay=OUTAGE_MAX_DELAY,
                            jitter_strategy=sfn.JitterType.FULL)
-        task.add_retry(errors=contract.names(*contract.RETRIED), interval=Duration.seconds(30), max_attempts=8,
-                       backoff_rate=2, max_delay=Duration.minutes(15), jitter_strategy=sfn.JitterType.FULL)
+        task.add_retry(errors=contract.names(*contract.RETRIED), interval=RETRY_INTERVAL, max_attempts=8,
+                       backoff_rate=2, max_delay=MAX_RETRY_DELAY, jitter_strategy=sfn.JitterType.FULL)
         return retry_transient(task)
 
     def _event(self, id_: str, status: str, **detail: Any) -> tasks.EventBridgePutEvents:
