@@ -9,6 +9,7 @@ policies use and stay right in any app that imports a construct.
 from __future__ import annotations
 
 import json
+from itertools import islice
 from typing import Any, Iterable
 
 import jsii
@@ -61,20 +62,37 @@ def acknowledge_wildcard_resources(scope: IConstruct, resources: Iterable[str], 
     stack = Stack.of(scope)
     findings = _wildcard_findings(stack, resources)
     _acknowledge(scope, findings, reason)
-    scope.node.add_validation(_AcknowledgeAsSynthesized(scope, stack, resources, reason, set(findings)))
+    _AcknowledgeAsSynthesized.of(stack).add(scope, resources, reason, set(findings))
 
 
 @jsii.implements(IValidation)
 class _AcknowledgeAsSynthesized:
-    """Runs in CDK's validation pass, after references between stacks are resolved and before cdk-nag checks; adds
-    the findings whose rendering changed (a reference to another stack), the others being acknowledged already."""
+    """One per stack. Runs in CDK's validation pass, after references between stacks are resolved and before
+    cdk-nag checks: renders every wildcard acknowledged in the stack again, in one call, and adds the findings
+    whose rendering changed (a reference to another stack), the others being acknowledged already."""
 
-    def __init__(self, scope: IConstruct, stack: Stack, resources: list[str], reason: str,
-                 acknowledged: set[str]) -> None:
-        self._scope, self._stack, self._resources = scope, stack, resources
-        self._reason, self._acknowledged = reason, acknowledged
+    _ATTRIBUTE = "_segmentation_wildcard_acknowledgments"
+
+    def __init__(self, stack: Stack) -> None:
+        self._stack = stack
+        self._entries: list[tuple[IConstruct, list[str], str, set[str]]] = []
+
+    @classmethod
+    def of(cls, stack: Stack) -> _AcknowledgeAsSynthesized:
+        found = getattr(stack, cls._ATTRIBUTE, None)
+        if found is None:
+            found = cls(stack)
+            setattr(stack, cls._ATTRIBUTE, found)
+            stack.node.add_validation(found)
+        return found
+
+    def add(self, scope: IConstruct, resources: list[str], reason: str, acknowledged: set[str]) -> None:
+        self._entries.append((scope, resources, reason, acknowledged))
 
     def validate(self) -> list[str]:
-        findings = _wildcard_findings(self._stack, self._resources)
-        _acknowledge(self._scope, [f for f in findings if f not in self._acknowledged], self._reason)
+        rendered = iter(_wildcard_findings(self._stack, [r for _, resources, _, _ in self._entries for r in resources]))
+        for scope, resources, reason, acknowledged in self._entries:
+            changed = [f for f in islice(rendered, len(resources)) if f not in acknowledged]
+            _acknowledge(scope, changed, reason)
+            acknowledged.update(changed)
         return []
