@@ -40,8 +40,8 @@ from segmentation_constructs import _props, contract
 from segmentation_constructs._lambda import FunctionSettings, SegmentationFunction, checked_settings
 from segmentation_constructs._storage import events_from, grant_objects, with_key
 from segmentation_constructs._watch import FailureWatch, trigger_dead_letters
-from segmentation_constructs._workflow import MAX_RETRY_DELAY, grant_publish, notify_then, retried, retry_transient, \
-    service_role, standard_workflow
+from segmentation_constructs._workflow import DISCARD, MAX_RETRY_DELAY, grant_publish, notify_then, retried, \
+    retry_transient, service_role, standard_workflow
 
 Env = contract.Env
 MAX_POLLS = 500  # a Standard execution's 25,000 history events, with room for the other states
@@ -203,7 +203,7 @@ class AudienceImporter(Construct):
         that cannot be delivered (after retries) is logged in the history and still ends in ``end``, so a failed email
         never turns an imported audience into a failed run."""
         chain = sfn.Chain.start(retried(tasks.EventBridgePutEvents(
-            self, f"Publish{id_}", result_path=sfn.JsonPath.DISCARD,
+            self, f"Publish{id_}", result_path=DISCARD,
             entries=[tasks.EventBridgePutEventsEntry(
                 event_bus=self.event_bus, source=contract.AUDIENCE_SOURCE, detail_type=contract.IMPORT_STATE_CHANGE,
                 detail=sfn.TaskInput.from_object({
@@ -214,7 +214,7 @@ class AudienceImporter(Construct):
                 self, f"Notify{id_}", topic=self.topic, subject=f"{self.label} audience import {status.lower()}",
                 message=sfn.TaskInput.from_text(sfn.JsonPath.format(
                     f"{self.label} import of {{}}: {status}", sfn.JsonPath.string_at("$.audience.audienceKey"))),
-                result_path=sfn.JsonPath.DISCARD), end))
+                result_path=DISCARD), end))
         return chain.next(end)
 
     def _definition(self, imported: Mapping[str, Any]) -> sfn.IChainable:

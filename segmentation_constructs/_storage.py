@@ -152,9 +152,9 @@ def grant_objects(grantee: iam.IGrantable, bucket: s3.IBucket, actions: list[str
     arns = [bucket.arn_for_objects(p) for p in key_patterns]
     grant = iam.Grant.add_to_principal_or_resource(grantee=grantee, actions=actions, resource_arns=arns,
                                                    resource=bucket)
-    if bucket.encryption_key:
-        kms_actions = ["kms:Decrypt"] + (["kms:GenerateDataKey"] if "s3:PutObject" in actions else [])
-        bucket.encryption_key.grant(grantee, *kms_actions)
+    key = bucket.encryption_key
+    if key:
+        key.grant(grantee, "kms:Decrypt", *(["kms:GenerateDataKey"] if "s3:PutObject" in actions else []))
     if wildcard_reason:
         acknowledge_wildcard_resources(grantee, [arn for p, arn in zip(key_patterns, arns) if "*" in p],
                                        wildcard_reason)

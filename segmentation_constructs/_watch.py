@@ -29,7 +29,8 @@ from constructs import Construct
 
 from segmentation_constructs import contract
 from segmentation_constructs._nag import acknowledge
-from segmentation_constructs._workflow import grant_publish, notify_then, retried, service_role, standard_workflow
+from segmentation_constructs._workflow import DISCARD, grant_publish, notify_then, retried, service_role, \
+    standard_workflow
 
 STATUS_CHANGE = "Step Functions Execution Status Change"
 STATES_SOURCE = "aws.states"
@@ -58,7 +59,7 @@ class FailureWatch(Construct):
                  topic: Optional[sns.ITopic], dead_letters: sqs.IQueue, removal_policy: RemovalPolicy) -> None:
         super().__init__(scope, id)
         put = retried(tasks.EventBridgePutEvents(
-            self, "PutFailureEvent", result_path=sfn.JsonPath.DISCARD,
+            self, "PutFailureEvent", result_path=DISCARD,
             entries=[tasks.EventBridgePutEventsEntry(event_bus=event_bus, source=source, detail_type=detail_type,
                                                      detail=sfn.TaskInput.from_object(dict(detail)))]))
         end = sfn.Succeed(self, "Reported")
@@ -70,7 +71,7 @@ class FailureWatch(Construct):
                     f"The {label} workflow execution {{}} ended {{}}: {{}}",
                     sfn.JsonPath.string_at("$.executionArn"), sfn.JsonPath.string_at("$.status"),
                     sfn.JsonPath.string_at("$.cause"))),
-                result_path=sfn.JsonPath.DISCARD), end))
+                result_path=DISCARD), end))
         # A FAILED execution's event has its error and cause; a TIMED_OUT or ABORTED one's may have neither.
         common = {"status": sfn.JsonPath.string_at("$.detail.status"),
                   "executionArn": sfn.JsonPath.string_at("$.detail.executionArn"),

@@ -25,6 +25,7 @@ XRAY_ACTIONS = ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSa
 EVENT_RETRY_INTERVAL = Duration.seconds(2)
 TRANSIENT_RETRY_INTERVAL = Duration.seconds(5)
 MAX_RETRY_DELAY = Duration.minutes(15)  # the max_delay of the throttling retriers: a longer backoff means nothing
+DISCARD = sfn.JsonPath.DISCARD  # a step's result_path that drops its result (each read of it is a call too)
 
 
 def service_role(scope: Construct, id: str, service: str, description: str,

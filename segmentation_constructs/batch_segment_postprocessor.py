@@ -37,8 +37,8 @@ from segmentation_constructs._lambda import FunctionSettings, SegmentationFuncti
 from segmentation_constructs._nag import acknowledge_wildcard_resources
 from segmentation_constructs._storage import events_from, grant_objects, with_key
 from segmentation_constructs._watch import FailureWatch, trigger_dead_letters
-from segmentation_constructs._workflow import grant_publish, notify_then, retried, retry_transient, service_role, \
-    standard_workflow
+from segmentation_constructs._workflow import DISCARD, grant_publish, notify_then, retried, retry_transient, \
+    service_role, standard_workflow
 
 Env = contract.Env
 SUPERSEDED_TAG = "segmentation-superseded"  # publish/versions.py tags the files of a replaced audience version
@@ -365,7 +365,7 @@ class BatchSegmentPostprocessor(Construct):
                                              key=sfn.JsonPath.string_at("$.plan.itemsKey")),
             map_execution_type=sfn.StateMachineType.STANDARD,
             max_concurrency=self._max_concurrency,
-            result_path=sfn.JsonPath.DISCARD,
+            result_path=DISCARD,
         )
         export.item_processor(export_line)
         publish = self._retried(tasks.LambdaInvoke(
@@ -385,7 +385,7 @@ class BatchSegmentPostprocessor(Construct):
                 detail=sfn.TaskInput.from_object({"Error": sfn.JsonPath.string_at("$.failure.Error"),
                                                   "Cause": sfn.JsonPath.string_at("$.failure.Cause"),
                                                   "ExecutionArn": sfn.JsonPath.execution_id}))],
-            result_path=sfn.JsonPath.DISCARD,
+            result_path=DISCARD,
         ))
         if self.topic is not None:
             failed.next(notify_then(tasks.SnsPublish(
@@ -393,7 +393,7 @@ class BatchSegmentPostprocessor(Construct):
                 message=sfn.TaskInput.from_text(sfn.JsonPath.format(
                     "The audience export {} failed: {}\n{}", sfn.JsonPath.execution_id,
                     sfn.JsonPath.string_at("$.failure.Error"), sfn.JsonPath.string_at("$.failure.Cause"))),
-                result_path=sfn.JsonPath.DISCARD), end)).next(end)
+                result_path=DISCARD), end)).next(end)
         else:
             failed.next(end)
         for state in (plan, export, publish):
@@ -409,7 +409,7 @@ class BatchSegmentPostprocessor(Construct):
                         f"(source {contract.AUDIENCE_SOURCE}, detail-type {contract.RELEASE_REQUESTED}, detail with "
                         "audience set to its name) on the bus:\n{}",
                         sfn.JsonPath.json_to_string(sfn.JsonPath.list_at("$.published.held")))),
-                    result_path=sfn.JsonPath.DISCARD), exported).next(exported)).otherwise(exported)
+                    result_path=DISCARD), exported).next(exported)).otherwise(exported)
         else:
             after_publish = exported
         return plan.next(

@@ -52,7 +52,7 @@ from segmentation_constructs._nag import acknowledge, acknowledge_wildcard_resou
 from segmentation_constructs._storage import access_log_bucket, enable_event_bridge, grant_objects, secure_bucket, \
     with_key
 from segmentation_constructs._watch import FailureWatch, trigger_dead_letters
-from segmentation_constructs._workflow import MAX_RETRY_DELAY, grant_describe_executions, grant_pass_role, \
+from segmentation_constructs._workflow import DISCARD, MAX_RETRY_DELAY, grant_describe_executions, grant_pass_role, \
     grant_publish, notify_then, retried, retry_transient, service_role, standard_workflow
 
 TRAIN_PREFIX = "train/"
@@ -477,7 +477,7 @@ class PersonalizeTrainingPipeline(Construct):
                     event_bus=self.event_bus, source=contract.PERSONALIZE_SOURCE,
                     detail_type=contract.TRAINING_RUN_STATE_CHANGE,
                     detail=sfn.TaskInput.from_object({"Status": status, **run_context, **extra}))],
-                result_path=sfn.JsonPath.DISCARD,
+                result_path=DISCARD,
             ))
 
         def notify(id_: str, then: sfn.State, subject: str, message: str, *paths: str) -> tasks.SnsPublish:
@@ -486,7 +486,7 @@ class PersonalizeTrainingPipeline(Construct):
                 self, id_, topic=self.topic, subject=subject,
                 message=sfn.TaskInput.from_text(sfn.JsonPath.format(
                     message, *(sfn.JsonPath.string_at(p) if p.startswith("$.") else p for p in paths))),
-                result_path=sfn.JsonPath.DISCARD,
+                result_path=DISCARD,
             ), then)
 
         # Rejected config: event, notification, stop. Nothing was created.
@@ -649,7 +649,7 @@ class PersonalizeTrainingPipeline(Construct):
             payload=sfn.TaskInput.from_object({
                 "action": action, "bucket": sfn.JsonPath.string_at("$.bucket"),
                 "key": sfn.JsonPath.string_at("$.key"), "executionArn": sfn.JsonPath.execution_id, **payload}),
-            result_path="$.claim" if action == "claim" else sfn.JsonPath.DISCARD)
+            result_path="$.claim" if action == "claim" else DISCARD)
         task.add_retry(errors=contract.names(*contract.RETRIED), interval=self._retry_interval, max_attempts=8,
                        backoff_rate=2, max_delay=MAX_RETRY_DELAY, jitter_strategy=sfn.JitterType.FULL)
         return retry_transient(task)
@@ -697,7 +697,7 @@ class PersonalizeTrainingPipeline(Construct):
         """Deletes the run's claim of its config; a release that fails does not hold the run up (the next run of the
         config sees this one ended and takes the claim over)."""
         release = self._runs_task(id_, "release")
-        release.add_catch(then, errors=["States.ALL"], result_path=sfn.JsonPath.DISCARD)
+        release.add_catch(then, errors=["States.ALL"], result_path=DISCARD)
         return release
 
     # ------------------------------------------------------------------ grants

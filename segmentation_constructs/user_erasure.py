@@ -43,7 +43,7 @@ from segmentation_constructs._lambda import SegmentationFunction, python_depende
 from segmentation_constructs._nag import acknowledge_wildcard_resources
 from segmentation_constructs._storage import events_from, grant_objects
 from segmentation_constructs._watch import FailureWatch, trigger_dead_letters
-from segmentation_constructs._workflow import MAX_RETRY_DELAY, grant_describe_executions, grant_pass_role, \
+from segmentation_constructs._workflow import DISCARD, MAX_RETRY_DELAY, grant_describe_executions, grant_pass_role, \
     grant_publish, notify_then, retried, retry_transient, service_role, standard_workflow
 from segmentation_constructs.batch_segment_postprocessor import BatchSegmentPostprocessor
 from segmentation_constructs.connect_segment_importer import ConnectCustomerProfilesSegmentImporter
@@ -328,7 +328,7 @@ class UserErasure(Construct):
         task = tasks.LambdaInvoke(
             self, id_, lambda_function=function, payload_response_only=True,
             payload=sfn.TaskInput.from_object({**({"action": action} if action else {}), **payload}),
-            result_path=result_path if result_path else sfn.JsonPath.DISCARD)
+            result_path=result_path if result_path else DISCARD)
         if patient:
             task.add_retry(errors=contract.names(contract.ServiceUnavailable), interval=OUTAGE_RETRY_INTERVAL,
                            max_attempts=DESTINATION_OUTAGE, backoff_rate=2, max_delay=OUTAGE_MAX_DELAY,
@@ -338,7 +338,7 @@ class UserErasure(Construct):
         return retry_transient(task)
 
     def _event(self, id_: str, status: str, **detail: Any) -> tasks.EventBridgePutEvents:
-        return retried(tasks.EventBridgePutEvents(self, id_, result_path=sfn.JsonPath.DISCARD, entries=[
+        return retried(tasks.EventBridgePutEvents(self, id_, result_path=DISCARD, entries=[
             tasks.EventBridgePutEventsEntry(
                 event_bus=self.event_bus, source=contract.ERASURE_SOURCE, detail_type=contract.ERASURE_STATE_CHANGE,
                 detail=sfn.TaskInput.from_object({
@@ -347,7 +347,7 @@ class UserErasure(Construct):
 
     def _notify(self, id_: str, then: sfn.State, subject: str, message: str, *paths: str) -> tasks.SnsPublish:
         return notify_then(tasks.SnsPublish(
-            self, id_, topic=self.topic, subject=subject, result_path=sfn.JsonPath.DISCARD,
+            self, id_, topic=self.topic, subject=subject, result_path=DISCARD,
             message=sfn.TaskInput.from_text(sfn.JsonPath.format(
                 message, *(sfn.JsonPath.string_at(p) if p.startswith("$") else p for p in paths)))), then)
 
@@ -443,7 +443,7 @@ class UserErasure(Construct):
         done = sfn.Succeed(self, "Erased")
         # Rejected: nothing was done; the request file, if any, is kept for the team to fix.
         rejected_end = sfn.Fail(self, "Rejected", error=contract.ERASURE_REJECTED, cause="The request was rejected")
-        rejected = retried(tasks.EventBridgePutEvents(self, "PublishRejected", result_path=sfn.JsonPath.DISCARD,
+        rejected = retried(tasks.EventBridgePutEvents(self, "PublishRejected", result_path=DISCARD,
                                                       entries=[tasks.EventBridgePutEventsEntry(
                                                           event_bus=self.event_bus, source=contract.ERASURE_SOURCE,
                                                           detail_type=contract.ERASURE_STATE_CHANGE,
@@ -477,7 +477,7 @@ class UserErasure(Construct):
             "error": contract.ERASURE_FAILED_ERROR,
             "cause": "withheld: the audit record could not be written either (see the execution's history)"})
         record_failed.add_catch(unrecorded.next(publish_failed), errors=["States.ALL"],
-                                result_path=sfn.JsonPath.DISCARD)
+                                result_path=DISCARD)
         failed = record_failed.next(publish_failed).next(self._notify(
             "NotifyFailed", failed_end, "Erasure request failed",
             "The erasure request {} failed and stays open: {}\n{}", request_id, "$.reported.error",
@@ -490,7 +490,7 @@ class UserErasure(Construct):
                                              areas=[{"bucket": bucket.bucket_name, "prefix": prefix}
                                                     for bucket, prefix in self._areas()],
                                              erased=erased, changing=True)
-        work = sfn.Parallel(self, "Erase", result_path=sfn.JsonPath.DISCARD)
+        work = sfn.Parallel(self, "Erase", result_path=DISCARD)
         # The files are scrubbed before Personalize's data is deleted: a training run that imported them before
         # the scrub is waited for by the lock, and its data deleted by the job; none imported after brings the
         # users back (the training configs' claims are released only once the files no longer hold them).
