@@ -40,8 +40,8 @@ from segmentation_constructs import _props, contract
 from segmentation_constructs._lambda import FunctionSettings, SegmentationFunction, checked_settings
 from segmentation_constructs._storage import events_from, grant_objects, with_key
 from segmentation_constructs._watch import FailureWatch, trigger_dead_letters
-from segmentation_constructs._workflow import DISCARD, MAX_RETRY_DELAY, grant_publish, notify_then, retried, \
-    retry_transient, service_role, standard_workflow
+from segmentation_constructs._workflow import DISCARD, MAX_RETRY_DELAY, grant_publish, notify_then, object_at, \
+    retried, retry_transient, service_role, standard_workflow, string_at
 
 Env = contract.Env
 MAX_POLLS = 500  # a Standard execution's 25,000 history events, with room for the other states
@@ -154,9 +154,9 @@ class AudienceImporter(Construct):
             self, "Watch", state_machine=self.state_machine, label=f"{self.label} import", event_bus=self.event_bus,
             source=contract.AUDIENCE_SOURCE, detail_type=contract.IMPORT_STATE_CHANGE,
             detail={"Destination": self.destination, "Status": contract.IMPORT_FAILED,
-                    "AudienceKey": sfn.JsonPath.string_at("$.input.audience.audienceKey"),
-                    "Error": sfn.JsonPath.string_at("$.error"), "Cause": sfn.JsonPath.string_at("$.cause"),
-                    "ExecutionArn": sfn.JsonPath.string_at("$.executionArn")},
+                    "AudienceKey": string_at("$.input.audience.audienceKey"),
+                    "Error": string_at("$.error"), "Cause": string_at("$.cause"),
+                    "ExecutionArn": string_at("$.executionArn")},
             topic=self.topic, dead_letters=self.trigger_dead_letter_queue, removal_policy=self._removal_policy)
 
     def _triggers(self) -> None:
@@ -208,30 +208,30 @@ class AudienceImporter(Construct):
                 event_bus=self.event_bus, source=contract.AUDIENCE_SOURCE, detail_type=contract.IMPORT_STATE_CHANGE,
                 detail=sfn.TaskInput.from_object({
                     "Destination": self.destination, "Status": status,
-                    "AudienceKey": sfn.JsonPath.string_at("$.audience.audienceKey"), **detail}))])))
+                    "AudienceKey": string_at("$.audience.audienceKey"), **detail}))])))
         if self.topic is not None:
             chain = chain.next(notify_then(tasks.SnsPublish(
                 self, f"Notify{id_}", topic=self.topic, subject=f"{self.label} audience import {status.lower()}",
                 message=sfn.TaskInput.from_text(sfn.JsonPath.format(
-                    f"{self.label} import of {{}}: {status}", sfn.JsonPath.string_at("$.audience.audienceKey"))),
+                    f"{self.label} import of {{}}: {status}", string_at("$.audience.audienceKey"))),
                 result_path=DISCARD), end))
         return chain.next(end)
 
     def _definition(self, imported: Mapping[str, Any]) -> sfn.IChainable:
-        audience = sfn.JsonPath.object_at("$.audience")
+        audience = object_at("$.audience")
         check = self._invoke("CheckFile", "check", "$.audience", audience=audience)
         start = self._invoke("StartImport", "start", "$.import", audience=audience)
         poll = self._invoke("PollImport", "poll", "$.import", audience=audience,
-                            **{"import": sfn.JsonPath.object_at("$.import")})
+                            **{"import": object_at("$.import")})
         wait = sfn.Wait(self, "WaitForImport", time=sfn.WaitTime.duration(self._poll_interval))
-        name = sfn.JsonPath.string_at("$.audience.segmentName")
+        name = string_at("$.audience.segmentName")
         failed = self._outcome("Failed", contract.IMPORT_FAILED,
                                sfn.Fail(self, "ImportFailed", error=contract.AUDIENCE_IMPORT_FAILED),
-                               Error=sfn.JsonPath.string_at("$.failure.Error"),
-                               Cause=sfn.JsonPath.string_at("$.failure.Cause"))
+                               Error=string_at("$.failure.Error"),
+                               Cause=string_at("$.failure.Cause"))
         rejected = self._outcome("Rejected", contract.IMPORT_REJECTED,
                                  sfn.Fail(self, "FileRejected", error=contract.AUDIENCE_FILE_REJECTED),
-                                 SegmentName=name, Reason=sfn.JsonPath.string_at("$.audience.problem"))
+                                 SegmentName=name, Reason=string_at("$.audience.problem"))
         done = self._outcome("Imported", contract.IMPORTED, sfn.Succeed(self, "Imported"), SegmentName=name, **imported)
         for task in (check, start, poll):
             task.add_catch(failed, errors=["States.ALL"], result_path="$.failure")

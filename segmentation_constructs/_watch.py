@@ -30,7 +30,7 @@ from constructs import Construct
 from segmentation_constructs import contract
 from segmentation_constructs._nag import acknowledge
 from segmentation_constructs._workflow import DISCARD, grant_publish, notify_then, retried, service_role, \
-    standard_workflow
+    standard_workflow, string_at
 
 STATUS_CHANGE = "Step Functions Execution Status Change"
 STATES_SOURCE = "aws.states"
@@ -69,20 +69,20 @@ class FailureWatch(Construct):
                 self, "NotifyFailure", topic=topic, subject=f"{label} workflow ended without finishing",
                 message=sfn.TaskInput.from_text(sfn.JsonPath.format(
                     f"The {label} workflow execution {{}} ended {{}}: {{}}",
-                    sfn.JsonPath.string_at("$.executionArn"), sfn.JsonPath.string_at("$.status"),
-                    sfn.JsonPath.string_at("$.cause"))),
+                    string_at("$.executionArn"), string_at("$.status"),
+                    string_at("$.cause"))),
                 result_path=DISCARD), end))
         # A FAILED execution's event has its error and cause; a TIMED_OUT or ABORTED one's may have neither.
-        common = {"status": sfn.JsonPath.string_at("$.detail.status"),
-                  "executionArn": sfn.JsonPath.string_at("$.detail.executionArn"),
-                  "input": sfn.JsonPath.string_to_json(sfn.JsonPath.string_at("$.detail.input"))}
+        common = {"status": string_at("$.detail.status"),
+                  "executionArn": string_at("$.detail.executionArn"),
+                  "input": sfn.JsonPath.string_to_json(string_at("$.detail.input"))}
         with_error = sfn.Pass(self, "WithError", parameters={
-            **common, "error": sfn.JsonPath.string_at("$.detail.error"),
-            "cause": sfn.JsonPath.string_at("$.detail.cause")})
+            **common, "error": string_at("$.detail.error"),
+            "cause": string_at("$.detail.cause")})
         without_error = sfn.Pass(self, "WithoutError", parameters={
-            **common, "error": sfn.JsonPath.string_at("$.detail.status"),
+            **common, "error": string_at("$.detail.status"),
             "cause": sfn.JsonPath.format("The execution ended {}: it ran past the workflow timeout or was stopped",
-                                         sfn.JsonPath.string_at("$.detail.status"))})
+                                         string_at("$.detail.status"))})
         body = chain.next(end)
         with_error.next(body)
         without_error.next(body)

@@ -3,7 +3,8 @@ role whose statements are written out by its construct, started by a source-acco
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+import functools
+from typing import Any, NamedTuple, Optional
 
 from aws_cdk import ArnFormat, Aws, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
@@ -26,6 +27,19 @@ EVENT_RETRY_INTERVAL = Duration.seconds(2)
 TRANSIENT_RETRY_INTERVAL = Duration.seconds(5)
 MAX_RETRY_DELAY = Duration.minutes(15)  # the max_delay of the throttling retriers: a longer backoff means nothing
 DISCARD = sfn.JsonPath.DISCARD  # a step's result_path that drops its result (each read of it is a call too)
+
+
+@functools.cache
+def string_at(path: str) -> str:
+    """``sfn.JsonPath.string_at(path)``, made once per path: a synth reads the same paths in many states, each
+    reading a call to CDK's node process. The token stands for the path alone, so one serves every app."""
+    return sfn.JsonPath.string_at(path)
+
+
+@functools.cache
+def object_at(path: str) -> Any:
+    """``sfn.JsonPath.object_at(path)``, made once per path (see ``string_at``)."""
+    return sfn.JsonPath.object_at(path)
 
 
 def service_role(scope: Construct, id: str, service: str, description: str,

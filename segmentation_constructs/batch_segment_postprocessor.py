@@ -38,7 +38,7 @@ from segmentation_constructs._nag import acknowledge_wildcard_resources
 from segmentation_constructs._storage import events_from, grant_objects, with_key
 from segmentation_constructs._watch import FailureWatch, trigger_dead_letters
 from segmentation_constructs._workflow import DISCARD, grant_publish, notify_then, retried, retry_transient, \
-    service_role, standard_workflow
+    service_role, standard_workflow, string_at
 
 Env = contract.Env
 SUPERSEDED_TAG = "segmentation-superseded"  # publish/versions.py tags the files of a replaced audience version
@@ -191,9 +191,9 @@ class BatchSegmentPostprocessor(Construct):
         self.watch = FailureWatch(
             self, "Watch", state_machine=self.state_machine, label="audience export", event_bus=self.event_bus,
             source=contract.AUDIENCE_SOURCE, detail_type=contract.EXPORT_FAILED,
-            detail={"Status": sfn.JsonPath.string_at("$.status"), "Error": sfn.JsonPath.string_at("$.error"),
-                    "Cause": sfn.JsonPath.string_at("$.cause"),
-                    "ExecutionArn": sfn.JsonPath.string_at("$.executionArn")},
+            detail={"Status": string_at("$.status"), "Error": string_at("$.error"),
+                    "Cause": string_at("$.cause"),
+                    "ExecutionArn": string_at("$.executionArn")},
             topic=topic, dead_letters=self.trigger_dead_letter_queue, removal_policy=removal_policy)
 
     def suppress_erased_users(self, bucket: s3.IBucket, key: str) -> None:
@@ -362,7 +362,7 @@ class BatchSegmentPostprocessor(Construct):
         export = sfn.DistributedMap(
             self, "ExportSegments",
             item_reader=sfn.S3JsonItemReader(bucket=self.audience_bucket,
-                                             key=sfn.JsonPath.string_at("$.plan.itemsKey")),
+                                             key=string_at("$.plan.itemsKey")),
             map_execution_type=sfn.StateMachineType.STANDARD,
             max_concurrency=self._max_concurrency,
             result_path=DISCARD,
@@ -371,8 +371,8 @@ class BatchSegmentPostprocessor(Construct):
         publish = self._retried(tasks.LambdaInvoke(
             self, "PublishAudiences", lambda_function=self._publish.function, input_path="$.plan",
             payload=sfn.TaskInput.from_object({
-                "jobName": sfn.JsonPath.string_at("$.jobName"), "jobArn": sfn.JsonPath.string_at("$.jobArn"),
-                "sourceId": sfn.JsonPath.string_at("$.sourceId"), "sourceFiles": sfn.JsonPath.list_at("$.sourceFiles"),
+                "jobName": string_at("$.jobName"), "jobArn": string_at("$.jobArn"),
+                "sourceId": string_at("$.sourceId"), "sourceFiles": sfn.JsonPath.list_at("$.sourceFiles"),
                 # the publish claim's owner: a retry of this execution takes its own claim over at once
                 "executionArn": sfn.JsonPath.execution_id}),
             payload_response_only=True, result_path="$.published"))
@@ -382,8 +382,8 @@ class BatchSegmentPostprocessor(Construct):
             self, "PublishExportFailed",
             entries=[tasks.EventBridgePutEventsEntry(
                 event_bus=self.event_bus, source=contract.AUDIENCE_SOURCE, detail_type=contract.EXPORT_FAILED,
-                detail=sfn.TaskInput.from_object({"Error": sfn.JsonPath.string_at("$.failure.Error"),
-                                                  "Cause": sfn.JsonPath.string_at("$.failure.Cause"),
+                detail=sfn.TaskInput.from_object({"Error": string_at("$.failure.Error"),
+                                                  "Cause": string_at("$.failure.Cause"),
                                                   "ExecutionArn": sfn.JsonPath.execution_id}))],
             result_path=DISCARD,
         ))
@@ -392,7 +392,7 @@ class BatchSegmentPostprocessor(Construct):
                 self, "NotifyExportFailed", topic=self.topic, subject="Audience export failed",
                 message=sfn.TaskInput.from_text(sfn.JsonPath.format(
                     "The audience export {} failed: {}\n{}", sfn.JsonPath.execution_id,
-                    sfn.JsonPath.string_at("$.failure.Error"), sfn.JsonPath.string_at("$.failure.Cause"))),
+                    string_at("$.failure.Error"), string_at("$.failure.Cause"))),
                 result_path=DISCARD), end)).next(end)
         else:
             failed.next(end)

@@ -37,6 +37,7 @@ from segmentation_constructs import _props
 from segmentation_constructs._audience_importer import AudienceImporter, shared_props
 from segmentation_constructs._lambda import FunctionSettings
 from segmentation_constructs._nag import acknowledge_wildcard_resources
+from segmentation_constructs._workflow import string_at
 from segmentation_constructs.contract import Env
 
 MAX_EXPIRY_DAYS = 1098  # CreateUploadJob's DataExpiry range is 1-1098 days
@@ -102,11 +103,11 @@ class ConnectCustomerProfilesSegmentImporter(AudienceImporter):
             environment={Env.DOMAIN_NAME: self.domain_name, Env.DATA_EXPIRY_DAYS: str(int(days)),
                          Env.USER_ID_TARGET: user_id_target})
         self._grant_importer()
-        self._import_workflow(imported={"SegmentId": sfn.JsonPath.string_at("$.import.segmentId"),
-                                        "SegmentArn": sfn.JsonPath.string_at("$.import.segmentArn"),
+        self._import_workflow(imported={"SegmentId": string_at("$.import.segmentId"),
+                                        "SegmentArn": string_at("$.import.segmentArn"),
                                         "Size": sfn.JsonPath.number_at("$.import.size"),
                                         "FailedRecords": sfn.JsonPath.number_at("$.import.failedRecords"),
-                                        "ImportJobId": sfn.JsonPath.string_at("$.import.importJobId")})
+                                        "ImportJobId": string_at("$.import.importJobId")})
 
     def _domain(self, expiration_days: int, removal_policy: RemovalPolicy) -> str:
         """A domain encrypted with its own rotating key, which Customer Profiles may use for this account only."""

@@ -32,7 +32,7 @@ from segmentation_constructs._audience_importer import OBJECT_WILDCARD_REASON, A
 from segmentation_constructs._lambda import FunctionSettings
 from segmentation_constructs._nag import acknowledge_wildcard_resources
 from segmentation_constructs._storage import grant_objects
-from segmentation_constructs._workflow import grant_pass_role, service_role
+from segmentation_constructs._workflow import grant_pass_role, service_role, string_at
 from segmentation_constructs import _props, contract
 from segmentation_constructs.contract import Env
 
@@ -124,11 +124,11 @@ class PinpointSegmentImporter(AudienceImporter):
                               environment=environment, **joins)
         self._grant_importer()
         endpoint_fields = {} if self.export_role is None else {
-            "ExportJobId": sfn.JsonPath.string_at("$.import.exportJobId"),
+            "ExportJobId": string_at("$.import.exportJobId"),
             "UsersWithoutEndpoints": sfn.JsonPath.number_at("$.import.resolved.usersWithoutEndpoints")}
-        self._import_workflow(imported={"SegmentId": sfn.JsonPath.string_at("$.import.segmentId"),
+        self._import_workflow(imported={"SegmentId": string_at("$.import.segmentId"),
                                         "Size": sfn.JsonPath.number_at("$.import.size"),
-                                        "ImportJobId": sfn.JsonPath.string_at("$.import.importJobId"),
+                                        "ImportJobId": string_at("$.import.importJobId"),
                                         **endpoint_fields})
 
     # ------------------------------------------------------------------ IAM

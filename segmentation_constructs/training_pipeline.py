@@ -52,8 +52,9 @@ from segmentation_constructs._nag import acknowledge, acknowledge_wildcard_resou
 from segmentation_constructs._storage import access_log_bucket, enable_event_bridge, grant_objects, secure_bucket, \
     with_key
 from segmentation_constructs._watch import FailureWatch, trigger_dead_letters
-from segmentation_constructs._workflow import DISCARD, MAX_RETRY_DELAY, grant_describe_executions, grant_pass_role, \
-    grant_publish, notify_then, retried, retry_transient, service_role, standard_workflow
+from segmentation_constructs._workflow import DISCARD, MAX_RETRY_DELAY, grant_describe_executions, \
+    grant_pass_role, grant_publish, notify_then, object_at, retried, retry_transient, service_role, \
+    standard_workflow, string_at
 
 TRAIN_PREFIX = "train/"
 BATCH_PREFIX = "batch/"
@@ -247,10 +248,10 @@ class PersonalizeTrainingPipeline(Construct):
         self.watch = FailureWatch(
             self, "Watch", state_machine=self.state_machine, label="training", event_bus=self.event_bus,
             source=contract.PERSONALIZE_SOURCE, detail_type=contract.TRAINING_RUN_STATE_CHANGE,
-            detail={"Status": sfn.JsonPath.string_at("$.status"), "Error": sfn.JsonPath.string_at("$.error"),
-                    "Cause": sfn.JsonPath.string_at("$.cause"), "ExecutionArn": sfn.JsonPath.string_at("$.executionArn"),
-                    "ConfigUri": sfn.JsonPath.format("s3://{}/{}", sfn.JsonPath.string_at("$.input.bucket"),
-                                                     sfn.JsonPath.string_at("$.input.key"))},
+            detail={"Status": string_at("$.status"), "Error": string_at("$.error"),
+                    "Cause": string_at("$.cause"), "ExecutionArn": string_at("$.executionArn"),
+                    "ConfigUri": sfn.JsonPath.format("s3://{}/{}", string_at("$.input.bucket"),
+                                                     string_at("$.input.key"))},
             topic=self.topic, dead_letters=self.trigger_dead_letter_queue, removal_policy=removal_policy)
 
     # ------------------------------------------------------------------ IAM
@@ -420,10 +421,10 @@ class PersonalizeTrainingPipeline(Construct):
             lambda_function=self.ensure_function,
             payload=sfn.TaskInput.from_object({
                 "kind": kind,
-                "spec": sfn.JsonPath.object_at(spec),
+                "spec": object_at(spec),
                 "parents": parents,
-                "current": sfn.JsonPath.object_at(f"$.{slot}"),
-                "deadline": sfn.JsonPath.string_at("$.deadline"),
+                "current": object_at(f"$.{slot}"),
+                "deadline": string_at("$.deadline"),
             }),
             payload_response_only=True,
             result_path=f"$.{slot}",
@@ -442,32 +443,32 @@ class PersonalizeTrainingPipeline(Construct):
     def _map(self, id_: str, items_path: str, result_path: str, max_concurrency: int, **selector: Any) -> sfn.Map:
         """An inline Map over ``items_path``: each item as ``$.spec``, with ``selector``'s fields of the run."""
         return sfn.Map(self, id_, items_path=items_path, max_concurrency=max_concurrency, result_path=result_path,
-                       item_selector={"spec": sfn.JsonPath.object_at("$$.Map.Item.Value"), **selector})
+                       item_selector={"spec": object_at("$$.Map.Item.Value"), **selector})
 
     def _batch_segment_jobs(self) -> sfn.Map:
         jobs = self._map("BatchSegmentJobs", "$.spec.batchSegmentJobs", "$.batchSegmentJobs",
-                         MAX_PARALLEL_SEGMENT_JOBS, deadline=sfn.JsonPath.string_at("$.deadline"), parents={
-                             "solutionVersionArn": sfn.JsonPath.string_at("$.solutionVersion.arn"),
-                             "solutionName": sfn.JsonPath.string_at("$.solution.name"),
-                             "datasetGroupName": sfn.JsonPath.string_at("$.datasetGroupName"),
-                             "bucket": sfn.JsonPath.string_at("$.bucket")})
+                         MAX_PARALLEL_SEGMENT_JOBS, deadline=string_at("$.deadline"), parents={
+                             "solutionVersionArn": string_at("$.solutionVersion.arn"),
+                             "solutionName": string_at("$.solution.name"),
+                             "datasetGroupName": string_at("$.datasetGroupName"),
+                             "bucket": string_at("$.bucket")})
         job_done = sfn.Pass(self, "BatchSegmentJobDone", parameters={
-            "arn": sfn.JsonPath.string_at("$.job.arn"), "outputPath": sfn.JsonPath.string_at("$.job.outputPath"),
+            "arn": string_at("$.job.arn"), "outputPath": string_at("$.job.outputPath"),
             "failed": False})
         # A job that fails does not stop the others: they finish (and are exported); the run reports it at the end.
         job_failed = sfn.Pass(self, "BatchSegmentJobFailed", parameters={
-            "name": sfn.JsonPath.string_at("$.spec.baseName"), "error": sfn.JsonPath.string_at("$.failure.Error"),
+            "name": string_at("$.spec.baseName"), "error": string_at("$.failure.Error"),
             "failed": True})
         jobs.item_processor(self._poll_loop("BatchSegmentJob", "batchSegmentJob", "job", spec="$.spec",
-                                            parents=sfn.JsonPath.object_at("$.parents"), then=job_done,
+                                            parents=object_at("$.parents"), then=job_done,
                                             on_failure=job_failed))
         return jobs
 
     def _definition(self) -> sfn.IChainable:
         run_context = {
-            "ConfigUri": sfn.JsonPath.string_at("$.configUri"),
+            "ConfigUri": string_at("$.configUri"),
             "ExecutionArn": sfn.JsonPath.execution_id,
-            "Trigger": sfn.JsonPath.object_at("$.trigger"),
+            "Trigger": object_at("$.trigger"),
         }
 
         def run_event(id_: str, status: str, **extra: Any) -> tasks.EventBridgePutEvents:
@@ -485,7 +486,7 @@ class PersonalizeTrainingPipeline(Construct):
             return notify_then(tasks.SnsPublish(
                 self, id_, topic=self.topic, subject=subject,
                 message=sfn.TaskInput.from_text(sfn.JsonPath.format(
-                    message, *(sfn.JsonPath.string_at(p) if p.startswith("$.") else p for p in paths))),
+                    message, *(string_at(p) if p.startswith("$.") else p for p in paths))),
                 result_path=DISCARD,
             ), then)
 
@@ -501,52 +502,52 @@ class PersonalizeTrainingPipeline(Construct):
 
         # Datasets: schema -> dataset -> import job, for each dataset in parallel.
         dataset_ready = sfn.Pass(self, "DatasetReady", parameters={
-            "datasetArn": sfn.JsonPath.string_at("$.dataset.arn"),
-            "importUpdatedAt": sfn.JsonPath.string_at("$.importJob.updatedAt")})
+            "datasetArn": string_at("$.dataset.arn"),
+            "importUpdatedAt": string_at("$.importJob.updatedAt")})
         import_loop = self._poll_loop("DatasetImportJob", "datasetImportJob", "importJob", spec="$.spec",
-                                      parents={"datasetArn": sfn.JsonPath.string_at("$.dataset.arn")},
+                                      parents={"datasetArn": string_at("$.dataset.arn")},
                                       then=dataset_ready)
         dataset_loop = self._poll_loop("Dataset", "dataset", "dataset", spec="$.spec", parents={
-            "datasetGroupArn": sfn.JsonPath.string_at("$.datasetGroupArn"),
-            "schemaArn": sfn.JsonPath.string_at("$.schema.arn")}, then=import_loop)
+            "datasetGroupArn": string_at("$.datasetGroupArn"),
+            "schemaArn": string_at("$.schema.arn")}, then=import_loop)
         schema_loop = self._poll_loop("Schema", "schema", "schema", spec="$.spec.schema", parents={},
                                       then=dataset_loop)
         datasets = self._map("Datasets", "$.plan.datasets", "$.datasets", MAX_PARALLEL_IMPORTS,
-                             datasetGroupArn=sfn.JsonPath.string_at("$.datasetGroup.arn"),
-                             deadline=sfn.JsonPath.string_at("$.deadline"))
+                             datasetGroupArn=string_at("$.datasetGroup.arn"),
+                             deadline=string_at("$.deadline"))
         datasets.item_processor(schema_loop)
 
         # Solutions: solution -> FULL solution version -> batch segment jobs.
         # Whether a job of the solution failed: every job's flag, gathered by a Pass that keeps only the results (the
         # largest state of a run is here, with every job's result; the plan's specs are left behind).
         flags = sfn.Pass(self, "JobFlags", parameters={
-            "solutionVersionArn": sfn.JsonPath.string_at("$.solutionVersion.arn"),
+            "solutionVersionArn": string_at("$.solutionVersion.arn"),
             "batchSegmentJobs": sfn.JsonPath.list_at("$.batchSegmentJobs"),
             "flags": sfn.JsonPath.list_at("$.batchSegmentJobs[*].failed")})
         solution_done = sfn.Pass(self, "SolutionDone", parameters={
-            "solutionVersionArn": sfn.JsonPath.string_at("$.solutionVersionArn"),
+            "solutionVersionArn": string_at("$.solutionVersionArn"),
             "batchSegmentJobs": sfn.JsonPath.list_at("$.batchSegmentJobs"),
             "anyJobFailed.$": "States.ArrayContains($.flags, true)"})
         without_jobs = sfn.Pass(self, "SolutionDoneWithoutJobs", parameters={
-            "solutionVersionArn": sfn.JsonPath.string_at("$.solutionVersion.arn"), "batchSegmentJobs": [],
+            "solutionVersionArn": string_at("$.solutionVersion.arn"), "batchSegmentJobs": [],
             "anyJobFailed": False})
         jobs = self._batch_segment_jobs()
         jobs.next(sfn.Choice(self, "AnyJobs?").when(sfn.Condition.is_present("$.batchSegmentJobs[0]"),
                                                       flags.next(solution_done)).otherwise(without_jobs))
         version_loop = self._poll_loop("SolutionVersion", "solutionVersion", "solutionVersion",
                                        spec="$.spec.solutionVersion", parents={
-                                           "solutionArn": sfn.JsonPath.string_at("$.solution.arn"),
+                                           "solutionArn": string_at("$.solution.arn"),
                                            "importsUpdatedAt": sfn.JsonPath.list_at("$.importsUpdatedAt")},
                                        then=jobs)
         solution_loop = self._poll_loop("Solution", "solution", "solution", spec="$.spec.params", parents={
-            "datasetGroupArn": sfn.JsonPath.string_at("$.datasetGroupArn")}, then=version_loop)
+            "datasetGroupArn": string_at("$.datasetGroupArn")}, then=version_loop)
         # one solution at a time: its up to 5 parallel batch segment jobs fill Personalize's default quota
         solutions = self._map("Solutions", "$.plan.solutions", "$.solutions", 1,
-                              datasetGroupArn=sfn.JsonPath.string_at("$.datasetGroup.arn"),
-                              datasetGroupName=sfn.JsonPath.string_at("$.plan.datasetGroup.name"),
-                              bucket=sfn.JsonPath.string_at("$.plan.bucket"),
+                              datasetGroupArn=string_at("$.datasetGroup.arn"),
+                              datasetGroupName=string_at("$.plan.datasetGroup.name"),
+                              bucket=string_at("$.plan.bucket"),
                               importsUpdatedAt=sfn.JsonPath.list_at("$.datasets[*].importUpdatedAt"),
-                              deadline=sfn.JsonPath.string_at("$.deadline"))
+                              deadline=string_at("$.deadline"))
         solutions.item_processor(solution_loop)
 
         # One branch, for one Catch around all the work; its single result is unwrapped with an intrinsic.
@@ -564,8 +565,8 @@ class PersonalizeTrainingPipeline(Construct):
                                         parents={}, then=datasets.next(solutions).next(done)))
         run_failed = sfn.Fail(self, "RunFailed", error=contract.TRAINING_RUN_FAILED, cause="See the failure event and notification")
         publish_failed = run_event("PublishFailed", contract.RUN_FAILED,
-                                   Error=sfn.JsonPath.string_at("$.failure.Error"),
-                                   Cause=sfn.JsonPath.string_at("$.failure.Cause"))
+                                   Error=string_at("$.failure.Error"),
+                                   Cause=string_at("$.failure.Cause"))
         failed = self._release_run("ReleaseFailedRun", publish_failed).next(publish_failed).next(
             notify("NotifyFailed", run_failed, "Personalize training run failed",
                    "The training run for {} failed: {}\n{}", "$.configUri", "$.failure.Error", "$.failure.Cause")
@@ -594,12 +595,12 @@ class PersonalizeTrainingPipeline(Construct):
         # The run carries the plan and its deadline, not the whole validation: its warnings (one per
         # ignored workflowConfig) grow with the config, not with the plan the validator bounds.
         planned = sfn.Pass(self, "Planned", parameters={
-            "bucket": sfn.JsonPath.string_at("$.bucket"),
-            "key": sfn.JsonPath.string_at("$.key"),
-            "configUri": sfn.JsonPath.string_at("$.configUri"),
-            "plan": sfn.JsonPath.object_at("$.validation.plan"),
-            "trigger": sfn.JsonPath.object_at("$.trigger"),
-            "deadline": sfn.JsonPath.string_at("$.claim.deadline")})
+            "bucket": string_at("$.bucket"),
+            "key": string_at("$.key"),
+            "configUri": string_at("$.configUri"),
+            "plan": object_at("$.validation.plan"),
+            "trigger": object_at("$.trigger"),
+            "deadline": string_at("$.claim.deadline")})
         any_job_failed = sfn.Choice(self, "AnyJobFailed?").when(
             sfn.Condition.boolean_equals("$.training.run.anyJobFailed", True), jobs_failed).otherwise(succeeded)
         planned.next(run_event("PublishStarted", contract.RUN_STARTED)).next(
@@ -612,9 +613,9 @@ class PersonalizeTrainingPipeline(Construct):
             self, "Validate",
             lambda_function=self.validate_function,
             payload=sfn.TaskInput.from_object({
-                "bucket": sfn.JsonPath.string_at("$.bucket"),
-                "key": sfn.JsonPath.string_at("$.key"),
-                "trigger": sfn.JsonPath.object_at("$.trigger"),
+                "bucket": string_at("$.bucket"),
+                "key": string_at("$.key"),
+                "trigger": object_at("$.trigger"),
             }),
             payload_response_only=True,
             result_path="$.validation",
@@ -622,18 +623,18 @@ class PersonalizeTrainingPipeline(Construct):
         retry_transient(validate).add_catch(failed, errors=["States.ALL"], result_path="$.failure")
         def received(id_: str, trigger: Any) -> sfn.Pass:
             return sfn.Pass(self, id_, parameters={
-                "bucket": sfn.JsonPath.string_at("$.bucket"),
-                "key": sfn.JsonPath.string_at("$.key"),
+                "bucket": string_at("$.bucket"),
+                "key": string_at("$.key"),
                 "trigger": trigger,
-                "configUri": sfn.JsonPath.format("s3://{}/{}", sfn.JsonPath.string_at("$.bucket"),
-                                                 sfn.JsonPath.string_at("$.key"))})
+                "configUri": sfn.JsonPath.format("s3://{}/{}", string_at("$.bucket"),
+                                                 string_at("$.key"))})
 
         settle = sfn.Wait(self, "LetUploadSettle", time=sfn.WaitTime.duration(self._upload_settle_time))
         # An upload's event (or a run started by hand) has no trigger; a schedule's says which schedule fired when.
         return (
             sfn.Choice(self, "ByUploadOrSchedule?")
             .when(sfn.Condition.is_present("$.trigger"),
-                  received("ReceivedFromSchedule", sfn.JsonPath.object_at("$.trigger")).next(settle))
+                  received("ReceivedFromSchedule", object_at("$.trigger")).next(settle))
             .otherwise(received("Received", {"kind": "upload"}).next(settle))
             .afterwards()
             .next(validate)
@@ -647,8 +648,8 @@ class PersonalizeTrainingPipeline(Construct):
         task = tasks.LambdaInvoke(
             self, id_, lambda_function=self.validate_function, payload_response_only=True,
             payload=sfn.TaskInput.from_object({
-                "action": action, "bucket": sfn.JsonPath.string_at("$.bucket"),
-                "key": sfn.JsonPath.string_at("$.key"), "executionArn": sfn.JsonPath.execution_id, **payload}),
+                "action": action, "bucket": string_at("$.bucket"),
+                "key": string_at("$.key"), "executionArn": sfn.JsonPath.execution_id, **payload}),
             result_path="$.claim" if action == "claim" else DISCARD)
         task.add_retry(errors=contract.names(*contract.RETRIED), interval=self._retry_interval, max_attempts=8,
                        backoff_rate=2, max_delay=MAX_RETRY_DELAY, jitter_strategy=sfn.JitterType.FULL)
@@ -657,13 +658,13 @@ class PersonalizeTrainingPipeline(Construct):
     def _admit(self, started: sfn.IChainable, failed: sfn.IChainable, run_event, notify) -> sfn.IChainable:
         """Admit -> ClaimRun -> RunClaimed?: claimed -> ``started``; joined -> PublishJoined -> Joined; queued ->
         (PublishQueued -> NotifyQueued, the first time) -> WaitForRunningRun -> ClaimRun."""
-        claim = self._runs_task("ClaimRun", "claim", upload=sfn.JsonPath.object_at("$.validation.upload"),
-                                executionStartTime=sfn.JsonPath.string_at("$$.Execution.StartTime"),
+        claim = self._runs_task("ClaimRun", "claim", upload=object_at("$.validation.upload"),
+                                executionStartTime=string_at("$$.Execution.StartTime"),
                                 waits=sfn.JsonPath.number_at("$.claim.waits"))
         claim.add_catch(failed, errors=["States.ALL"], result_path="$.failure")
         wait = sfn.Wait(self, "WaitForRunningRun", time=sfn.WaitTime.duration(self._queue_interval))
         wait.next(claim)
-        holder = {"RunningExecutionArn": sfn.JsonPath.string_at("$.claim.holder")}
+        holder = {"RunningExecutionArn": string_at("$.claim.holder")}
         joined = run_event("PublishJoined", contract.RUN_JOINED, **holder).next(sfn.Succeed(self, "Joined"))
         queued = run_event("PublishQueued", contract.RUN_QUEUED, **holder).next(
             notify("NotifyQueued", wait, "Personalize training run queued",
@@ -683,7 +684,7 @@ class PersonalizeTrainingPipeline(Construct):
         schedule = tasks.LambdaInvoke(
             self, "ReconcileSchedules", lambda_function=self.schedule_function, payload_response_only=True,
             payload=sfn.TaskInput.from_object({
-                "bucket": sfn.JsonPath.string_at("$.bucket"), "key": sfn.JsonPath.string_at("$.key"),
+                "bucket": string_at("$.bucket"), "key": string_at("$.key"),
                 "stateMachineArn": sfn.JsonPath.state_machine_id,
                 "schedules": sfn.JsonPath.list_at("$.validation.plan.schedules")}),
             result_selector={"names": sfn.JsonPath.list_at("$.schedules")}, result_path="$.schedules")

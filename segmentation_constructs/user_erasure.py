@@ -43,8 +43,9 @@ from segmentation_constructs._lambda import SegmentationFunction, python_depende
 from segmentation_constructs._nag import acknowledge_wildcard_resources
 from segmentation_constructs._storage import events_from, grant_objects
 from segmentation_constructs._watch import FailureWatch, trigger_dead_letters
-from segmentation_constructs._workflow import DISCARD, MAX_RETRY_DELAY, grant_describe_executions, grant_pass_role, \
-    grant_publish, notify_then, retried, retry_transient, service_role, standard_workflow
+from segmentation_constructs._workflow import DISCARD, MAX_RETRY_DELAY, grant_describe_executions, \
+    grant_pass_role, grant_publish, notify_then, object_at, retried, retry_transient, service_role, \
+    standard_workflow, string_at
 from segmentation_constructs.batch_segment_postprocessor import BatchSegmentPostprocessor
 from segmentation_constructs.connect_segment_importer import ConnectCustomerProfilesSegmentImporter
 from segmentation_constructs.pinpoint_segment_importer import PinpointSegmentImporter
@@ -166,9 +167,9 @@ class UserErasure(Construct):
         self.watch = FailureWatch(
             self, "Watch", state_machine=self.state_machine, label="user erasure", event_bus=self.event_bus,
             source=contract.ERASURE_SOURCE, detail_type=contract.ERASURE_STATE_CHANGE,
-            detail={"Status": contract.ERASURE_FAILED, "Error": sfn.JsonPath.string_at("$.error"),
-                    "Cause": sfn.JsonPath.string_at("$.cause"),
-                    "ExecutionArn": sfn.JsonPath.string_at("$.executionArn")},
+            detail={"Status": contract.ERASURE_FAILED, "Error": string_at("$.error"),
+                    "Cause": string_at("$.cause"),
+                    "ExecutionArn": string_at("$.executionArn")},
             topic=self.topic, dead_letters=self.trigger_dead_letter_queue, removal_policy=removal_policy)
 
     # ------------------------------------------------------------------ where the users are
@@ -342,27 +343,27 @@ class UserErasure(Construct):
             tasks.EventBridgePutEventsEntry(
                 event_bus=self.event_bus, source=contract.ERASURE_SOURCE, detail_type=contract.ERASURE_STATE_CHANGE,
                 detail=sfn.TaskInput.from_object({
-                    "Status": status, "RequestId": sfn.JsonPath.string_at("$.request.requestId"),
+                    "Status": status, "RequestId": string_at("$.request.requestId"),
                     "ExecutionArn": sfn.JsonPath.execution_id, **detail}))]))
 
     def _notify(self, id_: str, then: sfn.State, subject: str, message: str, *paths: str) -> tasks.SnsPublish:
         return notify_then(tasks.SnsPublish(
             self, id_, topic=self.topic, subject=subject, result_path=DISCARD,
             message=sfn.TaskInput.from_text(sfn.JsonPath.format(
-                message, *(sfn.JsonPath.string_at(p) if p.startswith("$") else p for p in paths)))), then)
+                message, *(string_at(p) if p.startswith("$") else p for p in paths)))), then)
 
     def _record(self, id_: str, step: str, counts: str) -> tasks.LambdaInvoke:
         return self._invoke(id_, self.request_function, "record", None,
-                            requestId=sfn.JsonPath.string_at("$.request.requestId"), step=step,
-                            counts=sfn.JsonPath.object_at(counts))
+                            requestId=string_at("$.request.requestId"), step=step,
+                            counts=object_at(counts))
 
     def _at_risk(self, id_: str, then: sfn.IChainable) -> sfn.IChainable:
         """Past the request's at-risk time (80% of its deadline), an event and a notification, once: the audit
         record remembers it (``risk``)."""
         check = self._invoke(f"{id_}AtRisk", self.request_function, "risk", "$.risk",
-                             requestId=sfn.JsonPath.string_at("$.request.requestId"))
+                             requestId=string_at("$.request.requestId"))
         tell = self._event(f"{id_}PublishAtRisk", contract.ERASURE_AT_RISK,
-                           Deadline=sfn.JsonPath.string_at("$.request.deadline"))
+                           Deadline=string_at("$.request.deadline"))
         tell.next(self._notify(f"{id_}NotifyAtRisk", then, "Erasure request at risk of missing its deadline",
                                "The erasure request {} ({}) is still running and must end by {}.",
                                "$.request.requestId", sfn.JsonPath.execution_id, "$.request.deadline")).next(then)
@@ -371,24 +372,24 @@ class UserErasure(Construct):
 
     def _personalize_steps(self) -> sfn.IChainable:
         """For each dataset group, one at a time: lock its configs against training, delete, poll, unlock."""
-        group = {"group": sfn.JsonPath.object_at("$.group"), "requestId": sfn.JsonPath.string_at("$.request.requestId"),
+        group = {"group": object_at("$.group"), "requestId": string_at("$.request.requestId"),
                  "executionArn": sfn.JsonPath.execution_id}
         lock = self._invoke("LockTraining", self.personalize_function, "lock", "$.lock", **group)
         wait_lock = sfn.Wait(self, "WaitForTraining", time=sfn.WaitTime.duration(self._poll_interval))
         start = self._invoke("StartDeletion", self.personalize_function, "start", "$.deletion",
-                             **group, erased=sfn.JsonPath.object_at("$.request.erased"),
+                             **group, erased=object_at("$.request.erased"),
                              attempt=sfn.JsonPath.number_at("$.request.attempt"))
         wait = sfn.Wait(self, "WaitForDeletion", time=sfn.WaitTime.duration(self._poll_interval))
         status = self._invoke("CheckDeletion", self.personalize_function, "status", "$.status",
-                              jobArn=sfn.JsonPath.string_at("$.deletion.jobArn"),
-                              deadline=sfn.JsonPath.string_at("$.lock.until"))
+                              jobArn=string_at("$.deletion.jobArn"),
+                              deadline=string_at("$.lock.until"))
         # each poll renews the claims' lease: training stays locked out for as long as the job runs
         renew = self._invoke("RenewLock", self.personalize_function, "lock", "$.renewed", **group)
         lost = sfn.Fail(self, "LockLost", error=contract.ERASURE_FAILED_ERROR,
                         cause="A training config's claim was taken while its data deletion job ran")
         unlock = self._invoke("UnlockTraining", self.personalize_function, "unlock", None, **group)
         done = sfn.Pass(self, "GroupErased", parameters={
-            "datasetGroupArn": sfn.JsonPath.string_at("$.group.datasetGroupArn"),
+            "datasetGroupArn": string_at("$.group.datasetGroupArn"),
             "numDeleted": sfn.JsonPath.number_at("$.status.numDeleted")})
         wait_lock.next(self._at_risk("Lock", lock))
         lock.next(sfn.Choice(self, "Locked?").when(sfn.Condition.string_equals("$.lock.state", "locked"), start)
@@ -410,8 +411,8 @@ class UserErasure(Construct):
             sfn.Condition.string_equals("$.failure.Error", contract.PollingBudgetExceeded.__name__), group_failed)
             .otherwise(unlock_failed.next(group_failed)), errors=["States.ALL"], result_path="$.failure")
         groups = sfn.Map(self, "EachDatasetGroup", items_path="$.groups.groups", max_concurrency=1,
-                         item_selector={"group": sfn.JsonPath.string_at("$$.Map.Item.Value"),
-                                        "request": sfn.JsonPath.object_at("$.request")},
+                         item_selector={"group": string_at("$$.Map.Item.Value"),
+                                        "request": object_at("$.request")},
                          result_path="$.personalize")
         groups.item_processor(body)
         find = self._invoke("FindDatasetGroups", self.personalize_function, "groups", "$.groups")
@@ -427,7 +428,7 @@ class UserErasure(Construct):
         (``DESTINATION_OUTAGE``), not minutes: a destination's outage keeps the request waiting, not failed."""
         begin = self._invoke(f"{id_}Begin", function, action, result, patient=patient, **payload)
         step = self._invoke(id_, function, action, result, patient=patient, **payload,
-                            cursor=sfn.JsonPath.object_at(f"{result}.cursor"))
+                            cursor=object_at(f"{result}.cursor"))
 
         for task in (begin, step) if changing else ():  # a file rewritten by someone else meanwhile: read again
             task.add_retry(errors=contract.names(contract.ObjectChanged), interval=Duration.seconds(5),
@@ -450,14 +451,14 @@ class UserErasure(Construct):
                                                           detail=sfn.TaskInput.from_object({
                                                               "Status": contract.ERASURE_FAILED,
                                                               "Error": contract.ERASURE_REJECTED,
-                                                              "Cause": sfn.JsonPath.string_at("$.failure.Cause"),
+                                                              "Cause": string_at("$.failure.Cause"),
                                                               "ExecutionArn": sfn.JsonPath.execution_id}))]))
         rejected.next(self._notify("NotifyRejected", rejected_end, "Erasure request rejected",
                                    "The erasure request of {} was rejected; nothing was erased: {}",
                                    sfn.JsonPath.execution_id, "$.failure.Cause")).next(rejected_end)
         accept = self._invoke("Accept", self.request_function, "accept", "$.request",
-                              request=sfn.JsonPath.object_at("$.request"), executionArn=sfn.JsonPath.execution_id,
-                              startTime=sfn.JsonPath.string_at("$$.Execution.StartTime"),
+                              request=object_at("$.request"), executionArn=sfn.JsonPath.execution_id,
+                              startTime=string_at("$$.Execution.StartTime"),
                               deadlineDays=int(self._deadline.to_days()))
         accept.add_catch(rejected, errors=[contract.ERASURE_REJECTED], result_path="$.failure")
 
@@ -467,12 +468,12 @@ class UserErasure(Construct):
         # The event and the notification say what the audit record says: an error or cause that may hold an ID
         # withheld (``fail``); when the record cannot be written, the cause is withheld.
         publish_failed = self._event("PublishFailed", contract.ERASURE_FAILED,
-                                     Error=sfn.JsonPath.string_at("$.reported.error"),
-                                     Cause=sfn.JsonPath.string_at("$.reported.cause"))
+                                     Error=string_at("$.reported.error"),
+                                     Cause=string_at("$.reported.cause"))
         record_failed = self._invoke("RecordFailure", self.request_function, "fail", "$.reported",
-                                     requestId=sfn.JsonPath.string_at(request_id),
-                                     error=sfn.JsonPath.string_at("$.failure.Error"),
-                                     cause=sfn.JsonPath.string_at("$.failure.Cause"))
+                                     requestId=string_at(request_id),
+                                     error=string_at("$.failure.Error"),
+                                     cause=string_at("$.failure.Cause"))
         unrecorded = sfn.Pass(self, "FailureUnrecorded", result_path="$.reported", parameters={
             "error": contract.ERASURE_FAILED_ERROR,
             "cause": "withheld: the audit record could not be written either (see the execution's history)"})
@@ -483,9 +484,9 @@ class UserErasure(Construct):
             "The erasure request {} failed and stays open: {}\n{}", request_id, "$.reported.error",
             "$.reported.cause")).next(failed_end)
 
-        erased = sfn.JsonPath.object_at("$.request.erased")
+        erased = object_at("$.request.erased")
         suppress = self._invoke("Suppress", self.request_function, "suppress", "$.suppressed",
-                                requestId=sfn.JsonPath.string_at(request_id), erased=erased)
+                                requestId=string_at(request_id), erased=erased)
         scrub_first, scrub_more = self._loop("ScrubFiles", self.scrub_function, "sweep", "$.files",
                                              areas=[{"bucket": bucket.bucket_name, "prefix": prefix}
                                                     for bucket, prefix in self._areas()],
@@ -509,18 +510,18 @@ class UserErasure(Construct):
         work.add_catch(failed, errors=["States.ALL"], result_path="$.failure")
 
         complete = self._invoke("Complete", self.request_function, "complete", "$.audit",
-                                requestId=sfn.JsonPath.string_at(request_id), erased=erased)
+                                requestId=string_at(request_id), erased=erased)
         completed = self._event("PublishCompleted", contract.ERASURE_COMPLETED,
                                 Users=sfn.JsonPath.number_at("$.request.users"),
-                                Steps=sfn.JsonPath.object_at("$.audit.steps"))
+                                Steps=object_at("$.audit.steps"))
         completed_note = self._notify("NotifyCompleted", done, "Erasure request completed",
                                       "The erasure request {} completed: {}", request_id,
-                                      sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.audit.steps")))
+                                      sfn.JsonPath.json_to_string(object_at("$.audit.steps")))
         duplicate = self._event("PublishDuplicate", contract.ERASURE_DUPLICATE).next(
             sfn.Succeed(self, "AlreadyErased"))
         accepted = self._event("PublishAccepted", contract.ERASURE_ACCEPTED,
                                Users=sfn.JsonPath.number_at("$.request.users"),
-                               Deadline=sfn.JsonPath.string_at("$.request.deadline"))
+                               Deadline=string_at("$.request.deadline"))
         accepted.next(work).next(complete).next(completed).next(completed_note).next(done)
         return accept.next(
             sfn.Choice(self, "Accepted?")
