@@ -141,8 +141,7 @@ class SegmentationFunction(Construct):
             acknowledge(self.role, "AwsSolutions-IAM5[Resource::*]",
                         "Tracing is on: Lambda adds X-Ray trace upload (xray:PutTraceSegments, PutTelemetryRecords), "
                         "which IAM authorizes on * only.")
-        # Only this function's log group, not logs:* on every group. (A Role's add_to_policy: the same statement
-        # as add_to_principal_policy, whose result CDK would send back in two more calls.)
+        # Only this function's log group, not logs:* on every group.
         self.role.add_to_policy(
             iam.PolicyStatement(
                 actions=["logs:CreateLogStream", "logs:PutLogEvents"],

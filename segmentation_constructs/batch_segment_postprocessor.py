@@ -203,7 +203,7 @@ class BatchSegmentPostprocessor(Construct):
         self.export_function.add_environment(Env.ERASED_USERS_URI, f"s3://{bucket.bucket_name}/{key}")
         role = self._export.role
         grant_objects(role, bucket, ["s3:GetObject"], key)
-        role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn],
+        role.add_to_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn],
                                                          conditions={"StringEquals": {"s3:prefix": [key]}}))
 
     # ------------------------------------------------------------------ IAM

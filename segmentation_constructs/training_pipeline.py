@@ -264,7 +264,7 @@ class PersonalizeTrainingPipeline(Construct):
                              source_arn=f"arn:{stack.partition}:personalize:{stack.region}:{stack.account}:*")
         statements = self._personalize_s3_statements()
         for statement in statements:
-            role.add_to_principal_policy(statement)
+            role.add_to_policy(statement)
             # Personalize also requires the bucket policy to allow the service itself.
             bucket_statement = iam.PolicyStatement(
                 principals=[iam.ServicePrincipal("personalize.amazonaws.com")],
@@ -309,29 +309,29 @@ class PersonalizeTrainingPipeline(Construct):
             iam.PolicyStatement(actions=["s3:PutObject"], resources=[self.bucket.arn_for_objects(f"{BATCH_PREFIX}*")]),
         ]
 
-    def _grant_validate(self, role: iam.IRole) -> None:
+    def _grant_validate(self, role: iam.Role) -> None:
         """Reads the config, the CSV header rows and job_config.json; claims and releases runs of a config."""
         patterns = [f"{TRAIN_PREFIX}*", f"{BATCH_PREFIX}*/job_config.json"]
         grant_objects(role, self.bucket, ["s3:GetObject"], *patterns, wildcard_reason=UPLOAD_NAMES)
         grant_objects(role, self.bucket, ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
                       f"{RUNS_PREFIX}*.json", wildcard_reason=RUN_CLAIMS)
 
-    def _grant_run_claims(self, role: iam.IRole) -> None:
+    def _grant_run_claims(self, role: iam.Role) -> None:
         """Asks whether the run holding a config's claim still runs."""
         grant_describe_executions(self, "DescribeRuns", role, self.state_machine, "a run starts")
 
-    def _grant_ensure(self, role: iam.IRole) -> None:
+    def _grant_ensure(self, role: iam.Role) -> None:
         """Creates and describes Personalize resources, writes inline job input, publishes events."""
         region, account = Stack.of(self).region, Stack.of(self).account
         by_resources: dict[tuple, list[str]] = {}
         for action, parts in PERSONALIZE_ACTIONS.items():
             by_resources.setdefault(tuple(parts), []).append(f"personalize:{action}")
         for parts, actions in by_resources.items():
-            role.add_to_principal_policy(iam.PolicyStatement(
+            role.add_to_policy(iam.PolicyStatement(
                 actions=actions,
                 resources=[f"arn:{Aws.PARTITION}:personalize:{region}:{account}:{p}" for p in parts],
             ))
-        role.add_to_principal_policy(iam.PolicyStatement(actions=UNSCOPED_ACTIONS, resources=["*"]))
+        role.add_to_policy(iam.PolicyStatement(actions=UNSCOPED_ACTIONS, resources=["*"]))
         acknowledge_wildcard_resources(
             role, {f"arn:{Aws.PARTITION}:personalize:{region}:{account}:{p}"
                    for parts in PERSONALIZE_ACTIONS.values() for p in parts}, RUNTIME_NAMES)
@@ -346,15 +346,15 @@ class PersonalizeTrainingPipeline(Construct):
         grant_objects(role, self.bucket, ["s3:PutObject"], *write, wildcard_reason=UPLOAD_NAMES)
         self.event_bus.grant_put_events_to(role)
 
-    def _grant_schedule(self, role: iam.IRole) -> None:
+    def _grant_schedule(self, role: iam.Role) -> None:
         """Creates, updates and deletes schedules in the construct's group; passes them the scheduler role."""
         stack = Stack.of(self)
         schedules = stack.format_arn(service="scheduler", resource="schedule",
                                      resource_name=f"{self.schedule_group.schedule_group_name}/*")
-        role.add_to_principal_policy(iam.PolicyStatement(
+        role.add_to_policy(iam.PolicyStatement(
             actions=[f"scheduler:{a}" for a in ("CreateSchedule", "UpdateSchedule", "DeleteSchedule")],
             resources=[schedules]))
-        role.add_to_principal_policy(iam.PolicyStatement(actions=["scheduler:ListSchedules"], resources=["*"]))
+        role.add_to_policy(iam.PolicyStatement(actions=["scheduler:ListSchedules"], resources=["*"]))
         grant_pass_role(role, self.scheduler_role, "scheduler.amazonaws.com")
         acknowledge_wildcard_resources(role, [schedules], "Schedule names come from the uploaded config at run "
                                        "time; the ARN is limited to this construct's schedule group.")

@@ -200,12 +200,12 @@ class UserErasure(Construct):
                       f"{self.request_prefix}*", wildcard_reason="Requests are named by the team that drops them.")
         grant_objects(role, bucket, ["s3:GetObject", "s3:PutObject", "s3:DeleteObjectVersion"],
                       f"{self._work}*", f"{self._audit}*", wildcard_reason=REQUEST_NAMES)
-        role.add_to_principal_policy(iam.PolicyStatement(
+        role.add_to_policy(iam.PolicyStatement(
             actions=["s3:ListBucketVersions"], resources=[bucket.bucket_arn],
             conditions={"StringLike": {"s3:prefix": [f"{self.request_prefix}*", f"{self._work}*"]}}))
         # a missing object (a request file already deleted, the erased users' list before the first erasure) reads
         # as missing (404), not denied (403), only with ListBucket
-        role.add_to_principal_policy(iam.PolicyStatement(
+        role.add_to_policy(iam.PolicyStatement(
             actions=["s3:ListBucket"], resources=[bucket.bucket_arn],
             conditions={"StringLike": {"s3:prefix": [f"{self.erasure_prefix}*"]}}))
         grant_objects(role, bucket, ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
@@ -216,7 +216,7 @@ class UserErasure(Construct):
         """The configs (to find their dataset groups) and their run claims, the training runs holding them, the data
         deletion jobs, and the Personalize role they run with."""
         role, bucket, stack = self._personalize.role, self.bucket, Stack.of(self)
-        role.add_to_principal_policy(iam.PolicyStatement(
+        role.add_to_policy(iam.PolicyStatement(
             actions=["s3:ListBucket"], resources=[bucket.bucket_arn],
             conditions={"StringLike": {"s3:prefix": [f"{TRAIN_PREFIX}*", f"{RUNS_PREFIX}*"]}}))
         grant_objects(role, bucket, ["s3:GetObject"], f"{TRAIN_PREFIX}*.json", wildcard_reason=CONFIG_NAMES)
@@ -228,11 +228,11 @@ class UserErasure(Construct):
             arn_format=ArnFormat.COLON_RESOURCE_NAME)
         groups = f"arn:{Aws.PARTITION}:personalize:{stack.region}:{stack.account}:dataset-group/*"
         jobs = f"arn:{Aws.PARTITION}:personalize:{stack.region}:{stack.account}:data-deletion-job/erasure-*"
-        role.add_to_principal_policy(iam.PolicyStatement(actions=["states:DescribeExecution"],
+        role.add_to_policy(iam.PolicyStatement(actions=["states:DescribeExecution"],
                                                          resources=[training_runs]))
-        role.add_to_principal_policy(iam.PolicyStatement(actions=["personalize:DescribeDatasetGroup"],
+        role.add_to_policy(iam.PolicyStatement(actions=["personalize:DescribeDatasetGroup"],
                                                          resources=[groups]))
-        role.add_to_principal_policy(iam.PolicyStatement(
+        role.add_to_policy(iam.PolicyStatement(
             actions=["personalize:CreateDataDeletionJob", "personalize:DescribeDataDeletionJob"], resources=[jobs]))
         grant_pass_role(role, self.training.personalize_role, "personalize.amazonaws.com")
         acknowledge_wildcard_resources(role, [training_runs, groups, jobs],
@@ -244,7 +244,7 @@ class UserErasure(Construct):
         listing = iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn],
                                       conditions={"StringLike": {"s3:prefix": [f"{self._work}*"]}})
         for statement in (read, listing):
-            personalize_role.add_to_principal_policy(statement)
+            personalize_role.add_to_policy(statement)
             added = bucket.add_to_resource_policy(iam.PolicyStatement(
                 principals=[iam.ServicePrincipal("personalize.amazonaws.com")], actions=statement.actions,
                 resources=statement.resources,
@@ -267,7 +267,7 @@ class UserErasure(Construct):
                                          "s3:GetObjectVersionTagging", "s3:PutObject", "s3:PutObjectTagging",
                                          "s3:AbortMultipartUpload", "s3:DeleteObjectVersion"],
                           *(f"{prefix}*{suffix}" for suffix in SCRUBBED), wildcard_reason=OUTPUT_NAMES)
-            role.add_to_principal_policy(iam.PolicyStatement(  # ListBucket: a key deleted since it was listed
+            role.add_to_policy(iam.PolicyStatement(  # ListBucket: a key deleted since it was listed
                 actions=["s3:ListBucket", "s3:ListBucketVersions"], resources=[bucket.bucket_arn],  # reads as 404
                 conditions={"StringLike": {"s3:prefix": [f"{prefix}*"]}}))
         grant_objects(role, self.bucket, ["s3:GetObject"], f"{self._work}*", wildcard_reason=REQUEST_NAMES)
@@ -276,7 +276,7 @@ class UserErasure(Construct):
         role = self._destinations.role
         grant_objects(role, self.bucket, ["s3:GetObject"], f"{self._work}*", wildcard_reason=REQUEST_NAMES)
         if self.connect is not None:
-            role.add_to_principal_policy(iam.PolicyStatement(
+            role.add_to_policy(iam.PolicyStatement(
                 actions=["profile:SearchProfiles", "profile:UpdateProfile", "profile:DeleteProfile"],
                 resources=[self.connect.domain_arn]))
             # Customer Profiles writes a profile update with the domain's key, on the caller's permissions
@@ -284,8 +284,8 @@ class UserErasure(Construct):
                 self.connect.encryption_key.grant(role, "kms:Decrypt", "kms:GenerateDataKey")
         if self._erases_in_pinpoint():
             app = self.pinpoint.app_arn
-            role.add_to_principal_policy(iam.PolicyStatement(actions=["mobiletargeting:GetApp"], resources=[app]))
-            role.add_to_principal_policy(iam.PolicyStatement(actions=["mobiletargeting:DeleteUserEndpoints"],
+            role.add_to_policy(iam.PolicyStatement(actions=["mobiletargeting:GetApp"], resources=[app]))
+            role.add_to_policy(iam.PolicyStatement(actions=["mobiletargeting:DeleteUserEndpoints"],
                                                              resources=[f"{app}/users/*"]))
             acknowledge_wildcard_resources(role, [f"{app}/users/*"], "Users are the erased ones, named at run time.")
 
