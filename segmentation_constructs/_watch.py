@@ -69,8 +69,7 @@ class FailureWatch(Construct):
                 self, "NotifyFailure", topic=topic, subject=f"{label} workflow ended without finishing",
                 message=sfn.TaskInput.from_text(sfn.JsonPath.format(
                     f"The {label} workflow execution {{}} ended {{}}: {{}}",
-                    string_at("$.executionArn"), string_at("$.status"),
-                    string_at("$.cause"))),
+                    string_at("$.executionArn"), string_at("$.status"), string_at("$.cause"))),
                 result_path=DISCARD), end))
         # A FAILED execution's event has its error and cause; a TIMED_OUT or ABORTED one's may have neither.
         common = {"status": string_at("$.detail.status"),
