@@ -204,7 +204,7 @@ class BatchSegmentPostprocessor(Construct):
         role = self._export.role
         grant_objects(role, bucket, ["s3:GetObject"], key)
         role.add_to_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn],
-                                                         conditions={"StringEquals": {"s3:prefix": [key]}}))
+                                               conditions={"StringEquals": {"s3:prefix": [key]}}))
 
     # ------------------------------------------------------------------ IAM
 

@@ -229,9 +229,9 @@ class UserErasure(Construct):
         groups = f"arn:{Aws.PARTITION}:personalize:{stack.region}:{stack.account}:dataset-group/*"
         jobs = f"arn:{Aws.PARTITION}:personalize:{stack.region}:{stack.account}:data-deletion-job/erasure-*"
         role.add_to_policy(iam.PolicyStatement(actions=["states:DescribeExecution"],
-                                                         resources=[training_runs]))
+                                               resources=[training_runs]))
         role.add_to_policy(iam.PolicyStatement(actions=["personalize:DescribeDatasetGroup"],
-                                                         resources=[groups]))
+                                               resources=[groups]))
         role.add_to_policy(iam.PolicyStatement(
             actions=["personalize:CreateDataDeletionJob", "personalize:DescribeDataDeletionJob"], resources=[jobs]))
         grant_pass_role(role, self.training.personalize_role, "personalize.amazonaws.com")
@@ -286,7 +286,7 @@ class UserErasure(Construct):
             app = self.pinpoint.app_arn
             role.add_to_policy(iam.PolicyStatement(actions=["mobiletargeting:GetApp"], resources=[app]))
             role.add_to_policy(iam.PolicyStatement(actions=["mobiletargeting:DeleteUserEndpoints"],
-                                                             resources=[f"{app}/users/*"]))
+                                                   resources=[f"{app}/users/*"]))
             acknowledge_wildcard_resources(role, [f"{app}/users/*"], "Users are the erased ones, named at run time.")
 
     def _grant_workflow(self) -> None:
