@@ -41,7 +41,7 @@ from segmentation_constructs._lambda import FunctionSettings, SegmentationFuncti
 from segmentation_constructs._storage import events_from, grant_objects, with_key
 from segmentation_constructs._watch import FailureWatch, trigger_dead_letters
 from segmentation_constructs._workflow import DISCARD, MAX_RETRY_DELAY, grant_publish, notify_then, object_at, \
-    retried, retry_transient, service_role, standard_workflow, string_at
+    retried, retry_throttling, retry_transient, service_role, standard_workflow, string_at
 
 Env = contract.Env
 MAX_POLLS = 500  # a Standard execution's 25,000 history events, with room for the other states
@@ -193,9 +193,7 @@ class AudienceImporter(Construct):
                                   payload=sfn.TaskInput.from_object({"action": action, **payload}),
                                   result_path=result_path)
         retry_transient(task)
-        task.add_retry(errors=contract.names(*contract.IMPORT_RETRIED), interval=self._retry_interval,
-                       max_attempts=12, backoff_rate=2, max_delay=MAX_RETRY_DELAY,
-                       jitter_strategy=sfn.JitterType.FULL)
+        retry_throttling(task, self._retry_interval, errors=contract.IMPORT_RETRIED, max_attempts=12)
         return task
 
     def _outcome(self, id_: str, status: str, end: sfn.State, **detail: Any) -> sfn.Chain:

@@ -124,6 +124,15 @@ def retry_transient(task: tasks.LambdaInvoke) -> tasks.LambdaInvoke:
     return task
 
 
+def retry_throttling(task: tasks.LambdaInvoke, interval: Duration, *, errors: tuple = contract.RETRIED,
+                     max_attempts: int = 8, max_delay: Duration = MAX_RETRY_DELAY) -> tasks.LambdaInvoke:
+    """A function step that waits out throttling and full quotas (``errors``, ``contract.RETRIED`` by default):
+    ``max_attempts`` attempts, ``interval`` doubling up to ``max_delay``, with full jitter: runs queue, not fail."""
+    task.add_retry(errors=contract.names(*errors), interval=interval, max_attempts=max_attempts, backoff_rate=2,
+                   max_delay=max_delay, jitter_strategy=sfn.JitterType.FULL)
+    return task
+
+
 def notify_then(notify: tasks.SnsPublish, end: sfn.State) -> tasks.SnsPublish:
     """A notification step that cannot fail the run: retried, then caught into ``end`` (the state that follows it),
     the error kept in the execution history under ``$.notifyError``."""

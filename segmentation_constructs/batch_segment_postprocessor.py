@@ -37,8 +37,8 @@ from segmentation_constructs._lambda import FunctionSettings, SegmentationFuncti
 from segmentation_constructs._nag import acknowledge_wildcard_resources
 from segmentation_constructs._storage import events_from, grant_objects, with_key
 from segmentation_constructs._watch import FailureWatch, trigger_dead_letters
-from segmentation_constructs._workflow import DISCARD, grant_publish, notify_then, retried, retry_transient, \
-    service_role, standard_workflow, string_at
+from segmentation_constructs._workflow import DISCARD, grant_publish, notify_then, retried, retry_throttling, \
+    retry_transient, service_role, standard_workflow, string_at
 
 Env = contract.Env
 SUPERSEDED_TAG = "segmentation-superseded"  # publish/versions.py tags the files of a replaced audience version
@@ -347,9 +347,7 @@ class BatchSegmentPostprocessor(Construct):
     def _retried(task: tasks.LambdaInvoke) -> tasks.LambdaInvoke:
         """Throttling and full quotas (Personalize's DescribeBatchSegmentJob, EventBridge's PutEvents) retried with
         backoff and full jitter, and transient faults."""
-        task.add_retry(errors=contract.names(*contract.RETRIED), interval=Duration.seconds(5), max_attempts=8,
-                       backoff_rate=2, max_delay=Duration.minutes(5), jitter_strategy=sfn.JitterType.FULL)
-        return retry_transient(task)
+        return retry_transient(retry_throttling(task, Duration.seconds(5), max_delay=Duration.minutes(5)))
 
     def _definition(self) -> sfn.IChainable:
         # No payload given: the task passes its whole input (the event, or one work item) as is.

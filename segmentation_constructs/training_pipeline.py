@@ -52,8 +52,8 @@ from segmentation_constructs._nag import acknowledge, acknowledge_wildcard_resou
 from segmentation_constructs._storage import access_log_bucket, enable_event_bridge, grant_objects, secure_bucket, \
     with_key
 from segmentation_constructs._watch import FailureWatch, trigger_dead_letters
-from segmentation_constructs._workflow import DISCARD, MAX_RETRY_DELAY, grant_describe_executions, \
-    grant_pass_role, grant_publish, notify_then, object_at, retried, retry_transient, service_role, \
+from segmentation_constructs._workflow import DISCARD, MAX_RETRY_DELAY, grant_describe_executions, grant_pass_role, \
+    grant_publish, notify_then, object_at, retried, retry_throttling, retry_transient, service_role, \
     standard_workflow, string_at
 
 TRAIN_PREFIX = "train/"
@@ -429,9 +429,7 @@ class PersonalizeTrainingPipeline(Construct):
             payload_response_only=True,
             result_path=f"$.{slot}",
         )
-        ensure.add_retry(errors=contract.names(*contract.RETRIED), interval=self._retry_interval, max_attempts=8,
-                         backoff_rate=2, max_delay=MAX_RETRY_DELAY, jitter_strategy=sfn.JitterType.FULL)
-        retry_transient(ensure)
+        retry_transient(retry_throttling(ensure, self._retry_interval))
         if on_failure is not None:
             ensure.add_catch(on_failure, errors=["States.ALL"], result_path="$.failure")
         wait = sfn.Wait(self, f"Wait{name}", time=sfn.WaitTime.duration(self._poll_interval))
@@ -651,9 +649,7 @@ class PersonalizeTrainingPipeline(Construct):
                 "action": action, "bucket": string_at("$.bucket"),
                 "key": string_at("$.key"), "executionArn": sfn.JsonPath.execution_id, **payload}),
             result_path="$.claim" if action == "claim" else DISCARD)
-        task.add_retry(errors=contract.names(*contract.RETRIED), interval=self._retry_interval, max_attempts=8,
-                       backoff_rate=2, max_delay=MAX_RETRY_DELAY, jitter_strategy=sfn.JitterType.FULL)
-        return retry_transient(task)
+        return retry_transient(retry_throttling(task, self._retry_interval))
 
     def _admit(self, started: sfn.IChainable, failed: sfn.IChainable, run_event, notify) -> sfn.IChainable:
         """Admit -> ClaimRun -> RunClaimed?: claimed -> ``started``; joined -> PublishJoined -> Joined; queued ->
@@ -688,9 +684,7 @@ class PersonalizeTrainingPipeline(Construct):
                 "stateMachineArn": sfn.JsonPath.state_machine_id,
                 "schedules": sfn.JsonPath.list_at("$.validation.plan.schedules")}),
             result_selector={"names": sfn.JsonPath.list_at("$.schedules")}, result_path="$.schedules")
-        schedule.add_retry(errors=contract.names(*contract.RETRIED), interval=self._retry_interval, max_attempts=8,
-                           backoff_rate=2, max_delay=MAX_RETRY_DELAY, jitter_strategy=sfn.JitterType.FULL)
-        retry_transient(schedule).add_catch(failed, errors=["States.ALL"], result_path="$.failure")
+        retry_transient(retry_throttling(schedule, self._retry_interval)).add_catch(failed, errors=["States.ALL"], result_path="$.failure")
         return sfn.Choice(self, "FromUpload?").when(
             sfn.Condition.string_equals("$.trigger.kind", "upload"), schedule.next(then)).otherwise(then)
 

@@ -43,9 +43,8 @@ from segmentation_constructs._lambda import SegmentationFunction, python_depende
 from segmentation_constructs._nag import acknowledge_wildcard_resources
 from segmentation_constructs._storage import events_from, grant_objects
 from segmentation_constructs._watch import FailureWatch, trigger_dead_letters
-from segmentation_constructs._workflow import DISCARD, MAX_RETRY_DELAY, grant_describe_executions, \
-    grant_pass_role, grant_publish, notify_then, object_at, retried, retry_transient, service_role, \
-    standard_workflow, string_at
+from segmentation_constructs._workflow import DISCARD, grant_describe_executions, grant_pass_role, grant_publish, \
+    notify_then, object_at, retried, retry_throttling, retry_transient, service_role, standard_workflow, string_at
 from segmentation_constructs.batch_segment_postprocessor import BatchSegmentPostprocessor
 from segmentation_constructs.connect_segment_importer import ConnectCustomerProfilesSegmentImporter
 from segmentation_constructs.pinpoint_segment_importer import PinpointSegmentImporter
@@ -334,9 +333,7 @@ class UserErasure(Construct):
             task.add_retry(errors=contract.names(contract.ServiceUnavailable), interval=OUTAGE_RETRY_INTERVAL,
                            max_attempts=DESTINATION_OUTAGE, backoff_rate=2, max_delay=OUTAGE_MAX_DELAY,
                            jitter_strategy=sfn.JitterType.FULL)
-        task.add_retry(errors=contract.names(*contract.RETRIED), interval=RETRY_INTERVAL, max_attempts=8,
-                       backoff_rate=2, max_delay=MAX_RETRY_DELAY, jitter_strategy=sfn.JitterType.FULL)
-        return retry_transient(task)
+        return retry_transient(retry_throttling(task, RETRY_INTERVAL))
 
     def _event(self, id_: str, status: str, **detail: Any) -> tasks.EventBridgePutEvents:
         return retried(tasks.EventBridgePutEvents(self, id_, result_path=DISCARD, entries=[
