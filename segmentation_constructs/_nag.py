@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from itertools import islice
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import jsii
 from aws_cdk import Acknowledgment, Stack, Validations
@@ -37,11 +37,22 @@ def acknowledge(scope: IConstruct, finding: str, reason: str) -> None:
     _acknowledge(scope, [finding], reason)
 
 
+def _kept(scope: IConstruct, name: str, look_up: Callable[[IConstruct], Any]) -> Any:
+    """``look_up(scope)``, kept on ``scope``: each lookup is a call to CDK's node process, and a role is
+    acknowledged for several findings."""
+    attribute = f"_segmentation_{name}"
+    found = getattr(scope, attribute, None)
+    if found is None:
+        found = look_up(scope)
+        setattr(scope, attribute, found)
+    return found
+
+
 def _acknowledge(scope: IConstruct, findings: Iterable[str], reason: str) -> None:
     """All of ``findings`` in one call: each call crosses to CDK's node process, and a synth makes hundreds."""
     acknowledgments = [Acknowledgment(id=finding, reason=reason) for finding in findings]
     if acknowledgments:
-        Validations.of(scope).acknowledge(*acknowledgments)
+        _kept(scope, "validations", Validations.of).acknowledge(*acknowledgments)
 
 
 def _wildcard_findings(stack: Stack, resources: list[str]) -> list[str]:
@@ -59,7 +70,7 @@ def acknowledge_wildcard_resources(scope: IConstruct, resources: Iterable[str], 
     resources = list(resources)
     if not resources:
         return
-    stack = Stack.of(scope)
+    stack = _kept(scope, "stack", Stack.of)
     findings = _wildcard_findings(stack, resources)
     _acknowledge(scope, findings, reason)
     _AcknowledgeAsSynthesized.of(stack).add(scope, resources, reason, set(findings))
@@ -71,20 +82,19 @@ class _AcknowledgeAsSynthesized:
     cdk-nag checks: renders every wildcard acknowledged in the stack again, in one call, and adds the findings
     whose rendering changed (a reference to another stack), the others being acknowledged already."""
 
-    _ATTRIBUTE = "_segmentation_wildcard_acknowledgments"
-
     def __init__(self, stack: Stack) -> None:
         self._stack = stack
         self._entries: list[tuple[IConstruct, list[str], str, set[str]]] = []
 
     @classmethod
     def of(cls, stack: Stack) -> _AcknowledgeAsSynthesized:
-        found = getattr(stack, cls._ATTRIBUTE, None)
-        if found is None:
-            found = cls(stack)
-            setattr(stack, cls._ATTRIBUTE, found)
-            stack.node.add_validation(found)
-        return found
+        return _kept(stack, "wildcard_acknowledgments", cls._added_to)
+
+    @classmethod
+    def _added_to(cls, stack: Stack) -> _AcknowledgeAsSynthesized:
+        validation = cls(stack)
+        stack.node.add_validation(validation)
+        return validation
 
     def add(self, scope: IConstruct, resources: list[str], reason: str, acknowledged: set[str]) -> None:
         self._entries.append((scope, resources, reason, acknowledged))

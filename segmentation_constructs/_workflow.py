@@ -32,6 +32,7 @@ XRAY_ACTIONS = ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSa
 EVENT_RETRY_INTERVAL = Duration.seconds(2)
 TRANSIENT_RETRY_INTERVAL = Duration.seconds(5)
 MAX_RETRY_DELAY = Duration.minutes(15)  # the max_delay of the throttling retriers: a longer backoff means nothing
+ACCOUNT_ID = Aws.ACCOUNT_ID  # the deploying account's token, read once
 DISCARD = sfn.JsonPath.DISCARD  # a step's result_path that drops its result (each read of it is a call too)
 
 
@@ -52,7 +53,7 @@ def service_role(scope: Construct, id: str, service: str, description: str,
                  source_arn: Optional[str] = None) -> iam.Role:
     """A role only ``service`` acting for this account (and, with ``source_arn``, for those resources) can
     assume: confused-deputy protection."""
-    conditions = {"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}
+    conditions = {"StringEquals": {"aws:SourceAccount": ACCOUNT_ID}}
     if source_arn:
         conditions["ArnLike"] = {"aws:SourceArn": source_arn}
     return iam.Role(scope, id, description=description, assumed_by=iam.ServicePrincipal(service, conditions=conditions))

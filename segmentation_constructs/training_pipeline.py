@@ -322,19 +322,19 @@ class PersonalizeTrainingPipeline(Construct):
 
     def _grant_ensure(self, role: iam.Role) -> None:
         """Creates and describes Personalize resources, writes inline job input, publishes events."""
-        region, account = Stack.of(self).region, Stack.of(self).account
+        stack = Stack.of(self)
+        arn = f"arn:{Aws.PARTITION}:personalize:{stack.region}:{stack.account}:"
         by_resources: dict[tuple, list[str]] = {}
         for action, parts in PERSONALIZE_ACTIONS.items():
             by_resources.setdefault(tuple(parts), []).append(f"personalize:{action}")
         for parts, actions in by_resources.items():
             role.add_to_policy(iam.PolicyStatement(
                 actions=actions,
-                resources=[f"arn:{Aws.PARTITION}:personalize:{region}:{account}:{p}" for p in parts],
+                resources=[arn + p for p in parts],
             ))
         role.add_to_policy(iam.PolicyStatement(actions=UNSCOPED_ACTIONS, resources=["*"]))
         acknowledge_wildcard_resources(
-            role, {f"arn:{Aws.PARTITION}:personalize:{region}:{account}:{p}"
-                   for parts in PERSONALIZE_ACTIONS.values() for p in parts}, RUNTIME_NAMES)
+            role, {arn + p for parts in PERSONALIZE_ACTIONS.values() for p in parts}, RUNTIME_NAMES)
         acknowledge(role, "AwsSolutions-IAM5[Resource::*]",
                     "Only personalize:TagResource and ListSolutionVersions, which the Service Authorization Reference "
                     "lists with no resource type (IAM matches them on * only): Create* calls carry the config's tags, "
